@@ -1,0 +1,60 @@
+"""s3torch: fast, safe PyTorch data loading and checkpointing on S3.
+
+A drop-in replacement for ``s3torchconnector``: the same names with the same meaning, over a
+native core built on the AWS Common Runtime.
+"""
+
+from ._client import S3Client
+from ._config import S3ClientConfig
+from ._core import (
+    GetObjectStream,
+    HeadObjectResult,
+    ListObjectResult,
+    ListObjectStream,
+    ObjectInfo,
+    PutObjectStream,
+    RestoreStatus,
+    __version__,
+)
+from ._errors import (
+    S3AccessDeniedError,
+    S3CanceledError,
+    S3ChecksumError,
+    S3CredentialsError,
+    S3Exception,
+    S3InvalidRangeError,
+    S3NetworkError,
+    S3NoSuchBucketError,
+    S3NoSuchKeyError,
+    S3PreconditionFailedError,
+    S3ThrottledError,
+    S3WrongRegionError,
+)
+from ._uri import make_s3_uri, parse_s3_uri
+
+__all__ = [
+    "GetObjectStream",
+    "HeadObjectResult",
+    "ListObjectResult",
+    "ListObjectStream",
+    "ObjectInfo",
+    "PutObjectStream",
+    "RestoreStatus",
+    "S3AccessDeniedError",
+    "S3CanceledError",
+    "S3ChecksumError",
+    "S3Client",
+    "S3ClientConfig",
+    "S3CredentialsError",
+    "S3Exception",
+    "S3InvalidRangeError",
+    "S3NetworkError",
+    "S3NoSuchBucketError",
+    "S3NoSuchKeyError",
+    "S3PreconditionFailedError",
+    "S3ThrottledError",
+    "S3WrongRegionError",
+    "__version__",
+    "make_s3_uri",
+    "parse_s3_uri",
+]

@@ -1,0 +1,155 @@
+"""The S3 client: configuration resolved the AWS way, over the native core."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import _core
+from ._config import (
+    S3ClientConfig,
+    default_addressing_style,
+    resolve_ca_bundle,
+    resolve_endpoint,
+    resolve_profile,
+    resolve_region,
+)
+
+__all__ = ["S3Client"]
+
+
+class S3Client:
+    """A client for S3 or any S3-compatible store (SeaweedFS, MinIO, Ceph, R2, ...).
+
+    Settings not given are found the way AWS tools find them:
+
+    - region: ``region``, else ``AWS_REGION``, ``AWS_DEFAULT_REGION``, the active profile's
+      ``region``, else ``us-east-1``;
+    - endpoint: ``endpoint``, else ``AWS_ENDPOINT_URL_S3``, ``AWS_ENDPOINT_URL``, the active
+      profile's ``endpoint_url``, else AWS itself; a custom endpoint uses path-style addressing
+      unless ``S3ClientConfig(addressing_style="virtual")``;
+    - credentials: static keys in ``s3client_config``, else the profile
+      (``s3client_config.profile`` or ``AWS_PROFILE``), else the default AWS chain
+      (environment, config files, SSO, web identity, container and instance metadata);
+    - CA bundle: ``s3client_config.ca_bundle``, else ``AWS_CA_BUNDLE``.
+
+    A client can be pickled (e.g. into DataLoader workers) and survives ``fork``: each process
+    builds its own connection pool on first use.
+
+    Args:
+        region: AWS region of the bucket(s).
+        endpoint: URL of an S3-compatible endpoint, e.g. ``"http://127.0.0.1:8333"``.
+        user_agent: text to put before ``s3torch/<version>`` in the User-Agent header.
+        s3client_config: tunables; see :class:`S3ClientConfig`.
+
+    Raises:
+        ValueError: a setting is invalid (the message names it).
+        S3CredentialsError: the named profile cannot be loaded.
+    """
+
+    def __init__(
+        self,
+        region: str | None = None,
+        *,
+        endpoint: str | None = None,
+        user_agent: Any = None,
+        s3client_config: S3ClientConfig | None = None,
+    ) -> None:
+        config = s3client_config if s3client_config is not None else S3ClientConfig()
+        if not isinstance(config, S3ClientConfig):
+            raise TypeError(
+                f"s3client_config must be an S3ClientConfig, got {type(config).__name__}"
+            )
+        profile = resolve_profile(config.profile)
+        self._region = resolve_region(region, profile)
+        self._endpoint = resolve_endpoint(endpoint, profile)
+        self._config = config
+        style = default_addressing_style(self._endpoint, config.effective_addressing_style)
+        self._native = _core.S3Client(
+            self._region,
+            endpoint=self._endpoint,
+            user_agent_prefix=_user_agent_prefix(user_agent),
+            throughput_target_gbps=float(config.throughput_target_gbps),
+            part_size=config.part_size,
+            profile=profile if not config.unsigned and config.access_key_id is None else None,
+            unsigned=config.unsigned,
+            force_path_style=style == "path",
+            max_attempts=config.max_attempts,
+            access_key_id=config.access_key_id,
+            secret_access_key=config.secret_access_key,
+            session_token=config.session_token,
+            requester_pays=config.requester_pays,
+            ca_bundle=resolve_ca_bundle(config.ca_bundle),
+            upload_checksum=config.upload_checksum is not None,
+        )
+
+    @property
+    def region(self) -> str:
+        """The region requests are signed for."""
+        return self._region
+
+    @property
+    def endpoint(self) -> str | None:
+        """The custom endpoint, or None for AWS S3."""
+        return self._endpoint
+
+    @property
+    def s3client_config(self) -> S3ClientConfig:
+        """The configuration this client was built from."""
+        return self._config
+
+    @property
+    def user_agent(self) -> str:
+        """The User-Agent prefix sent with every request."""
+        return self._native.user_agent
+
+    def get_object_stream(
+        self, bucket: str, key: str, start: int | None = None, end: int | None = None
+    ) -> _core.GetObjectStream:
+        """Start a GET of ``s3://bucket/key``, whole or bytes ``start`` to ``end`` (exclusive).
+
+        The request is sent at once; the returned stream yields the body in order.
+
+        Raises:
+            ValueError: empty bucket or key, or ``end < start``.
+            S3NoSuchKeyError, S3NoSuchBucketError, ...: when the body is first read.
+        """
+        return self._native.get_object(bucket, key, start, end)
+
+    def put_object_stream(
+        self, bucket: str, key: str, storage_class: str | None = None
+    ) -> _core.PutObjectStream:
+        """Open an upload to ``s3://bucket/key``; the object appears when the stream is closed."""
+        return self._native.put_object(bucket, key, storage_class)
+
+    def list_objects(
+        self, bucket: str, prefix: str = "", delimiter: str = "", max_keys: int = 1000
+    ) -> _core.ListObjectStream:
+        """List keys under ``prefix``, a page of up to ``max_keys`` at a time (ListObjectsV2)."""
+        return self._native.list_objects(bucket, prefix, delimiter, max_keys)
+
+    def head_object(self, bucket: str, key: str) -> _core.HeadObjectResult:
+        """Size, ETag, last-modified time and storage class of an object."""
+        return self._native.head_object(bucket, key)
+
+    def delete_object(self, bucket: str, key: str) -> None:
+        """Delete an object; deleting a missing key succeeds, as in S3."""
+        self._native.delete_object(bucket, key)
+
+    def copy_object(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> None:
+        """Copy an object server-side."""
+        self._native.copy_object(src_bucket, src_key, dst_bucket, dst_key)
+
+    def __repr__(self) -> str:
+        return f"S3Client(region={self._region!r}, endpoint={self._endpoint!r})"
+
+
+def _user_agent_prefix(user_agent: Any) -> str:
+    if user_agent is None:
+        return ""
+    if isinstance(user_agent, str):
+        return user_agent
+    # s3torchconnector's UserAgent objects carry their text in `.prefix`.
+    prefix = getattr(user_agent, "prefix", None)
+    if isinstance(prefix, str):
+        return prefix
+    raise TypeError(f"user_agent must be a str, got {type(user_agent).__name__}")

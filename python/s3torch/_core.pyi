@@ -1,0 +1,196 @@
+"""Stubs of s3torch's native core (private: use the names re-exported by ``s3torch``)."""
+
+from collections.abc import Iterator
+from typing import Any, final
+
+from typing_extensions import Buffer as _BufferProtocol
+
+__version__: str
+MIN_PART_SIZE: int
+MAX_PART_SIZE: int
+MAX_ATTEMPTS: int
+MAX_THROUGHPUT_GBPS: float
+
+@final
+class S3Client:
+    """A connection to S3 or an S3-compatible store, built from resolved settings.
+
+    It belongs to the process that built it; a forked child builds its own on first use.
+    Raises ValueError at construction for any invalid setting, naming it.
+    """
+
+    def __new__(
+        cls,
+        region: str,
+        *,
+        endpoint: str | None = None,
+        user_agent_prefix: str = "",
+        throughput_target_gbps: float = 10.0,
+        part_size: int = ...,
+        profile: str | None = None,
+        unsigned: bool = False,
+        force_path_style: bool = False,
+        max_attempts: int = 10,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+        session_token: str | None = None,
+        requester_pays: bool = False,
+        ca_bundle: str | None = None,
+        upload_checksum: bool = True,
+        read_window: int = ...,
+    ) -> S3Client: ...
+    @property
+    def region(self) -> str: ...
+    @property
+    def endpoint(self) -> str | None: ...
+    @property
+    def part_size(self) -> int: ...
+    @property
+    def throughput_target_gbps(self) -> float: ...
+    @property
+    def max_attempts(self) -> int: ...
+    @property
+    def user_agent(self) -> str: ...
+    def get_object(
+        self, bucket: str, key: str, start: int | None = None, end: int | None = None
+    ) -> GetObjectStream:
+        """Start a GET of the whole object, or of bytes ``start`` (inclusive) to ``end``
+        (exclusive)."""
+    def put_object(
+        self, bucket: str, key: str, storage_class: str | None = None
+    ) -> PutObjectStream:
+        """Open an upload of one object; nothing is visible until ``close()``."""
+    def list_objects(
+        self, bucket: str, prefix: str = "", delimiter: str = "", max_keys: int = 1000
+    ) -> ListObjectStream:
+        """List objects under a prefix, a page at a time."""
+    def head_object(self, bucket: str, key: str) -> HeadObjectResult:
+        """Size, ETag, last-modified time and storage class of an object."""
+    def delete_object(self, bucket: str, key: str) -> None:
+        """Delete an object (a missing key is not an error)."""
+    def copy_object(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> None:
+        """Copy an object server-side."""
+    def __getnewargs_ex__(self) -> tuple[tuple[str], dict[str, Any]]: ...
+
+@final
+class Buffer:
+    """A read-only, zero-copy view of bytes received from S3 (supports ``memoryview``)."""
+
+    def __len__(self) -> int: ...
+    def __bytes__(self) -> bytes: ...
+    def __buffer__(self, flags: int, /) -> memoryview: ...
+    def __release_buffer__(self, buffer: memoryview, /) -> None: ...
+
+@final
+class GetObjectStream:
+    """The body of one object (or range), streamed in order. The request starts on creation."""
+
+    @property
+    def bucket(self) -> str: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def start(self) -> int: ...
+    @property
+    def end(self) -> int | None: ...
+    def __iter__(self) -> Iterator[Buffer]: ...
+    def __next__(self) -> Buffer: ...
+    def read(self, size: int | None = None) -> bytes:
+        """Read up to ``size`` bytes (all of the rest when negative or None)."""
+    def readinto(self, buffer: _BufferProtocol) -> int:
+        """Fill a writable buffer in place; returns the count, short only at the end."""
+    def tell(self) -> int:
+        """Object offset of the next byte returned."""
+    def close(self) -> None:
+        """Stop the request."""
+
+@final
+class PutObjectStream:
+    """An upload of one object: PutObject when small, multipart when large."""
+
+    @property
+    def bucket(self) -> str: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def etag(self) -> str | None: ...
+    def write(self, data: _BufferProtocol) -> int:
+        """Append any bytes-like object; returns its length."""
+    def close(self) -> str:
+        """Complete the upload and return the ETag."""
+    def abort(self) -> None:
+        """Cancel the upload; no object is created."""
+    def tell(self) -> int:
+        """Bytes written so far."""
+
+@final
+class RestoreStatus:
+    in_progress: bool
+    expiry: int | None
+    def __new__(cls, in_progress: bool, expiry: int | None = None) -> RestoreStatus: ...
+
+@final
+class ObjectInfo:
+    key: str
+    etag: str
+    size: int
+    last_modified: int
+    storage_class: str | None
+    restore_status: RestoreStatus | None
+    def __new__(
+        cls,
+        key: str,
+        etag: str,
+        size: int,
+        last_modified: int,
+        storage_class: str | None = None,
+        restore_status: RestoreStatus | None = None,
+    ) -> ObjectInfo: ...
+    def __getnewargs__(
+        self,
+    ) -> tuple[str, str, int, int, str | None, RestoreStatus | None]: ...
+
+@final
+class HeadObjectResult:
+    etag: str
+    size: int
+    last_modified: int
+    storage_class: str | None
+    restore_status: RestoreStatus | None
+    def __new__(
+        cls,
+        etag: str,
+        size: int,
+        last_modified: int,
+        storage_class: str | None = None,
+        restore_status: RestoreStatus | None = None,
+    ) -> HeadObjectResult: ...
+    def __getnewargs__(self) -> tuple[str, int, int, str | None, RestoreStatus | None]: ...
+
+@final
+class ListObjectResult:
+    @property
+    def object_info(self) -> list[ObjectInfo]: ...
+    @property
+    def common_prefixes(self) -> list[str]: ...
+
+@final
+class ListObjectStream:
+    """Pages of a listing in key order; the next page is requested while one is used."""
+
+    @property
+    def bucket(self) -> str: ...
+    @property
+    def prefix(self) -> str: ...
+    @property
+    def delimiter(self) -> str: ...
+    @property
+    def max_keys(self) -> int: ...
+    @property
+    def continuation_token(self) -> str | None: ...
+    @property
+    def complete(self) -> bool: ...
+    def __iter__(self) -> Iterator[ListObjectResult]: ...
+    def __next__(self) -> ListObjectResult: ...

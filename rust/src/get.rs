@@ -1,0 +1,250 @@
+//! GET: an object body as a stream of buffers, read in order.
+
+use crate::buffer::{BorrowedBuffer, PyBuffer};
+use crate::errors::{Error, ErrorKind, Result, Target};
+use crate::fork::ForkGuard;
+use crate::inflight::InFlight;
+use bytes::Bytes;
+use futures::StreamExt;
+use mountpoint_s3_client::error::{GetObjectError, ObjectClientError};
+use mountpoint_s3_client::types::{ClientBackpressureHandle, GetObjectParams, GetObjectResponse};
+use mountpoint_s3_client::{ObjectClient, S3CrtClient, S3GetObjectResponse, S3RequestError};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use std::ops::Range;
+use std::sync::{Mutex, PoisonError};
+
+type Started = InFlight<std::result::Result<S3GetObjectResponse, ObjectClientError<GetObjectError, S3RequestError>>>;
+
+enum State {
+    /// The request is on the wire; its headers have not been waited for yet.
+    Starting(Started),
+    Streaming(S3GetObjectResponse),
+    Finished,
+}
+
+struct Body {
+    target: Target,
+    state: State,
+    /// Received but not yet handed out: the tail of a part a read consumed only partly.
+    unread: Bytes,
+    /// Object offset of the next byte handed out.
+    position: u64,
+    /// How far ahead of `position` the CRT may fetch.
+    read_window: u64,
+    /// Whether the whole object was asked for (no range).
+    whole_object: bool,
+}
+
+impl Body {
+    /// The next bytes of the body, or `None` at its end. Blocks: call it with the GIL released.
+    fn next_chunk(&mut self) -> Result<Option<Bytes>> {
+        if !self.unread.is_empty() {
+            let chunk = std::mem::take(&mut self.unread);
+            self.position += chunk.len() as u64;
+            return Ok(Some(chunk));
+        }
+        loop {
+            match std::mem::replace(&mut self.state, State::Finished) {
+                State::Finished => return Ok(None),
+                State::Starting(started) => match started.wait() {
+                    Ok(response) => self.state = State::Streaming(response),
+                    Err(e) => {
+                        let error = self.error(e);
+                        // The CRT asks for the first part as a range starting at byte 0; some
+                        // stores answer 416 when the object is empty. Only an empty object
+                        // makes that range unsatisfiable, so this is an empty body.
+                        if self.whole_object && error.kind() == Some(ErrorKind::InvalidRange) {
+                            return Ok(None);
+                        }
+                        return Err(error);
+                    }
+                },
+                State::Streaming(mut response) => match futures::executor::block_on(response.next()) {
+                    None => return Ok(None),
+                    Some(Err(e)) => return Err(self.error(e)),
+                    Some(Ok(part)) => {
+                        if part.offset != self.position {
+                            return Err(Error::request(
+                                ErrorKind::Other,
+                                "GetObject",
+                                self.target.clone(),
+                                format!("body part at offset {} arrived while expecting {}", part.offset, self.position),
+                            ));
+                        }
+                        self.position += part.data.len() as u64;
+                        if let Some(handle) = response.backpressure_handle() {
+                            handle.ensure_read_window(self.position.saturating_add(self.read_window));
+                        }
+                        self.state = State::Streaming(response);
+                        if !part.data.is_empty() {
+                            return Ok(Some(part.data));
+                        }
+                    }
+                },
+            }
+        }
+    }
+
+    /// Put back the unconsumed tail of the chunk last handed out.
+    fn unread(&mut self, rest: Bytes) {
+        self.position -= rest.len() as u64;
+        self.unread = rest;
+    }
+
+    /// Up to `limit` bytes (all of the rest when `None`), as the received chunks.
+    fn take(&mut self, limit: Option<usize>) -> Result<Vec<Bytes>> {
+        let mut chunks = Vec::new();
+        let mut total = 0usize;
+        while limit.is_none_or(|limit| total < limit) {
+            let Some(mut chunk) = self.next_chunk()? else { break };
+            if let Some(limit) = limit {
+                if chunk.len() > limit - total {
+                    let rest = chunk.split_off(limit - total);
+                    self.unread(rest);
+                }
+            }
+            total += chunk.len();
+            chunks.push(chunk);
+        }
+        Ok(chunks)
+    }
+
+    /// Fill `out` from the body; the count filled is short only at the end of the body.
+    fn fill(&mut self, out: &mut [u8]) -> Result<usize> {
+        let mut filled = 0;
+        while filled < out.len() {
+            let Some(mut chunk) = self.next_chunk()? else { break };
+            let n = chunk.len().min(out.len() - filled);
+            out[filled..filled + n].copy_from_slice(&chunk[..n]);
+            filled += n;
+            if n < chunk.len() {
+                let rest = chunk.split_off(n);
+                self.unread(rest);
+            }
+        }
+        Ok(filled)
+    }
+
+    fn error(&self, error: ObjectClientError<GetObjectError, S3RequestError>) -> Error {
+        Error::from_client("GetObject", self.target.clone(), error)
+    }
+}
+
+/// The body of one object (or a byte range of it), streamed from S3.
+///
+/// Iterating yields zero-copy `Buffer`s as they arrive; `read` and `readinto` copy exactly once,
+/// into the bytes returned or the caller's buffer. The request starts when the stream is created.
+#[pyclass(name = "GetObjectStream", module = "s3torch._core", frozen)]
+pub struct PyGetObjectStream {
+    #[pyo3(get)]
+    bucket: String,
+    #[pyo3(get)]
+    key: String,
+    /// First byte requested.
+    #[pyo3(get)]
+    start: u64,
+    /// End (exclusive) of the range requested, when one was.
+    #[pyo3(get)]
+    end: Option<u64>,
+    body: Mutex<ForkGuard<Body>>,
+}
+
+impl PyGetObjectStream {
+    pub fn start(client: S3CrtClient, bucket: &str, key: &str, range: Option<Range<u64>>, read_window: u64) -> Self {
+        let start = range.as_ref().map_or(0, |r| r.start);
+        let end = range.as_ref().map(|r| r.end).filter(|end| *end != u64::MAX);
+        let whole_object = range.is_none();
+        let state = if range.as_ref().is_some_and(|r| r.is_empty()) {
+            State::Finished
+        } else {
+            let (b, k) = (bucket.to_owned(), key.to_owned());
+            let params = GetObjectParams::new().range(range);
+            State::Starting(InFlight::start(async move { client.get_object(&b, &k, &params).await }))
+        };
+        Self {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            start,
+            end,
+            body: Mutex::new(ForkGuard::new(Body {
+                target: Target::object(bucket, key),
+                state,
+                unread: Bytes::new(),
+                position: start,
+                read_window,
+                whole_object,
+            })),
+        }
+    }
+
+    /// Run `f` on the body, with the GIL released.
+    fn with_body<T: Send>(&self, py: Python<'_>, f: impl FnOnce(&mut Body) -> Result<T> + Send) -> Result<T> {
+        py.detach(|| {
+            let mut guard = self.body.lock().unwrap_or_else(PoisonError::into_inner);
+            match guard.get_mut() {
+                Some(body) => f(body),
+                None => Err(Error::invalid(
+                    "this stream was opened in another process (before a fork); open it again in this process",
+                )),
+            }
+        })
+    }
+}
+
+#[pymethods]
+impl PyGetObjectStream {
+    fn __iter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<PyBuffer>> {
+        Ok(self.with_body(py, |body| body.next_chunk())?.map(PyBuffer::new))
+    }
+
+    /// Read up to `size` bytes (all of the rest when `size` is negative or None) as `bytes`.
+    #[pyo3(signature = (size=None))]
+    fn read<'py>(&self, py: Python<'py>, size: Option<i64>) -> PyResult<Bound<'py, PyBytes>> {
+        let limit = size.and_then(|size| usize::try_from(size).ok());
+        let chunks = self.with_body(py, |body| body.take(limit))?;
+        if let [single] = chunks.as_slice() {
+            return Ok(PyBytes::new(py, single));
+        }
+        let total = chunks.iter().map(Bytes::len).sum();
+        Ok(PyBytes::new_with(py, total, |out| {
+            py.detach(|| {
+                let mut offset = 0;
+                for chunk in &chunks {
+                    out[offset..offset + chunk.len()].copy_from_slice(chunk);
+                    offset += chunk.len();
+                }
+            });
+            Ok(())
+        })?)
+    }
+
+    /// Fill a writable buffer (bytearray, memoryview, numpy array, tensor) in place.
+    /// Returns the number of bytes written: less than its size only at the end of the body.
+    fn readinto(&self, py: Python<'_>, buffer: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let mut target = BorrowedBuffer::writable(buffer)?;
+        Ok(self.with_body(py, |body| body.fill(target.as_mut_slice()))?)
+    }
+
+    /// Object offset of the next byte this stream returns.
+    fn tell(&self, py: Python<'_>) -> PyResult<u64> {
+        Ok(self.with_body(py, |body| Ok(body.position))?)
+    }
+
+    /// Stop the request; later reads return nothing.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        Ok(self.with_body(py, |body| {
+            body.state = State::Finished;
+            body.unread = Bytes::new();
+            Ok(())
+        })?)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("GetObjectStream(s3://{}/{})", self.bucket, self.key)
+    }
+}

@@ -1,0 +1,36 @@
+//! s3torch's native core: S3 I/O over the AWS CRT (through `mountpoint-s3-client`), for Python.
+//!
+//! Mechanism lives here (requests, buffers, concurrency, fork safety, error classification);
+//! policy (datasets, sharding, checkpoint formats, configuration resolution) lives in Python.
+#![deny(unsafe_code)]
+
+mod buffer;
+mod client;
+mod errors;
+mod fork;
+mod get;
+mod inflight;
+mod list;
+mod object;
+mod put;
+
+use pyo3::prelude::*;
+
+#[pymodule(gil_used = false)]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("MIN_PART_SIZE", client::MIN_PART_SIZE)?;
+    m.add("MAX_PART_SIZE", client::MAX_PART_SIZE)?;
+    m.add("MAX_ATTEMPTS", client::MAX_ATTEMPTS)?;
+    m.add("MAX_THROUGHPUT_GBPS", client::MAX_THROUGHPUT_GBPS)?;
+    m.add_class::<client::PyS3Client>()?;
+    m.add_class::<get::PyGetObjectStream>()?;
+    m.add_class::<put::PyPutObjectStream>()?;
+    m.add_class::<list::PyListObjectStream>()?;
+    m.add_class::<list::PyListObjectResult>()?;
+    m.add_class::<object::PyObjectInfo>()?;
+    m.add_class::<object::PyHeadObjectResult>()?;
+    m.add_class::<object::PyRestoreStatus>()?;
+    m.add_class::<buffer::PyBuffer>()?;
+    Ok(())
+}

@@ -1,0 +1,149 @@
+//! LIST: ListObjectsV2, a page at a time, with the next page requested while this one is used.
+
+use crate::errors::{Error, Result, Target};
+use crate::fork::ForkGuard;
+use crate::inflight::InFlight;
+use crate::object::PyObjectInfo;
+use mountpoint_s3_client::error::{ListObjectsError, ObjectClientError};
+use mountpoint_s3_client::types::ListObjectsResult;
+use mountpoint_s3_client::{ObjectClient, S3CrtClient, S3RequestError};
+use pyo3::prelude::*;
+use std::sync::{Mutex, PoisonError};
+
+type Page = InFlight<std::result::Result<ListObjectsResult, ObjectClientError<ListObjectsError, S3RequestError>>>;
+
+/// One page of a listing: objects, and the common prefixes ("folders") when a delimiter is used.
+#[pyclass(name = "ListObjectResult", module = "s3torch._core", frozen, get_all)]
+pub struct PyListObjectResult {
+    object_info: Vec<PyObjectInfo>,
+    common_prefixes: Vec<String>,
+}
+
+#[pymethods]
+impl PyListObjectResult {
+    fn __repr__(&self) -> String {
+        format!(
+            "ListObjectResult({} objects, {} common prefixes)",
+            self.object_info.len(),
+            self.common_prefixes.len()
+        )
+    }
+}
+
+struct Listing {
+    client: S3CrtClient,
+    target: Target,
+    prefix: String,
+    delimiter: String,
+    max_keys: usize,
+    next: Option<Page>,
+    continuation_token: Option<String>,
+}
+
+impl Listing {
+    fn request(&self, token: Option<String>) -> Page {
+        let client = self.client.clone();
+        let bucket = self.target.bucket.clone();
+        let (prefix, delimiter, max_keys) = (self.prefix.clone(), self.delimiter.clone(), self.max_keys);
+        InFlight::start(async move {
+            client
+                .list_objects(&bucket, token.as_deref(), &delimiter, max_keys, &prefix)
+                .await
+        })
+    }
+
+    fn next_page(&mut self) -> Result<Option<ListObjectsResult>> {
+        let Some(page) = self.next.take() else {
+            return Ok(None);
+        };
+        let result = page
+            .wait()
+            .map_err(|e| Error::from_client("ListObjectsV2", self.target.clone(), e))?;
+        self.continuation_token = result.next_continuation_token.clone();
+        self.next = self.continuation_token.clone().map(|token| self.request(Some(token)));
+        Ok(Some(result))
+    }
+}
+
+/// The pages of a listing, in key order. The first page is requested when the stream is made.
+#[pyclass(name = "ListObjectStream", module = "s3torch._core", frozen)]
+pub struct PyListObjectStream {
+    #[pyo3(get)]
+    bucket: String,
+    #[pyo3(get)]
+    prefix: String,
+    #[pyo3(get)]
+    delimiter: String,
+    #[pyo3(get)]
+    max_keys: usize,
+    listing: Mutex<ForkGuard<Listing>>,
+}
+
+impl PyListObjectStream {
+    pub fn start(client: S3CrtClient, bucket: &str, prefix: String, delimiter: String, max_keys: usize) -> Self {
+        let mut listing = Listing {
+            client,
+            target: if prefix.is_empty() {
+                Target::bucket(bucket)
+            } else {
+                Target::object(bucket, &prefix)
+            },
+            prefix: prefix.clone(),
+            delimiter: delimiter.clone(),
+            max_keys,
+            next: None,
+            continuation_token: None,
+        };
+        listing.next = Some(listing.request(None));
+        Self {
+            bucket: bucket.to_owned(),
+            prefix,
+            delimiter,
+            max_keys,
+            listing: Mutex::new(ForkGuard::new(listing)),
+        }
+    }
+
+    fn with_listing<T: Send>(&self, py: Python<'_>, f: impl FnOnce(&mut Listing) -> Result<T> + Send) -> Result<T> {
+        py.detach(|| {
+            let mut guard = self.listing.lock().unwrap_or_else(PoisonError::into_inner);
+            match guard.get_mut() {
+                Some(listing) => f(listing),
+                None => Err(Error::invalid(
+                    "this listing was started in another process (before a fork); start it again in this process",
+                )),
+            }
+        })
+    }
+}
+
+#[pymethods]
+impl PyListObjectStream {
+    fn __iter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<PyListObjectResult>> {
+        let page = self.with_listing(py, Listing::next_page)?;
+        Ok(page.map(|page| PyListObjectResult {
+            object_info: page.objects.into_iter().map(PyObjectInfo::from).collect(),
+            common_prefixes: page.common_prefixes,
+        }))
+    }
+
+    /// The token of the next page, or None when the listing has no more pages.
+    #[getter]
+    fn continuation_token(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        Ok(self.with_listing(py, |listing| Ok(listing.continuation_token.clone()))?)
+    }
+
+    /// Whether every page has been returned.
+    #[getter]
+    fn complete(&self, py: Python<'_>) -> PyResult<bool> {
+        Ok(self.with_listing(py, |listing| Ok(listing.next.is_none()))?)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("ListObjectStream(s3://{}/{})", self.bucket, self.prefix)
+    }
+}

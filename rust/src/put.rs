@@ -1,0 +1,236 @@
+//! PUT: one object written as a stream. Small objects go in one PutObject; larger ones become a
+//! multipart upload whose parts are sent while the caller keeps writing.
+
+use crate::buffer::BorrowedBuffer;
+use crate::errors::{Error, Result, Target};
+use crate::fork::ForkGuard;
+use crate::inflight::InFlight;
+use mountpoint_s3_client::checksums::crc32c;
+use mountpoint_s3_client::types::{
+    ChecksumAlgorithm, PutObjectParams, PutObjectSingleParams, PutObjectTrailingChecksums,
+    UploadChecksum,
+};
+use mountpoint_s3_client::error::{ObjectClientError, PutObjectError};
+use mountpoint_s3_client::{ObjectClient, PutObjectRequest, S3CrtClient, S3PutObjectRequest, S3RequestError};
+use pyo3::prelude::*;
+use std::sync::{Mutex, PoisonError};
+
+/// Writes at least this large skip our buffer and go straight to the CRT, which copies them into
+/// its part buffers anyway; smaller ones are gathered first, to save a CRT call per tiny write.
+const DIRECT_WRITE: usize = 1024 * 1024;
+
+enum State {
+    Open {
+        /// Bytes not yet given to the CRT. Until an upload starts, the whole object.
+        pending: Vec<u8>,
+        upload: Option<S3PutObjectRequest>,
+    },
+    Completed(String),
+    Aborted,
+    Failed,
+}
+
+struct Upload {
+    client: S3CrtClient,
+    target: Target,
+    storage_class: Option<String>,
+    checksum: bool,
+    part_size: usize,
+    state: State,
+    written: u64,
+}
+
+impl Upload {
+    fn fail(&self, error: ObjectClientError<PutObjectError, S3RequestError>) -> Error {
+        Error::from_client("PutObject", self.target.clone(), error)
+    }
+
+    fn closed_error(&self) -> Error {
+        let why = match &self.state {
+            State::Completed(_) => "was already closed",
+            State::Aborted => "was aborted",
+            State::Failed => "failed earlier",
+            State::Open { .. } => "is open",
+        };
+        Error::invalid(format!("I/O operation on closed stream: the upload of {} {why}", self.target))
+    }
+
+    fn start_multipart(&self) -> Result<S3PutObjectRequest> {
+        let mut params = PutObjectParams::new();
+        if self.checksum {
+            params = params.trailing_checksums(PutObjectTrailingChecksums::Composite(ChecksumAlgorithm::Crc32c));
+        }
+        if let Some(storage_class) = &self.storage_class {
+            params = params.storage_class(storage_class.clone());
+        }
+        let client = self.client.clone();
+        let (bucket, key) = (self.target.bucket.clone(), self.target.key.clone().unwrap_or_default());
+        InFlight::start(async move { client.put_object(&bucket, &key, &params).await })
+            .wait()
+            .map_err(|e| self.fail(e))
+    }
+
+    fn write(&mut self, data: &[u8]) -> Result<()> {
+        let State::Open { pending, upload } = &mut self.state else {
+            return Err(self.closed_error());
+        };
+        let fits_in_one_part = pending.len() + data.len() <= self.part_size;
+        if fits_in_one_part && (upload.is_none() || data.len() < DIRECT_WRITE) {
+            pending.extend_from_slice(data);
+            self.written += data.len() as u64;
+            return Ok(());
+        }
+        let State::Open { mut pending, upload } = std::mem::replace(&mut self.state, State::Failed) else {
+            return Err(self.closed_error());
+        };
+        let mut request = match upload {
+            Some(request) => request,
+            None => self.start_multipart()?,
+        };
+        if !pending.is_empty() {
+            futures::executor::block_on(request.write(&pending)).map_err(|e| self.fail(e))?;
+            pending.clear();
+        }
+        if data.len() >= DIRECT_WRITE {
+            futures::executor::block_on(request.write(data)).map_err(|e| self.fail(e))?;
+        } else {
+            pending.extend_from_slice(data);
+        }
+        self.written += data.len() as u64;
+        self.state = State::Open {
+            pending,
+            upload: Some(request),
+        };
+        Ok(())
+    }
+
+    fn complete(&mut self) -> Result<String> {
+        let state = std::mem::replace(&mut self.state, State::Failed);
+        let State::Open { pending, upload } = state else {
+            self.state = state;
+            return Err(self.closed_error());
+        };
+        let result = match upload {
+            None => {
+                let mut params = PutObjectSingleParams::new();
+                if self.checksum {
+                    params = params.checksum(Some(UploadChecksum::Crc32c(crc32c::checksum(&pending))));
+                }
+                if let Some(storage_class) = &self.storage_class {
+                    params = params.storage_class(storage_class.clone());
+                }
+                let client = self.client.clone();
+                let (bucket, key) = (self.target.bucket.clone(), self.target.key.clone().unwrap_or_default());
+                InFlight::start(async move { client.put_object_single(&bucket, &key, &params, pending).await }).wait()
+            }
+            Some(mut request) => {
+                if !pending.is_empty() {
+                    futures::executor::block_on(request.write(&pending)).map_err(|e| self.fail(e))?;
+                }
+                futures::executor::block_on(request.complete())
+            }
+        };
+        let etag = result.map_err(|e| self.fail(e))?.etag.into_inner();
+        self.state = State::Completed(etag.clone());
+        Ok(etag)
+    }
+}
+
+
+/// An upload of one object. Nothing is visible under the key until `close()` succeeds; `abort()`
+/// (or dropping the stream unclosed) cancels it and leaves any previous object untouched.
+#[pyclass(name = "PutObjectStream", module = "s3torch._core", frozen)]
+pub struct PyPutObjectStream {
+    #[pyo3(get)]
+    bucket: String,
+    #[pyo3(get)]
+    key: String,
+    upload: Mutex<ForkGuard<Upload>>,
+}
+
+impl PyPutObjectStream {
+    pub fn new(client: S3CrtClient, bucket: &str, key: &str, storage_class: Option<String>, checksum: bool) -> Self {
+        let part_size = client.write_part_size();
+        Self {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            upload: Mutex::new(ForkGuard::new(Upload {
+                client,
+                target: Target::object(bucket, key),
+                storage_class,
+                checksum,
+                part_size,
+                state: State::Open {
+                    pending: Vec::new(),
+                    upload: None,
+                },
+                written: 0,
+            })),
+        }
+    }
+
+    fn with_upload<T: Send>(&self, py: Python<'_>, f: impl FnOnce(&mut Upload) -> Result<T> + Send) -> Result<T> {
+        py.detach(|| {
+            let mut guard = self.upload.lock().unwrap_or_else(PoisonError::into_inner);
+            match guard.get_mut() {
+                Some(upload) => f(upload),
+                None => Err(Error::invalid(
+                    "this upload was opened in another process (before a fork); open it again in this process",
+                )),
+            }
+        })
+    }
+}
+
+#[pymethods]
+impl PyPutObjectStream {
+    /// Append any bytes-like object. Returns the number of bytes written (all of them).
+    fn write(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let source = BorrowedBuffer::readable(data)?;
+        let len = source.len();
+        self.with_upload(py, |upload| upload.write(source.as_slice()))?;
+        Ok(len)
+    }
+
+    /// Finish the upload and make the object visible. Returns its ETag.
+    fn close(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(self.with_upload(py, Upload::complete)?)
+    }
+
+    /// Cancel the upload: no object is created and parts already sent are discarded.
+    /// Aborting a finished or already aborted upload does nothing.
+    fn abort(&self, py: Python<'_>) -> PyResult<()> {
+        Ok(self.with_upload(py, |upload| {
+            if let State::Open { .. } | State::Failed = upload.state {
+                upload.state = State::Aborted;
+            }
+            Ok(())
+        })?)
+    }
+
+    /// Bytes written so far.
+    fn tell(&self, py: Python<'_>) -> PyResult<u64> {
+        Ok(self.with_upload(py, |upload| Ok(upload.written))?)
+    }
+
+    /// Whether the stream still accepts writes.
+    #[getter]
+    fn closed(&self, py: Python<'_>) -> PyResult<bool> {
+        Ok(self.with_upload(py, |upload| Ok(!matches!(upload.state, State::Open { .. })))?)
+    }
+
+    /// The ETag of the completed object, once `close()` has succeeded.
+    #[getter]
+    fn etag(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        Ok(self.with_upload(py, |upload| {
+            Ok(match &upload.state {
+                State::Completed(etag) => Some(etag.clone()),
+                _ => None,
+            })
+        })?)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("PutObjectStream(s3://{}/{})", self.bucket, self.key)
+    }
+}
