@@ -7,6 +7,7 @@ import re
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from s3torch._uri import (
     MAX_KEY_BYTES,
     make_s3_uri,
@@ -17,9 +18,9 @@ from s3torch._uri import (
 
 _IPV4 = re.compile(r"[0-9]{1,3}(\.[0-9]{1,3}){3}")
 
-standard_buckets = st.from_regex(
-    r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]", fullmatch=True
-).filter(lambda b: not _IPV4.fullmatch(b))
+standard_buckets = st.from_regex(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]", fullmatch=True).filter(
+    lambda b: not _IPV4.fullmatch(b)
+)
 
 legacy_buckets = st.one_of(
     st.from_regex(r"[A-Z]", fullmatch=True),

@@ -36,20 +36,11 @@ __all__ = [
     "resolve_region",
 ]
 
+# The limits are the native core's, which enforces them too.
+from ._core import MAX_ATTEMPTS as MAX_ATTEMPTS_LIMIT
+from ._core import MAX_PART_SIZE, MAX_THROUGHPUT_GBPS, MIN_PART_SIZE
+
 _MIB = 1024 * 1024
-_GIB = 1024 * _MIB
-
-MIN_PART_SIZE = 5 * _MIB
-"""Smallest allowed ``part_size`` (5 MiB, the S3 minimum multipart part size)."""
-
-MAX_PART_SIZE = 5 * _GIB
-"""Largest allowed ``part_size`` (5 GiB, the S3 maximum part size)."""
-
-MAX_THROUGHPUT_GBPS = 400.0
-"""Largest allowed ``throughput_target_gbps``."""
-
-MAX_ATTEMPTS_LIMIT = 100
-"""Largest allowed ``max_attempts``."""
 
 ADDRESSING_STYLES: tuple[str, ...] = ("auto", "path", "virtual")
 """Accepted values of ``S3ClientConfig.addressing_style``."""
@@ -83,18 +74,13 @@ def _check_bool(field_name: str, value: object) -> None:
         )
 
 
-def _check_int_range(
-    field_name: str, value: object, low: int, high: int, allowed: str
-) -> None:
+def _check_int_range(field_name: str, value: object, low: int, high: int, allowed: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(
-            f"{_name(field_name)} must be an int, "
-            f"not {type(value).__name__} ({_show(value)})"
+            f"{_name(field_name)} must be an int, not {type(value).__name__} ({_show(value)})"
         )
     if not low <= value <= high:
-        raise ValueError(
-            f"{_name(field_name)}={_show(value)} is out of range: {allowed}"
-        )
+        raise ValueError(f"{_name(field_name)}={_show(value)} is out of range: {allowed}")
 
 
 def _check_optional_str(field_name: str, value: object, secret: bool) -> None:
@@ -104,8 +90,7 @@ def _check_optional_str(field_name: str, value: object, secret: bool) -> None:
     if not isinstance(value, str):
         shown = "" if secret else f" ({_show(value)})"
         raise TypeError(
-            f"{_name(field_name)} must be a str or None, "
-            f"not {type(value).__name__}{shown}"
+            f"{_name(field_name)} must be a str or None, not {type(value).__name__}{shown}"
         )
     if not value:
         raise ValueError(f"{_name(field_name)} must not be an empty string")
@@ -207,8 +192,7 @@ class S3ClientConfig:
             self.max_attempts,
             1,
             MAX_ATTEMPTS_LIMIT,
-            f"must be between 1 and {MAX_ATTEMPTS_LIMIT} "
-            "(total attempts, including the first)",
+            f"must be between 1 and {MAX_ATTEMPTS_LIMIT} (total attempts, including the first)",
         )
         _check_optional_str("profile", self.profile, secret=False)
         self._check_credentials()
@@ -252,8 +236,7 @@ class S3ClientConfig:
                 else ("secret_access_key", "access_key_id")
             )
             raise ValueError(
-                f"{_name(given)} was given without {_name(missing)}: "
-                "static credentials need both"
+                f"{_name(given)} was given without {_name(missing)}: static credentials need both"
             )
         if self.session_token is not None and not has_id:
             raise ValueError(
@@ -328,9 +311,7 @@ def _env(environ: Mapping[str, str], name: str) -> str | None:
     return _clean(environ.get(name))
 
 
-def resolve_profile(
-    profile: str | None, environ: Mapping[str, str] = os.environ
-) -> str | None:
+def resolve_profile(profile: str | None, environ: Mapping[str, str] = os.environ) -> str | None:
     """Return the AWS profile name to use.
 
     Order: the ``profile`` argument, then the ``AWS_PROFILE`` environment
@@ -348,9 +329,7 @@ def resolve_profile(
     return _clean(profile) or _env(environ, "AWS_PROFILE")
 
 
-def _profile_setting(
-    option: str, profile: str | None, environ: Mapping[str, str]
-) -> str | None:
+def _profile_setting(option: str, profile: str | None, environ: Mapping[str, str]) -> str | None:
     """Read ``option`` from the active profile of the AWS config file.
 
     A missing, unreadable or malformed file, a missing section and a missing
@@ -472,9 +451,7 @@ def resolve_endpoint(
     return None
 
 
-def resolve_ca_bundle(
-    ca_bundle: str | None, environ: Mapping[str, str] = os.environ
-) -> str | None:
+def resolve_ca_bundle(ca_bundle: str | None, environ: Mapping[str, str] = os.environ) -> str | None:
     """Return the path of the CA bundle to use, or None for the system CAs.
 
     Order: the ``ca_bundle`` argument, then ``AWS_CA_BUNDLE``, else None.
@@ -508,9 +485,7 @@ def default_addressing_style(endpoint: str | None, style: str) -> str:
         ValueError: If ``style`` is not one of the three accepted values.
     """
     if style not in ADDRESSING_STYLES:
-        raise ValueError(
-            f"invalid addressing style {style!r}: must be 'auto', 'path' or 'virtual'"
-        )
+        raise ValueError(f"invalid addressing style {style!r}: must be 'auto', 'path' or 'virtual'")
     if style != "auto":
         return style
     return "path" if endpoint else "virtual"

@@ -24,7 +24,7 @@ class S3Client:
         region: str,
         *,
         endpoint: str | None = None,
-        user_agent_prefix: str = "",
+        user_agent_prefix: str = ...,
         throughput_target_gbps: float = 10.0,
         part_size: int = ...,
         profile: str | None = None,
@@ -61,7 +61,7 @@ class S3Client:
     ) -> PutObjectStream:
         """Open an upload of one object; nothing is visible until ``close()``."""
     def list_objects(
-        self, bucket: str, prefix: str = "", delimiter: str = "", max_keys: int = 1000
+        self, bucket: str, prefix: str = ..., delimiter: str = ..., max_keys: int = 1000
     ) -> ListObjectStream:
         """List objects under a prefix, a page at a time."""
     def head_object(self, bucket: str, key: str) -> HeadObjectResult:

@@ -191,9 +191,7 @@ class LocalS3Server:
     ) -> None:
         self._requested_data_dir = None if data_dir is None else Path(data_dir)
         self._access_key = access_key
-        self._secret_key = (
-            secret_key if secret_key is not None else secrets.token_hex(20)
-        )
+        self._secret_key = secret_key if secret_key is not None else secrets.token_hex(20)
         self._region = region
         self._weed_path = weed_path
         self._process: subprocess.Popen[bytes] | None = None
@@ -234,9 +232,7 @@ class LocalS3Server:
     @property
     def data_dir(self) -> Path | None:
         """The directory holding the data and ``weed.log``, once started."""
-        return (
-            self._data_dir if self._data_dir is not None else self._requested_data_dir
-        )
+        return self._data_dir if self._data_dir is not None else self._requested_data_dir
 
     @property
     def ports(self) -> dict[str, int]:
@@ -266,11 +262,7 @@ class LocalS3Server:
         }
 
     def __repr__(self) -> str:
-        state = (
-            f"endpoint={self.endpoint!r}, pid={self.pid}"
-            if self._process
-            else "stopped"
-        )
+        state = f"endpoint={self.endpoint!r}, pid={self.pid}" if self._process else "stopped"
         return f"<LocalS3Server {state}>"
 
     # -- lifecycle ----------------------------------------------------------
@@ -284,9 +276,7 @@ class LocalS3Server:
         within *timeout* seconds. Calling it on a running server is an error.
         """
         if self._process is not None:
-            raise RuntimeError(
-                f"the S3 server is already running (pid {self._process.pid})"
-            )
+            raise RuntimeError(f"the S3 server is already running (pid {self._process.pid})")
         weed = find_weed(self._weed_path)
         self._prepare_data_dir()
         deadline = time.monotonic() + timeout
@@ -431,9 +421,7 @@ class LocalS3Server:
         self._ports = dict(zip(_COMPONENTS, ports))
         # The child gets its own copy of the descriptor; ours is closed at
         # once, and the log is read back by path.
-        log_fd = os.open(
-            data_dir / _LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644
-        )
+        log_fd = os.open(data_dir / _LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         try:
             self._log_offset = os.fstat(log_fd).st_size
             self._process = subprocess.Popen(

@@ -231,9 +231,7 @@ def signed_request(
         target += "?" + query_string
 
     connection_class = (
-        http.client.HTTPSConnection
-        if parts.scheme == "https"
-        else http.client.HTTPConnection
+        http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     )
     connection = connection_class(parts.netloc, timeout=timeout)
     try:
@@ -241,9 +239,7 @@ def signed_request(
         connection.request(method.upper(), target, body=body, headers=send_headers)
         response = connection.getresponse()
         data = response.read()
-        response_headers = {
-            name.lower(): value for name, value in response.getheaders()
-        }
+        response_headers = {name.lower(): value for name, value in response.getheaders()}
         return response.status, response_headers, data
     finally:
         connection.close()

@@ -80,10 +80,7 @@ def _key_problem(key: str) -> str | None:
     except UnicodeEncodeError:
         return "key cannot be encoded as UTF-8 (it contains lone surrogates)"
     if size > MAX_KEY_BYTES:
-        return (
-            f"key must be at most {MAX_KEY_BYTES} bytes when UTF-8 encoded, "
-            f"got {size} bytes"
-        )
+        return f"key must be at most {MAX_KEY_BYTES} bytes when UTF-8 encoded, got {size} bytes"
     return None
 
 

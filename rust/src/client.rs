@@ -140,8 +140,8 @@ impl Settings {
         } else {
             S3ClientAuthConfig::Default
         };
-        let max_attempts = NonZeroUsize::new(self.max_attempts)
-            .ok_or_else(|| Error::invalid("max_attempts must be at least 1"))?;
+        let max_attempts =
+            NonZeroUsize::new(self.max_attempts).ok_or_else(|| Error::invalid("max_attempts must be at least 1"))?;
         let mut config = S3ClientConfig::new()
             .endpoint_config(endpoint_config)
             .auth_config(auth)
@@ -325,7 +325,14 @@ impl PyS3Client {
 
     /// Start a GET of the whole object, or of bytes `start` (inclusive) to `end` (exclusive).
     #[pyo3(signature = (bucket, key, start=None, end=None))]
-    fn get_object(&self, py: Python<'_>, bucket: &str, key: &str, start: Option<u64>, end: Option<u64>) -> PyResult<PyGetObjectStream> {
+    fn get_object(
+        &self,
+        py: Python<'_>,
+        bucket: &str,
+        key: &str,
+        start: Option<u64>,
+        end: Option<u64>,
+    ) -> PyResult<PyGetObjectStream> {
         check_bucket(bucket)?;
         check_key(key)?;
         let range = match (start, end) {
@@ -340,12 +347,24 @@ impl PyS3Client {
             }
         };
         let client = py.detach(|| self.crt())?;
-        Ok(PyGetObjectStream::start(client, bucket, key, range, self.settings.read_window as u64))
+        Ok(PyGetObjectStream::start(
+            client,
+            bucket,
+            key,
+            range,
+            self.settings.read_window as u64,
+        ))
     }
 
     /// Open an upload of one object. Data is sent as it is written; nothing is visible until close().
     #[pyo3(signature = (bucket, key, storage_class=None))]
-    fn put_object(&self, py: Python<'_>, bucket: &str, key: &str, storage_class: Option<String>) -> PyResult<PyPutObjectStream> {
+    fn put_object(
+        &self,
+        py: Python<'_>,
+        bucket: &str,
+        key: &str,
+        storage_class: Option<String>,
+    ) -> PyResult<PyPutObjectStream> {
         check_bucket(bucket)?;
         check_key(key)?;
         let client = py.detach(|| self.crt())?;
@@ -360,10 +379,20 @@ impl PyS3Client {
 
     /// List objects under a prefix, a page (up to `max_keys`) at a time.
     #[pyo3(signature = (bucket, prefix=String::new(), delimiter=String::new(), max_keys=1000))]
-    fn list_objects(&self, py: Python<'_>, bucket: &str, prefix: String, delimiter: String, max_keys: usize) -> PyResult<PyListObjectStream> {
+    fn list_objects(
+        &self,
+        py: Python<'_>,
+        bucket: &str,
+        prefix: String,
+        delimiter: String,
+        max_keys: usize,
+    ) -> PyResult<PyListObjectStream> {
         check_bucket(bucket)?;
         if !(1..=1000).contains(&max_keys) {
-            return Err(Error::invalid(format!("max_keys={max_keys} is out of range: must be between 1 and 1000")).into());
+            return Err(Error::invalid(format!(
+                "max_keys={max_keys} is out of range: must be between 1 and 1000"
+            ))
+            .into());
         }
         let client = py.detach(|| self.crt())?;
         Ok(PyListObjectStream::start(client, bucket, prefix, delimiter, max_keys))
@@ -399,7 +428,14 @@ impl PyS3Client {
     }
 
     /// Copy an object within the store, without moving its bytes through this process.
-    fn copy_object(&self, py: Python<'_>, src_bucket: &str, src_key: &str, dst_bucket: &str, dst_key: &str) -> PyResult<()> {
+    fn copy_object(
+        &self,
+        py: Python<'_>,
+        src_bucket: &str,
+        src_key: &str,
+        dst_bucket: &str,
+        dst_key: &str,
+    ) -> PyResult<()> {
         for bucket in [src_bucket, dst_bucket] {
             check_bucket(bucket)?;
         }
@@ -408,7 +444,12 @@ impl PyS3Client {
         }
         py.detach(|| -> Result<()> {
             let client = self.crt()?;
-            let (sb, sk, db, dk) = (src_bucket.to_owned(), src_key.to_owned(), dst_bucket.to_owned(), dst_key.to_owned());
+            let (sb, sk, db, dk) = (
+                src_bucket.to_owned(),
+                src_key.to_owned(),
+                dst_bucket.to_owned(),
+                dst_key.to_owned(),
+            );
             InFlight::start(async move { client.copy_object(&sb, &sk, &db, &dk, &CopyObjectParams::new()).await })
                 .wait()
                 .map_err(|e| Error::from_client("CopyObject", Target::object(src_bucket, src_key), e))?;
@@ -516,22 +557,90 @@ mod tests {
 
     #[test]
     fn out_of_range_values_name_their_field() {
-        rejected(Settings { part_size: MIN_PART_SIZE - 1, ..settings() }, "part_size");
-        rejected(Settings { part_size: MAX_PART_SIZE + 1, ..settings() }, "part_size");
-        rejected(Settings { max_attempts: 0, ..settings() }, "max_attempts");
-        rejected(Settings { max_attempts: MAX_ATTEMPTS + 1, ..settings() }, "max_attempts");
-        rejected(Settings { throughput_target_gbps: f64::NAN, ..settings() }, "throughput_target_gbps");
-        rejected(Settings { throughput_target_gbps: 0.0, ..settings() }, "throughput_target_gbps");
-        rejected(Settings { read_window: 1, ..settings() }, "read_window");
-        rejected(Settings { region: " ".into(), ..settings() }, "region");
+        rejected(
+            Settings {
+                part_size: MIN_PART_SIZE - 1,
+                ..settings()
+            },
+            "part_size",
+        );
+        rejected(
+            Settings {
+                part_size: MAX_PART_SIZE + 1,
+                ..settings()
+            },
+            "part_size",
+        );
+        rejected(
+            Settings {
+                max_attempts: 0,
+                ..settings()
+            },
+            "max_attempts",
+        );
+        rejected(
+            Settings {
+                max_attempts: MAX_ATTEMPTS + 1,
+                ..settings()
+            },
+            "max_attempts",
+        );
+        rejected(
+            Settings {
+                throughput_target_gbps: f64::NAN,
+                ..settings()
+            },
+            "throughput_target_gbps",
+        );
+        rejected(
+            Settings {
+                throughput_target_gbps: 0.0,
+                ..settings()
+            },
+            "throughput_target_gbps",
+        );
+        rejected(
+            Settings {
+                read_window: 1,
+                ..settings()
+            },
+            "read_window",
+        );
+        rejected(
+            Settings {
+                region: " ".into(),
+                ..settings()
+            },
+            "region",
+        );
     }
 
     #[test]
     fn boundaries_are_accepted() {
-        assert!(Settings { part_size: MIN_PART_SIZE, ..settings() }.validate().is_ok());
-        assert!(Settings { part_size: MAX_PART_SIZE, ..settings() }.validate().is_ok());
-        assert!(Settings { max_attempts: 1, ..settings() }.validate().is_ok());
-        assert!(Settings { max_attempts: MAX_ATTEMPTS, ..settings() }.validate().is_ok());
+        assert!(Settings {
+            part_size: MIN_PART_SIZE,
+            ..settings()
+        }
+        .validate()
+        .is_ok());
+        assert!(Settings {
+            part_size: MAX_PART_SIZE,
+            ..settings()
+        }
+        .validate()
+        .is_ok());
+        assert!(Settings {
+            max_attempts: 1,
+            ..settings()
+        }
+        .validate()
+        .is_ok());
+        assert!(Settings {
+            max_attempts: MAX_ATTEMPTS,
+            ..settings()
+        }
+        .validate()
+        .is_ok());
     }
 
     #[test]
@@ -551,7 +660,10 @@ mod tests {
     #[test]
     fn user_agent_names_s3torch_after_the_caller_prefix() {
         assert!(settings().user_agent().starts_with("s3torch/"));
-        let s = Settings { user_agent_prefix: "myjob/1".into(), ..settings() };
+        let s = Settings {
+            user_agent_prefix: "myjob/1".into(),
+            ..settings()
+        };
         assert!(s.user_agent().starts_with("myjob/1 s3torch/"));
     }
 

@@ -6,8 +6,8 @@
 //! attributes carry the operation, bucket, key, HTTP status, S3 error code and request id.
 
 use mountpoint_s3_client::error::{
-    CopyObjectError, DeleteObjectError, GetObjectError, HeadObjectError, ListObjectsError,
-    ObjectClientError, PutObjectError,
+    CopyObjectError, DeleteObjectError, GetObjectError, HeadObjectError, ListObjectsError, ObjectClientError,
+    PutObjectError,
 };
 use mountpoint_s3_client::error_metadata::{ClientErrorMetadata, ProvideErrorMetadata};
 use mountpoint_s3_client::S3RequestError;
@@ -57,9 +57,7 @@ impl ErrorKind {
         match (status, code) {
             (_, Some("NoSuchBucket")) => Self::NoSuchBucket,
             (_, Some("NoSuchKey")) => Self::NoSuchKey,
-            (_, Some("SlowDown" | "Throttling" | "ThrottlingException" | "RequestLimitExceeded")) => {
-                Self::Throttled
-            }
+            (_, Some("SlowDown" | "Throttling" | "ThrottlingException" | "RequestLimitExceeded")) => Self::Throttled,
             (_, Some("AuthorizationHeaderMalformed" | "PermanentRedirect" | "IllegalLocationConstraintException")) => {
                 Self::WrongRegion
             }
@@ -385,11 +383,23 @@ mod tests {
 
     #[test]
     fn classification_prefers_the_s3_error_code() {
-        assert_eq!(ErrorKind::from_response(Some(404), Some("NoSuchBucket")), ErrorKind::NoSuchBucket);
+        assert_eq!(
+            ErrorKind::from_response(Some(404), Some("NoSuchBucket")),
+            ErrorKind::NoSuchBucket
+        );
         assert_eq!(ErrorKind::from_response(Some(404), None), ErrorKind::NoSuchKey);
-        assert_eq!(ErrorKind::from_response(Some(403), Some("SignatureDoesNotMatch")), ErrorKind::Credentials);
-        assert_eq!(ErrorKind::from_response(Some(403), Some("AccessDenied")), ErrorKind::AccessDenied);
-        assert_eq!(ErrorKind::from_response(Some(503), Some("SlowDown")), ErrorKind::Throttled);
+        assert_eq!(
+            ErrorKind::from_response(Some(403), Some("SignatureDoesNotMatch")),
+            ErrorKind::Credentials
+        );
+        assert_eq!(
+            ErrorKind::from_response(Some(403), Some("AccessDenied")),
+            ErrorKind::AccessDenied
+        );
+        assert_eq!(
+            ErrorKind::from_response(Some(503), Some("SlowDown")),
+            ErrorKind::Throttled
+        );
         assert_eq!(ErrorKind::from_response(Some(500), None), ErrorKind::Other);
         assert_eq!(ErrorKind::from_response(None, None), ErrorKind::Network);
     }

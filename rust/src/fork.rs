@@ -75,6 +75,10 @@ mod tests {
         assert!(guard.get().is_none());
         assert!(guard.get_mut().is_none());
         drop(guard);
-        assert_eq!(Arc::strong_count(&value), 2, "a foreign value must be leaked, not dropped");
+        assert_eq!(
+            Arc::strong_count(&value),
+            2,
+            "a foreign value must be leaked, not dropped"
+        );
     }
 }

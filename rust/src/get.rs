@@ -69,7 +69,10 @@ impl Body {
                                 ErrorKind::Other,
                                 "GetObject",
                                 self.target.clone(),
-                                format!("body part at offset {} arrived while expecting {}", part.offset, self.position),
+                                format!(
+                                    "body part at offset {} arrived while expecting {}",
+                                    part.offset, self.position
+                                ),
                             ));
                         }
                         self.position += part.data.len() as u64;
@@ -211,7 +214,7 @@ impl PyGetObjectStream {
             return Ok(PyBytes::new(py, single));
         }
         let total = chunks.iter().map(Bytes::len).sum();
-        Ok(PyBytes::new_with(py, total, |out| {
+        PyBytes::new_with(py, total, |out| {
             py.detach(|| {
                 let mut offset = 0;
                 for chunk in &chunks {
@@ -220,7 +223,7 @@ impl PyGetObjectStream {
                 }
             });
             Ok(())
-        })?)
+        })
     }
 
     /// Fill a writable buffer (bytearray, memoryview, numpy array, tensor) in place.

