@@ -57,8 +57,8 @@ build: $(BUILD_STAMP)
 lint: build
 	cargo fmt --check
 	cargo clippy --release --all-targets -- -D warnings
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check python tests examples
+	$(VENV)/bin/ruff format --check python tests examples
 	$(VENV)/bin/mypy
 	$(PY) -m mypy.stubtest s3torch._core --allowlist stubtest-allowlist.txt
 

@@ -64,7 +64,8 @@ def main() -> None:
         streams = [client.get_object_stream(bucket, key) for key in keys]
         total = sum(len(stream.read()) for stream in streams)
         took = time.perf_counter() - started
-        print(f"read {total / 2**20:.1f} MiB back in {took:.2f}s ({len(keys) / took:,.0f} objects/s)")
+        rate = len(keys) / took
+        print(f"read {total / 2**20:.1f} MiB back in {took:.2f}s ({rate:,.0f} objects/s)")
 
         # 4. Ranged reads, straight into a preallocated buffer (a tensor's storage works too).
         buffer = bytearray(1024)

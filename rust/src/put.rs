@@ -9,6 +9,7 @@ use mountpoint_s3_client::checksums::crc32c;
 use mountpoint_s3_client::error::{ObjectClientError, PutObjectError};
 use mountpoint_s3_client::types::{
     ChecksumAlgorithm, PutObjectParams, PutObjectSingleParams, PutObjectTrailingChecksums, UploadChecksum,
+    UploadReviewOutcome,
 };
 use mountpoint_s3_client::{ObjectClient, PutObjectRequest, S3CrtClient, S3PutObjectRequest, S3RequestError};
 use pyo3::prelude::*;
@@ -104,6 +105,23 @@ impl Upload {
             upload: Some(request),
         };
         Ok(())
+    }
+
+    /// Cancel the upload and wait until the store has discarded it. A completed upload stays.
+    fn abort(&mut self) {
+        match std::mem::replace(&mut self.state, State::Aborted) {
+            State::Open {
+                upload: Some(request), ..
+            } => {
+                // Dropping the request would cancel it too, but the CRT then sends
+                // AbortMultipartUpload in the background. Refusing the upload at review time makes
+                // the CRT abort it before the request finishes, and we wait for that finish.
+                let refused = request.review_and_complete(|_review| UploadReviewOutcome::Abort);
+                let _expected_failure = futures::executor::block_on(refused);
+            }
+            State::Open { upload: None, .. } | State::Failed | State::Aborted => {}
+            completed @ State::Completed(_) => self.state = completed,
+        }
     }
 
     fn complete(&mut self) -> Result<String> {
@@ -202,9 +220,7 @@ impl PyPutObjectStream {
     /// Aborting a finished or already aborted upload does nothing.
     fn abort(&self, py: Python<'_>) -> PyResult<()> {
         Ok(self.with_upload(py, |upload| {
-            if let State::Open { .. } | State::Failed = upload.state {
-                upload.state = State::Aborted;
-            }
+            upload.abort();
             Ok(())
         })?)
     }
