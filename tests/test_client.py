@@ -75,6 +75,7 @@ def test_empty_bucket_or_key_is_a_value_error(client: s3torch.S3Client, bucket: 
     [
         ({"part_size": 1024}, "part_size"),
         ({"max_attempts": 0}, "max_attempts"),
+        ({"max_attempts": 65}, "max_attempts"),
         ({"throughput_target_gbps": float("inf")}, "throughput_target_gbps"),
         ({"read_window": 10}, "read_window"),
         ({"access_key_id": "AKID"}, "secret_access_key"),
@@ -106,6 +107,23 @@ def test_pickled_client_works_and_keeps_its_settings(client: s3torch.S3Client, b
     assert clone.get_object_stream(bucket, "k").read() == b"pickled"
     native = pickle.loads(pickle.dumps(client._native))
     assert native.part_size == client._native.part_size
+
+
+def test_max_attempts_from_the_environment_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1000")
+    with pytest.raises(ValueError, match="AWS_MAX_ATTEMPTS"):
+        _core.S3Client("us-east-1")
+
+
+def test_the_largest_max_attempts_builds_a_client() -> None:
+    assert _core.S3Client("us-east-1", max_attempts=_core.MAX_ATTEMPTS).max_attempts == 64
+
+
+def test_restore_status_pickles() -> None:
+    status = s3torch.RestoreStatus(False, 1_700_000_000)
+    assert pickle.loads(pickle.dumps(status)) == status
+    info = s3torch.ObjectInfo("k", '"e"', 1, 2, "GLACIER", status)
+    assert pickle.loads(pickle.dumps(info)) == info
 
 
 def test_object_results_pickle(client: s3torch.S3Client, bucket: str) -> None:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from s3torch._config import (
     DEFAULT_REGION,
+    MAX_ATTEMPTS_LIMIT,
     MAX_PART_SIZE,
     MIN_PART_SIZE,
     S3ClientConfig,
@@ -116,26 +117,27 @@ def test_part_size_outside(size: int) -> None:
         S3ClientConfig(part_size=size)
 
 
-@pytest.mark.parametrize("attempts", [1, 100])
+@pytest.mark.parametrize("attempts", [1, MAX_ATTEMPTS_LIMIT])
 def test_max_attempts_boundaries_accepted(attempts: int) -> None:
     assert S3ClientConfig(max_attempts=attempts).max_attempts == attempts
 
 
-@pytest.mark.parametrize("attempts", [0, 101, -5])
+@pytest.mark.parametrize("attempts", [0, MAX_ATTEMPTS_LIMIT + 1, -5])
 def test_max_attempts_boundaries_rejected(attempts: int) -> None:
     with pytest.raises(ValueError) as info:
         S3ClientConfig(max_attempts=attempts)
     assert str(info.value).startswith(
-        f"S3ClientConfig.max_attempts={attempts} is out of range: must be between 1 and 100"
+        f"S3ClientConfig.max_attempts={attempts} is out of range: "
+        f"must be between 1 and {MAX_ATTEMPTS_LIMIT}"
     )
 
 
-@given(st.integers(1, 100))
+@given(st.integers(1, MAX_ATTEMPTS_LIMIT))
 def test_max_attempts_inside(attempts: int) -> None:
     assert S3ClientConfig(max_attempts=attempts).max_attempts == attempts
 
 
-@given(st.one_of(st.integers(max_value=0), st.integers(min_value=101)))
+@given(st.one_of(st.integers(max_value=0), st.integers(min_value=MAX_ATTEMPTS_LIMIT + 1)))
 def test_max_attempts_outside(attempts: int) -> None:
     with pytest.raises(ValueError, match=r"S3ClientConfig\.max_attempts="):
         S3ClientConfig(max_attempts=attempts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -150,12 +151,13 @@ def test_any_range_matches_slicing(
 
 
 @pytest.fixture(scope="module")
-def ranged_object(s3_server, module_client: s3torch.S3Client) -> tuple[str, str, bytes]:  # type: ignore[no-untyped-def]
+def ranged_object(s3_server, module_client: s3torch.S3Client) -> Iterator[tuple[str, str, bytes]]:  # type: ignore[no-untyped-def]
     bucket = "ranges-" + os.urandom(6).hex()
     s3_server.create_bucket(bucket)
     content = os.urandom(2 * PART + 4321)
     put(module_client, bucket, "ranged", content)
-    return bucket, "ranged", content
+    yield bucket, "ranged", content
+    s3_server.delete_bucket(bucket)
 
 
 def test_close_stops_the_stream(client: s3torch.S3Client, bucket: str) -> None:

@@ -29,7 +29,8 @@ class S3Client:
       unless ``S3ClientConfig(addressing_style="virtual")``;
     - credentials: static keys in ``s3client_config``, else the profile
       (``s3client_config.profile`` or ``AWS_PROFILE``), else the default AWS chain
-      (environment, config files, SSO, web identity, container and instance metadata);
+      (environment, shared config and credentials files, web identity, container and
+      instance metadata; IAM Identity Center (SSO) profiles are not supported);
     - CA bundle: ``s3client_config.ca_bundle``, else ``AWS_CA_BUNDLE``.
 
     A client can be pickled (e.g. into DataLoader workers) and survives ``fork``: each process

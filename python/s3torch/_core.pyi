@@ -130,6 +130,7 @@ class RestoreStatus:
     in_progress: bool
     expiry: int | None
     def __new__(cls, in_progress: bool, expiry: int | None = None) -> RestoreStatus: ...
+    def __getnewargs__(self) -> tuple[bool, int | None]: ...
 
 @final
 class ObjectInfo:

@@ -2,8 +2,8 @@
 //!
 //! [`PyBuffer`] hands a part of an object body (a [`Bytes`] the CRT filled) to Python through the
 //! buffer protocol: `memoryview(buf)` reads the CRT's memory directly. [`BorrowedBuffer`] is the
-//! other direction: any contiguous Python buffer (bytes, bytearray, memoryview, numpy array,
-//! tensor storage), read or filled in place.
+//! other direction: any contiguous Python buffer (bytes, bytearray, memoryview, numpy array, a
+//! CPU tensor's `.numpy()` view), read or filled in place.
 //!
 //! This is the only module with `unsafe` code; each block says why it is sound.
 #![allow(unsafe_code)]
@@ -112,7 +112,7 @@ impl BorrowedBuffer {
         let this = Self::readable(obj)?;
         if this.buffer.readonly() {
             return Err(PyTypeError::new_err(format!(
-                "expected a writable bytes-like object (bytearray, memoryview, numpy array, tensor), got read-only {}",
+                "expected a writable bytes-like object (bytearray, memoryview, numpy array, tensor.numpy()), got read-only {}",
                 type_name(obj)
             )));
         }

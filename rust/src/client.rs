@@ -1,6 +1,6 @@
 //! The client: one configuration, one CRT S3 client per process.
 
-use crate::errors::{Error, ErrorKind, Result, Target};
+use crate::errors::{describe_chain, Error, ErrorKind, Result, Target};
 use crate::fork::ForkGuard;
 use crate::get::PyGetObjectStream;
 use crate::inflight::InFlight;
@@ -23,7 +23,8 @@ use std::sync::{Mutex, PoisonError};
 const MIB: usize = 1024 * 1024;
 pub const MIN_PART_SIZE: usize = 5 * MIB;
 pub const MAX_PART_SIZE: usize = 5 * 1024 * MIB;
-pub const MAX_ATTEMPTS: usize = 100;
+/// The CRT's retry strategy refuses more than 63 retries.
+pub const MAX_ATTEMPTS: usize = 64;
 pub const MAX_THROUGHPUT_GBPS: f64 = 400.0;
 pub const MAX_KEY_BYTES: usize = 1024;
 
@@ -86,6 +87,16 @@ impl Settings {
                 "max_attempts={} is out of range: must be between 1 and {MAX_ATTEMPTS}",
                 self.max_attempts
             )));
+        }
+        // The CRT client reads AWS_MAX_ATTEMPTS itself, and it overrides `max_attempts`.
+        if let Ok(text) = std::env::var("AWS_MAX_ATTEMPTS") {
+            if let Ok(attempts) = text.trim().parse::<usize>() {
+                if attempts > MAX_ATTEMPTS {
+                    return Err(Error::invalid(format!(
+                        "AWS_MAX_ATTEMPTS={attempts} (from the environment) is out of range: must be at most {MAX_ATTEMPTS}"
+                    )));
+                }
+            }
         }
         if self.read_window < MIB {
             return Err(Error::invalid(format!(
@@ -157,11 +168,14 @@ impl Settings {
         if let Some(ca_bundle) = &self.ca_bundle {
             config = config.tls_config(TlsConfig::new().with_trust_store_path(ca_bundle));
         }
-        S3CrtClient::new(config).map_err(|e| self.construction_error(e))
+        // The crate unwraps some CRT results while building; never let that reach Python.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| S3CrtClient::new(config)))
+            .map_err(|_| Error::invalid("the CRT refused this client configuration (see the message above)"))?
+            .map_err(|e| self.construction_error(e))
     }
 
     fn construction_error(&self, error: NewClientError) -> Error {
-        let detail = describe(&error);
+        let detail = describe_chain(&error);
         match error {
             NewClientError::ProviderFailure(_) => Error::request(
                 ErrorKind::Credentials,
@@ -178,17 +192,6 @@ impl Settings {
             _ => Error::invalid(format!("invalid client configuration: {detail}")),
         }
     }
-}
-
-fn describe(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    text
 }
 
 pub fn check_bucket(bucket: &str) -> Result<()> {

@@ -259,7 +259,7 @@ impl Error {
 }
 
 /// An error and the errors it wraps, in one line.
-fn describe_chain(error: &dyn std::error::Error) -> String {
+pub fn describe_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(inner) = source {

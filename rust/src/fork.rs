@@ -6,6 +6,10 @@
 //! [`ForkGuard`] remembers the process that created its value: in any other process the value is
 //! unreachable and is leaked instead of dropped.
 
+use crate::errors::{Error, Result};
+use pyo3::Python;
+use std::sync::{Mutex, PoisonError};
+
 /// A value that belongs to the process that created it.
 #[derive(Debug)]
 pub struct ForkGuard<T> {
@@ -50,6 +54,38 @@ impl<T> Drop for ForkGuard<T> {
         if !self.is_native() {
             std::mem::forget(self.value.take());
         }
+    }
+}
+
+/// State of one native object used from Python: behind one lock, usable only in the process
+/// that created it, and used with the GIL released.
+pub struct ProcessLocal<T> {
+    value: Mutex<ForkGuard<T>>,
+    /// What the value is, in the user's words ("stream", "upload"), for the error message.
+    what: &'static str,
+}
+
+impl<T: Send> ProcessLocal<T> {
+    pub fn new(value: T, what: &'static str) -> Self {
+        Self {
+            value: Mutex::new(ForkGuard::new(value)),
+            what,
+        }
+    }
+
+    /// Run `f` on the value with the GIL released. The lock is taken and dropped while detached,
+    /// so a thread waiting for it never holds the GIL.
+    pub fn with<R: Send>(&self, py: Python<'_>, f: impl FnOnce(&mut T) -> Result<R> + Send) -> Result<R> {
+        py.detach(|| {
+            let mut guard = self.value.lock().unwrap_or_else(PoisonError::into_inner);
+            match guard.get_mut() {
+                Some(value) => f(value),
+                None => Err(Error::invalid(format!(
+                    "this {} was opened in another process (before a fork); open it again in this process",
+                    self.what
+                ))),
+            }
+        })
     }
 }
 

@@ -2,7 +2,7 @@
 
 use crate::buffer::{BorrowedBuffer, PyBuffer};
 use crate::errors::{Error, ErrorKind, Result, Target};
-use crate::fork::ForkGuard;
+use crate::fork::ProcessLocal;
 use crate::inflight::InFlight;
 use bytes::Bytes;
 use futures::StreamExt;
@@ -12,7 +12,6 @@ use mountpoint_s3_client::{ObjectClient, S3CrtClient, S3GetObjectResponse, S3Req
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use std::ops::Range;
-use std::sync::{Mutex, PoisonError};
 
 type Started = InFlight<std::result::Result<S3GetObjectResponse, ObjectClientError<GetObjectError, S3RequestError>>>;
 
@@ -150,7 +149,7 @@ pub struct PyGetObjectStream {
     /// End (exclusive) of the range requested, when one was.
     #[pyo3(get)]
     end: Option<u64>,
-    body: Mutex<ForkGuard<Body>>,
+    body: ProcessLocal<Body>,
 }
 
 impl PyGetObjectStream {
@@ -170,28 +169,18 @@ impl PyGetObjectStream {
             key: key.to_owned(),
             start,
             end,
-            body: Mutex::new(ForkGuard::new(Body {
-                target: Target::object(bucket, key),
-                state,
-                unread: Bytes::new(),
-                position: start,
-                read_window,
-                whole_object,
-            })),
+            body: ProcessLocal::new(
+                Body {
+                    target: Target::object(bucket, key),
+                    state,
+                    unread: Bytes::new(),
+                    position: start,
+                    read_window,
+                    whole_object,
+                },
+                "stream",
+            ),
         }
-    }
-
-    /// Run `f` on the body, with the GIL released.
-    fn with_body<T: Send>(&self, py: Python<'_>, f: impl FnOnce(&mut Body) -> Result<T> + Send) -> Result<T> {
-        py.detach(|| {
-            let mut guard = self.body.lock().unwrap_or_else(PoisonError::into_inner);
-            match guard.get_mut() {
-                Some(body) => f(body),
-                None => Err(Error::invalid(
-                    "this stream was opened in another process (before a fork); open it again in this process",
-                )),
-            }
-        })
     }
 }
 
@@ -202,14 +191,14 @@ impl PyGetObjectStream {
     }
 
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<PyBuffer>> {
-        Ok(self.with_body(py, |body| body.next_chunk())?.map(PyBuffer::new))
+        Ok(self.body.with(py, |body| body.next_chunk())?.map(PyBuffer::new))
     }
 
     /// Read up to `size` bytes (all of the rest when `size` is negative or None) as `bytes`.
     #[pyo3(signature = (size=None))]
     fn read<'py>(&self, py: Python<'py>, size: Option<i64>) -> PyResult<Bound<'py, PyBytes>> {
         let limit = size.and_then(|size| usize::try_from(size).ok());
-        let chunks = self.with_body(py, |body| body.take(limit))?;
+        let chunks = self.body.with(py, |body| body.take(limit))?;
         if let [single] = chunks.as_slice() {
             return Ok(PyBytes::new(py, single));
         }
@@ -226,21 +215,21 @@ impl PyGetObjectStream {
         })
     }
 
-    /// Fill a writable buffer (bytearray, memoryview, numpy array, tensor) in place.
+    /// Fill a writable buffer (bytearray, memoryview, numpy array, `tensor.numpy()`) in place.
     /// Returns the number of bytes written: less than its size only at the end of the body.
     fn readinto(&self, py: Python<'_>, buffer: &Bound<'_, PyAny>) -> PyResult<usize> {
         let mut target = BorrowedBuffer::writable(buffer)?;
-        Ok(self.with_body(py, |body| body.fill(target.as_mut_slice()))?)
+        Ok(self.body.with(py, |body| body.fill(target.as_mut_slice()))?)
     }
 
     /// Object offset of the next byte this stream returns.
     fn tell(&self, py: Python<'_>) -> PyResult<u64> {
-        Ok(self.with_body(py, |body| Ok(body.position))?)
+        Ok(self.body.with(py, |body| Ok(body.position))?)
     }
 
     /// Stop the request; later reads return nothing.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
-        Ok(self.with_body(py, |body| {
+        Ok(self.body.with(py, |body| {
             body.state = State::Finished;
             body.unread = Bytes::new();
             Ok(())

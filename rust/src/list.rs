@@ -1,14 +1,13 @@
 //! LIST: ListObjectsV2, a page at a time, with the next page requested while this one is used.
 
 use crate::errors::{Error, Result, Target};
-use crate::fork::ForkGuard;
+use crate::fork::ProcessLocal;
 use crate::inflight::InFlight;
 use crate::object::PyObjectInfo;
 use mountpoint_s3_client::error::{ListObjectsError, ObjectClientError};
 use mountpoint_s3_client::types::ListObjectsResult;
 use mountpoint_s3_client::{ObjectClient, S3CrtClient, S3RequestError};
 use pyo3::prelude::*;
-use std::sync::{Mutex, PoisonError};
 
 type Page = InFlight<std::result::Result<ListObjectsResult, ObjectClientError<ListObjectsError, S3RequestError>>>;
 
@@ -76,7 +75,7 @@ pub struct PyListObjectStream {
     delimiter: String,
     #[pyo3(get)]
     max_keys: usize,
-    listing: Mutex<ForkGuard<Listing>>,
+    listing: ProcessLocal<Listing>,
 }
 
 impl PyListObjectStream {
@@ -100,20 +99,8 @@ impl PyListObjectStream {
             prefix,
             delimiter,
             max_keys,
-            listing: Mutex::new(ForkGuard::new(listing)),
+            listing: ProcessLocal::new(listing, "listing"),
         }
-    }
-
-    fn with_listing<T: Send>(&self, py: Python<'_>, f: impl FnOnce(&mut Listing) -> Result<T> + Send) -> Result<T> {
-        py.detach(|| {
-            let mut guard = self.listing.lock().unwrap_or_else(PoisonError::into_inner);
-            match guard.get_mut() {
-                Some(listing) => f(listing),
-                None => Err(Error::invalid(
-                    "this listing was started in another process (before a fork); start it again in this process",
-                )),
-            }
-        })
     }
 }
 
@@ -124,7 +111,7 @@ impl PyListObjectStream {
     }
 
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<PyListObjectResult>> {
-        let page = self.with_listing(py, Listing::next_page)?;
+        let page = self.listing.with(py, Listing::next_page)?;
         Ok(page.map(|page| PyListObjectResult {
             object_info: page.objects.into_iter().map(PyObjectInfo::from).collect(),
             common_prefixes: page.common_prefixes,
@@ -134,13 +121,15 @@ impl PyListObjectStream {
     /// The token of the next page, or None when the listing has no more pages.
     #[getter]
     fn continuation_token(&self, py: Python<'_>) -> PyResult<Option<String>> {
-        Ok(self.with_listing(py, |listing| Ok(listing.continuation_token.clone()))?)
+        Ok(self
+            .listing
+            .with(py, |listing| Ok(listing.continuation_token.clone()))?)
     }
 
     /// Whether every page has been returned.
     #[getter]
     fn complete(&self, py: Python<'_>) -> PyResult<bool> {
-        Ok(self.with_listing(py, |listing| Ok(listing.next.is_none()))?)
+        Ok(self.listing.with(py, |listing| Ok(listing.next.is_none()))?)
     }
 
     fn __repr__(&self) -> String {

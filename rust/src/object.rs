@@ -29,6 +29,10 @@ impl PyRestoreStatus {
         Self { in_progress, expiry }
     }
 
+    fn __getnewargs__(&self) -> (bool, Option<i64>) {
+        (self.in_progress, self.expiry)
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "RestoreStatus(in_progress={}, expiry={:?})",

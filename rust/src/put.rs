@@ -3,7 +3,7 @@
 
 use crate::buffer::BorrowedBuffer;
 use crate::errors::{Error, Result, Target};
-use crate::fork::ForkGuard;
+use crate::fork::ProcessLocal;
 use crate::inflight::InFlight;
 use mountpoint_s3_client::checksums::crc32c;
 use mountpoint_s3_client::error::{ObjectClientError, PutObjectError};
@@ -13,7 +13,6 @@ use mountpoint_s3_client::types::{
 };
 use mountpoint_s3_client::{ObjectClient, PutObjectRequest, S3CrtClient, S3PutObjectRequest, S3RequestError};
 use pyo3::prelude::*;
-use std::sync::{Mutex, PoisonError};
 
 /// Writes at least this large skip our buffer and go straight to the CRT, which copies them into
 /// its part buffers anyway; smaller ones are gathered first, to save a CRT call per tiny write.
@@ -164,7 +163,7 @@ pub struct PyPutObjectStream {
     bucket: String,
     #[pyo3(get)]
     key: String,
-    upload: Mutex<ForkGuard<Upload>>,
+    upload: ProcessLocal<Upload>,
 }
 
 impl PyPutObjectStream {
@@ -173,31 +172,22 @@ impl PyPutObjectStream {
         Self {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
-            upload: Mutex::new(ForkGuard::new(Upload {
-                client,
-                target: Target::object(bucket, key),
-                storage_class,
-                checksum,
-                part_size,
-                state: State::Open {
-                    pending: Vec::new(),
-                    upload: None,
+            upload: ProcessLocal::new(
+                Upload {
+                    client,
+                    target: Target::object(bucket, key),
+                    storage_class,
+                    checksum,
+                    part_size,
+                    state: State::Open {
+                        pending: Vec::new(),
+                        upload: None,
+                    },
+                    written: 0,
                 },
-                written: 0,
-            })),
+                "upload",
+            ),
         }
-    }
-
-    fn with_upload<T: Send>(&self, py: Python<'_>, f: impl FnOnce(&mut Upload) -> Result<T> + Send) -> Result<T> {
-        py.detach(|| {
-            let mut guard = self.upload.lock().unwrap_or_else(PoisonError::into_inner);
-            match guard.get_mut() {
-                Some(upload) => f(upload),
-                None => Err(Error::invalid(
-                    "this upload was opened in another process (before a fork); open it again in this process",
-                )),
-            }
-        })
     }
 }
 
@@ -207,19 +197,19 @@ impl PyPutObjectStream {
     fn write(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<usize> {
         let source = BorrowedBuffer::readable(data)?;
         let len = source.len();
-        self.with_upload(py, |upload| upload.write(source.as_slice()))?;
+        self.upload.with(py, |upload| upload.write(source.as_slice()))?;
         Ok(len)
     }
 
     /// Finish the upload and make the object visible. Returns its ETag.
     fn close(&self, py: Python<'_>) -> PyResult<String> {
-        Ok(self.with_upload(py, Upload::complete)?)
+        Ok(self.upload.with(py, Upload::complete)?)
     }
 
     /// Cancel the upload: no object is created and parts already sent are discarded.
     /// Aborting a finished or already aborted upload does nothing.
     fn abort(&self, py: Python<'_>) -> PyResult<()> {
-        Ok(self.with_upload(py, |upload| {
+        Ok(self.upload.with(py, |upload| {
             upload.abort();
             Ok(())
         })?)
@@ -227,19 +217,21 @@ impl PyPutObjectStream {
 
     /// Bytes written so far.
     fn tell(&self, py: Python<'_>) -> PyResult<u64> {
-        Ok(self.with_upload(py, |upload| Ok(upload.written))?)
+        Ok(self.upload.with(py, |upload| Ok(upload.written))?)
     }
 
     /// Whether the stream still accepts writes.
     #[getter]
     fn closed(&self, py: Python<'_>) -> PyResult<bool> {
-        Ok(self.with_upload(py, |upload| Ok(!matches!(upload.state, State::Open { .. })))?)
+        Ok(self
+            .upload
+            .with(py, |upload| Ok(!matches!(upload.state, State::Open { .. })))?)
     }
 
     /// The ETag of the completed object, once `close()` has succeeded.
     #[getter]
     fn etag(&self, py: Python<'_>) -> PyResult<Option<String>> {
-        Ok(self.with_upload(py, |upload| {
+        Ok(self.upload.with(py, |upload| {
             Ok(match &upload.state {
                 State::Completed(etag) => Some(etag.clone()),
                 _ => None,
