@@ -177,3 +177,15 @@ def test_streams_are_independent_and_start_at_once(client: s3torch.S3Client, buc
     # Read them back in reverse order: each stream was already in flight.
     for key in reversed(list(blobs)):
         assert streams[key].read() == blobs[key]
+
+
+def test_reading_everything_past_the_held_limit_is_exact(
+    client: s3torch.S3Client, bucket: str
+) -> None:
+    # More than the 64 MiB of CRT buffers one read() holds: the rest is moved to owned memory.
+    data = os.urandom(70 * 1024 * 1024 + 11)
+    put(client, bucket, "big", data)
+    assert client.get_object_stream(bucket, "big").read() == data
+    stream = client.get_object_stream(bucket, "big")
+    assert stream.read(1) == data[:1]
+    assert stream.read(10**12) == data[1:], "a huge size reads to the end without allocating it"

@@ -13,6 +13,9 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use std::ops::Range;
 
+/// The most bytes of CRT buffers one `read` holds at a time.
+const MAX_HELD: usize = 64 * 1024 * 1024;
+
 type Started = InFlight<std::result::Result<S3GetObjectResponse, ObjectClientError<GetObjectError, S3RequestError>>>;
 
 enum State {
@@ -94,9 +97,15 @@ impl Body {
         self.unread = rest;
     }
 
-    /// Up to `limit` bytes (all of the rest when `None`), as the received chunks.
+    /// Up to `limit` bytes (all of the rest when `None`), as chunks in order.
+    ///
+    /// Received chunks are buffers of the CRT's memory pool, which is limited: holding too many
+    /// would stop the CRT from fetching the parts we wait for. Past [`MAX_HELD`] bytes they are
+    /// moved into memory of our own, which releases them.
     fn take(&mut self, limit: Option<usize>) -> Result<Vec<Bytes>> {
-        let mut chunks = Vec::new();
+        let mut owned: Vec<u8> = Vec::new();
+        let mut held: Vec<Bytes> = Vec::new();
+        let mut held_len = 0usize;
         let mut total = 0usize;
         while limit.is_none_or(|limit| total < limit) {
             let Some(mut chunk) = self.next_chunk()? else { break };
@@ -107,9 +116,20 @@ impl Body {
                 }
             }
             total += chunk.len();
-            chunks.push(chunk);
+            held_len += chunk.len();
+            held.push(chunk);
+            if held_len > MAX_HELD {
+                owned.reserve(held_len);
+                for chunk in held.drain(..) {
+                    owned.extend_from_slice(&chunk);
+                }
+                held_len = 0;
+            }
         }
-        Ok(chunks)
+        if !owned.is_empty() {
+            held.insert(0, Bytes::from(owned));
+        }
+        Ok(held)
     }
 
     /// Fill `out` from the body; the count filled is short only at the end of the body.
