@@ -3,10 +3,10 @@
 use crate::errors::{describe_chain, Error, ErrorKind, Result, Target};
 use crate::fork::ForkGuard;
 use crate::get::PyGetObjectStream;
-use crate::inflight::InFlight;
 use crate::list::PyListObjectStream;
 use crate::object::PyHeadObjectResult;
 use crate::put::PyPutObjectStream;
+use futures::executor::block_on;
 use mountpoint_s3_client::config::{
     AddressingStyle, Allocator, CredentialsProvider, CredentialsProviderStaticOptions, EndpointConfig,
     S3ClientAuthConfig, S3ClientConfig, TlsConfig, Uri,
@@ -407,9 +407,7 @@ impl PyS3Client {
         check_key(key)?;
         let head = py.detach(|| -> Result<_> {
             let client = self.crt()?;
-            let (b, k) = (bucket.to_owned(), key.to_owned());
-            InFlight::start(async move { client.head_object(&b, &k, &HeadObjectParams::new()).await })
-                .wait()
+            block_on(client.head_object(bucket, key, &HeadObjectParams::new()))
                 .map_err(|e| Error::from_client("HeadObject", Target::object(bucket, key), e))
         })?;
         Ok(head.into())
@@ -421,9 +419,7 @@ impl PyS3Client {
         check_key(key)?;
         py.detach(|| -> Result<()> {
             let client = self.crt()?;
-            let (b, k) = (bucket.to_owned(), key.to_owned());
-            InFlight::start(async move { client.delete_object(&b, &k).await })
-                .wait()
+            block_on(client.delete_object(bucket, key))
                 .map_err(|e| Error::from_client("DeleteObject", Target::object(bucket, key), e))?;
             Ok(())
         })?;
@@ -447,14 +443,7 @@ impl PyS3Client {
         }
         py.detach(|| -> Result<()> {
             let client = self.crt()?;
-            let (sb, sk, db, dk) = (
-                src_bucket.to_owned(),
-                src_key.to_owned(),
-                dst_bucket.to_owned(),
-                dst_key.to_owned(),
-            );
-            InFlight::start(async move { client.copy_object(&sb, &sk, &db, &dk, &CopyObjectParams::new()).await })
-                .wait()
+            block_on(client.copy_object(src_bucket, src_key, dst_bucket, dst_key, &CopyObjectParams::new()))
                 .map_err(|e| Error::from_client("CopyObject", Target::object(src_bucket, src_key), e))?;
             Ok(())
         })?;

@@ -4,7 +4,7 @@
 use crate::buffer::BorrowedBuffer;
 use crate::errors::{Error, Result, Target};
 use crate::fork::ProcessLocal;
-use crate::inflight::InFlight;
+use futures::executor::block_on;
 use mountpoint_s3_client::checksums::crc32c;
 use mountpoint_s3_client::error::{ObjectClientError, PutObjectError};
 use mountpoint_s3_client::types::{
@@ -40,6 +40,10 @@ struct Upload {
 }
 
 impl Upload {
+    fn key(&self) -> &str {
+        self.target.key.as_deref().unwrap_or_default()
+    }
+
     fn fail(&self, error: ObjectClientError<PutObjectError, S3RequestError>) -> Error {
         Error::from_client("PutObject", self.target.clone(), error)
     }
@@ -65,44 +69,38 @@ impl Upload {
         if let Some(storage_class) = &self.storage_class {
             params = params.storage_class(storage_class.clone());
         }
-        let client = self.client.clone();
-        let (bucket, key) = (self.target.bucket.clone(), self.target.key.clone().unwrap_or_default());
-        InFlight::start(async move { client.put_object(&bucket, &key, &params).await })
-            .wait()
-            .map_err(|e| self.fail(e))
+        block_on(self.client.put_object(&self.target.bucket, self.key(), &params)).map_err(|e| self.fail(e))
     }
 
     fn write(&mut self, data: &[u8]) -> Result<()> {
-        let State::Open { pending, upload } = &mut self.state else {
+        let state = std::mem::replace(&mut self.state, State::Failed);
+        let State::Open { mut pending, upload } = state else {
+            self.state = state;
             return Err(self.closed_error());
         };
         let fits_in_one_part = pending.len() + data.len() <= self.part_size;
-        if fits_in_one_part && (upload.is_none() || data.len() < DIRECT_WRITE) {
+        let upload = if fits_in_one_part && (upload.is_none() || data.len() < DIRECT_WRITE) {
             pending.extend_from_slice(data);
-            self.written += data.len() as u64;
-            return Ok(());
-        }
-        let State::Open { mut pending, upload } = std::mem::replace(&mut self.state, State::Failed) else {
-            return Err(self.closed_error());
-        };
-        let mut request = match upload {
-            Some(request) => request,
-            None => self.start_multipart()?,
-        };
-        if !pending.is_empty() {
-            futures::executor::block_on(request.write(&pending)).map_err(|e| self.fail(e))?;
-            pending.clear();
-        }
-        if data.len() >= DIRECT_WRITE {
-            futures::executor::block_on(request.write(data)).map_err(|e| self.fail(e))?;
+            upload
         } else {
-            pending.extend_from_slice(data);
-        }
-        self.written += data.len() as u64;
-        self.state = State::Open {
-            pending,
-            upload: Some(request),
+            // On an error below the state stays `Failed`; dropping the request cancels it.
+            let mut request = match upload {
+                Some(request) => request,
+                None => self.start_multipart()?,
+            };
+            if !pending.is_empty() {
+                block_on(request.write(&pending)).map_err(|e| self.fail(e))?;
+                pending.clear();
+            }
+            if data.len() >= DIRECT_WRITE {
+                block_on(request.write(data)).map_err(|e| self.fail(e))?;
+            } else {
+                pending.extend_from_slice(data);
+            }
+            Some(request)
         };
+        self.written += data.len() as u64;
+        self.state = State::Open { pending, upload };
         Ok(())
     }
 
@@ -116,7 +114,7 @@ impl Upload {
                 // AbortMultipartUpload in the background. Refusing the upload at review time makes
                 // the CRT abort it before the request finishes, and we wait for that finish.
                 let refused = request.review_and_complete(|_review| UploadReviewOutcome::Abort);
-                let _expected_failure = futures::executor::block_on(refused);
+                let _expected_failure = block_on(refused);
             }
             State::Open { upload: None, .. } | State::Failed | State::Aborted => {}
             completed @ State::Completed(_) => self.state = completed,
@@ -138,15 +136,16 @@ impl Upload {
                 if let Some(storage_class) = &self.storage_class {
                     params = params.storage_class(storage_class.clone());
                 }
-                let client = self.client.clone();
-                let (bucket, key) = (self.target.bucket.clone(), self.target.key.clone().unwrap_or_default());
-                InFlight::start(async move { client.put_object_single(&bucket, &key, &params, pending).await }).wait()
+                block_on(
+                    self.client
+                        .put_object_single(&self.target.bucket, self.key(), &params, pending),
+                )
             }
             Some(mut request) => {
                 if !pending.is_empty() {
-                    futures::executor::block_on(request.write(&pending)).map_err(|e| self.fail(e))?;
+                    block_on(request.write(&pending)).map_err(|e| self.fail(e))?;
                 }
-                futures::executor::block_on(request.complete())
+                block_on(request.complete())
             }
         };
         let etag = result.map_err(|e| self.fail(e))?.etag.into_inner();
