@@ -31,6 +31,8 @@ from ._errors import (
     S3WrongRegionError,
 )
 from ._uri import make_s3_uri, parse_s3_uri
+from .s3reader import S3Reader, S3ReaderConstructor
+from .s3writer import S3Writer
 
 __all__ = [
     "GetObjectStream",
@@ -52,7 +54,10 @@ __all__ = [
     "S3NoSuchBucketError",
     "S3NoSuchKeyError",
     "S3PreconditionFailedError",
+    "S3Reader",
+    "S3ReaderConstructor",
     "S3ThrottledError",
+    "S3Writer",
     "S3WrongRegionError",
     "__version__",
     "make_s3_uri",

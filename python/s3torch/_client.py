@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from . import _core
 from ._config import (
@@ -13,6 +14,13 @@ from ._config import (
     resolve_profile,
     resolve_region,
 )
+from .s3reader import (
+    ObjectInfoCallable,
+    S3Reader,
+    S3ReaderConstructor,
+    S3ReaderConstructorProtocol,
+)
+from .s3writer import S3Writer
 
 __all__ = ["S3Client"]
 
@@ -103,6 +111,51 @@ class S3Client:
         """The User-Agent prefix sent with every request."""
         return self._native.user_agent
 
+    def get_object(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        object_info: _core.ObjectInfo | _core.HeadObjectResult | None = None,
+        reader_constructor: S3ReaderConstructorProtocol | None = None,
+    ) -> S3Reader:
+        """A file object reading ``s3://bucket/key``.
+
+        No request is sent until the first read (or ``reader.prefetch()``).
+
+        Args:
+            object_info: the object's metadata if already known (e.g. from a listing), which
+                spares the HEAD request a reader makes when it needs the size.
+            reader_constructor: how to read; see :class:`S3ReaderConstructor`. Default:
+                :meth:`S3ReaderConstructor.sequential`.
+
+        Raises:
+            ValueError: empty bucket or key.
+            S3NoSuchKeyError, S3NoSuchBucketError, ...: on the first read.
+        """
+        constructor = (
+            reader_constructor if reader_constructor is not None else S3ReaderConstructor.default()
+        )
+        get_object_info: ObjectInfoCallable
+        if object_info is None:
+            get_object_info = partial(self.head_object, bucket, key)
+        else:
+            get_object_info = partial(_identity, object_info)
+        return constructor(
+            bucket=bucket,
+            key=key,
+            get_object_info=get_object_info,
+            get_stream=partial(self._native.get_object, bucket, key),
+        )
+
+    def put_object(self, bucket: str, key: str, storage_class: str | None = None) -> S3Writer:
+        """A file object writing ``s3://bucket/key``: the object appears when it is closed.
+
+        Args:
+            storage_class: e.g. ``"STANDARD_IA"``; None for the bucket's default.
+        """
+        return S3Writer(self._native.put_object(bucket, key, storage_class))
+
     def get_object_stream(
         self, bucket: str, key: str, start: int | None = None, end: int | None = None
     ) -> _core.GetObjectStream:
@@ -142,6 +195,13 @@ class S3Client:
 
     def __repr__(self) -> str:
         return f"S3Client(region={self._region!r}, endpoint={self._endpoint!r})"
+
+
+_T = TypeVar("_T")
+
+
+def _identity(value: _T) -> _T:
+    return value
 
 
 def _user_agent_prefix(user_agent: Any) -> str:

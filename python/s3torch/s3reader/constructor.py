@@ -1,0 +1,61 @@
+"""Choosing a reader: :class:`S3ReaderConstructor`."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from .protocol import S3ReaderConstructorProtocol
+from .ranged import RangedS3Reader
+from .sequential import SequentialS3Reader
+
+__all__ = ["S3ReaderConstructor"]
+
+
+class S3ReaderConstructor:
+    """Factories of reader constructors, to pass as ``reader_constructor=`` to
+    :meth:`s3torch.S3Client.get_object`, the datasets, :class:`s3torch.S3Checkpoint` users and
+    the distributed-checkpoint reader.
+
+    - :meth:`sequential` (the default): one streaming GET per object; best for reading objects
+      whole or front to back, and fine for parsers that look back a little.
+    - :meth:`range_based`: a ranged GET per read; best for sparse access into large objects.
+    """
+
+    @staticmethod
+    def sequential() -> S3ReaderConstructorProtocol:
+        """Readers that stream the object with one GET (:class:`SequentialS3Reader`)."""
+        return partial(SequentialS3Reader)
+
+    @staticmethod
+    def range_based(buffer_size: int | None = None) -> S3ReaderConstructorProtocol:
+        """Readers that fetch the bytes each read needs with a ranged GET
+        (:class:`RangedS3Reader`).
+
+        Args:
+            buffer_size: reads smaller than this fetch this many bytes ahead into a buffer, so
+                nearby small reads share a request; larger reads bypass it. ``None`` means
+                8 MiB; ``0`` turns buffering off.
+        """
+        if buffer_size is not None and (
+            not isinstance(buffer_size, int) or isinstance(buffer_size, bool) or buffer_size < 0
+        ):
+            raise ValueError(f"buffer_size must be a non-negative integer, got {buffer_size!r}")
+        return partial(RangedS3Reader, buffer_size=buffer_size)
+
+    @staticmethod
+    def default() -> S3ReaderConstructorProtocol:
+        """The default: :meth:`sequential`."""
+        return S3ReaderConstructor.sequential()
+
+    @staticmethod
+    def get_reader_type_string(constructor: S3ReaderConstructorProtocol | None) -> str:
+        """``"sequential"``, ``"range_based"`` or ``"unknown"`` for a constructor (None means
+        the default)."""
+        if constructor is None:
+            return "sequential"
+        func = getattr(constructor, "func", None)
+        if func is SequentialS3Reader:
+            return "sequential"
+        if func is RangedS3Reader:
+            return "range_based"
+        return "unknown"

@@ -1,0 +1,104 @@
+"""The abstract file object every S3 reader implements."""
+
+from __future__ import annotations
+
+import io
+from abc import ABC, abstractmethod
+from typing import Any
+
+__all__ = ["S3Reader"]
+
+
+class S3Reader(ABC, io.BufferedIOBase):
+    """A read-only, seekable binary file over one S3 object.
+
+    Concrete readers (:class:`~s3torch.s3reader.SequentialS3Reader`,
+    :class:`~s3torch.s3reader.RangedS3Reader`) are made by an
+    :class:`~s3torch.S3ReaderConstructor` and handed out by :meth:`s3torch.S3Client.get_object`,
+    :class:`s3torch.S3Checkpoint` and the datasets. They are ``io.BufferedIOBase`` objects, so
+    they go anywhere a binary file does: ``torch.load``, ``tarfile``, ``PIL.Image.open``,
+    ``zipfile``, ``pickle.load``.
+    """
+
+    @property
+    @abstractmethod
+    def bucket(self) -> str:
+        """The bucket of the object."""
+
+    @property
+    @abstractmethod
+    def key(self) -> str:
+        """The key of the object."""
+
+    @abstractmethod
+    def read(self, size: int | None = -1, /) -> bytes:
+        """Read up to ``size`` bytes (all that is left when ``size`` is negative or None)."""
+
+    @abstractmethod
+    def readinto(self, buffer: Any, /) -> int:
+        """Fill ``buffer`` (any writable bytes-like object, or a contiguous CPU tensor) from
+        the current position; return the count, short only at the end of the object."""
+
+    @abstractmethod
+    def seek(self, offset: int, whence: int = io.SEEK_SET, /) -> int:
+        """Move to ``offset`` relative to ``whence``; return the new position."""
+
+    @abstractmethod
+    def tell(self) -> int:
+        """The current position."""
+
+    def prefetch(self) -> None:
+        """Start fetching the object now, so a later read waits less. Readers without
+        read-ahead ignore it."""
+
+    def readinto1(self, buffer: Any, /) -> int:
+        return self.readinto(buffer)
+
+    def readable(self) -> bool:
+        self._check_open()
+        return True
+
+    def seekable(self) -> bool:
+        self._check_open()
+        return True
+
+    def writable(self) -> bool:
+        self._check_open()
+        return False
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ValueError(f"I/O operation on closed reader of s3://{self.bucket}/{self.key}")
+
+    def __repr__(self) -> str:
+        state = " closed" if self.closed else ""
+        return f"<{type(self).__name__} s3://{self.bucket}/{self.key}{state}>"
+
+
+def seek_target(reader: S3Reader, offset: int, whence: int, position: int, size: Any) -> int:
+    """The absolute position ``seek(offset, whence)`` asks for; ``size`` is called only for
+    ``SEEK_END``. Raises like ``io.BytesIO`` does."""
+    if not isinstance(offset, int):
+        raise TypeError(f"seek offset must be an integer, not {type(offset).__name__}")
+    if whence == io.SEEK_SET:
+        target = offset
+    elif whence == io.SEEK_CUR:
+        target = position + offset
+    elif whence == io.SEEK_END:
+        target = size() + offset
+    else:
+        raise ValueError(
+            f"invalid whence ({whence!r}, should be {io.SEEK_SET}, {io.SEEK_CUR} or {io.SEEK_END})"
+        )
+    if target < 0:
+        raise ValueError(f"negative seek position {target} in s3://{reader.bucket}/{reader.key}")
+    return target
+
+
+def read_limit(size: Any) -> int | None:
+    """``read``'s argument as a byte count, or None for "all"."""
+    if size is None:
+        return None
+    if not isinstance(size, int):
+        raise TypeError(f"read size must be an integer or None, not {type(size).__name__}")
+    return None if size < 0 else size
