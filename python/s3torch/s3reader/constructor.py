@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from .dcp_optimized import DEFAULT_MAX_GAP_SIZE, DCPOptimizedConstructor, GapSize
 from .protocol import S3ReaderConstructorProtocol
 from .ranged import RangedS3Reader
 from .sequential import SequentialS3Reader
@@ -43,16 +44,36 @@ class S3ReaderConstructor:
         return partial(RangedS3Reader, buffer_size=buffer_size)
 
     @staticmethod
+    def dcp_optimized(max_gap_size: GapSize = DEFAULT_MAX_GAP_SIZE) -> DCPOptimizedConstructor:
+        """Readers for ``torch.distributed.checkpoint`` loads that fetch only the byte ranges
+        the load plan needs (:class:`~s3torch.s3reader.dcp_optimized.DCPOptimizedS3Reader`);
+        the default of :class:`s3torch.dcp.S3StorageReader`, which hands them the ranges.
+        Files outside the plan (``.metadata``) get sequential readers.
+
+        Args:
+            max_gap_size: ranges at most this many bytes apart share one GET (the gap is read
+                and dropped); default 32 MiB. ``float("inf")`` reads each file with one GET,
+                ``0`` starts a new GET at every gap.
+
+        Raises:
+            TypeError: ``max_gap_size`` is not a number.
+            ValueError: ``max_gap_size`` is negative.
+        """
+        return DCPOptimizedConstructor(max_gap_size=max_gap_size)
+
+    @staticmethod
     def default() -> S3ReaderConstructorProtocol:
         """The default: :meth:`sequential`."""
         return S3ReaderConstructor.sequential()
 
     @staticmethod
     def get_reader_type_string(constructor: S3ReaderConstructorProtocol | None) -> str:
-        """``"sequential"``, ``"range_based"`` or ``"unknown"`` for a constructor (None means
-        the default)."""
+        """``"sequential"``, ``"range_based"``, ``"dcp_optimized"`` or ``"unknown"`` for a
+        constructor (None means the default)."""
         if constructor is None:
             return "sequential"
+        if isinstance(constructor, DCPOptimizedConstructor):
+            return "dcp_optimized"
         func = getattr(constructor, "func", None)
         if func is SequentialS3Reader:
             return "sequential"
