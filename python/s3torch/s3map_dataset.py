@@ -1,0 +1,204 @@
+"""A map-style dataset over S3 objects: :class:`S3MapDataset`."""
+
+from __future__ import annotations
+
+import logging
+import operator
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import torch.utils.data
+
+from ._config import S3ClientConfig
+from ._dataset_common import (
+    DEFAULT_PREFETCH_BYTES,
+    DEFAULT_PREFETCH_OBJECTS,
+    DatasetCore,
+    ObjectSource,
+    identity,
+)
+from .s3reader import S3Reader, S3ReaderConstructorProtocol
+
+__all__ = ["S3MapDataset"]
+
+log = logging.getLogger(__name__)
+
+
+class S3MapDataset(torch.utils.data.Dataset[Any]):
+    """A map-style dataset: item ``i`` is ``transform(reader of the i-th object)``.
+
+    Make one with :meth:`from_prefix` (every object under one or more ``s3://`` prefixes, in
+    key order) or :meth:`from_objects` (the objects named, in the order given). It works with
+    any sampler, including ``DistributedSampler``.
+
+    The objects are listed once, on first use (``len(dataset)``, an item, or pickling the
+    dataset into DataLoader workers), and the listing travels with the dataset into the
+    workers, so they never list again. When a DataLoader fetches a batch, :meth:`__getitems__`
+    starts the batch's GETs together, bounded by ``prefetch_objects`` and ``prefetch_bytes``.
+
+    Example::
+
+        from s3torch import S3MapDataset
+
+        dataset = S3MapDataset.from_prefix(
+            "s3://my-bucket/images/", region="us-east-1", transform=lambda r: r.read()
+        )
+        print(len(dataset), len(dataset[0]))
+
+    Args:
+        region: region of the bucket(s); None finds it the AWS way (see :class:`S3Client`).
+        get_dataset_objects: ``function(client)`` returning objects with ``bucket``, ``key``
+            and optionally ``object_info`` (as in s3torchconnector); the class methods build
+            this for you.
+        endpoint: URL of an S3-compatible endpoint; None finds it the AWS way.
+        transform: turns an :class:`S3Reader` into the item; the default returns the reader.
+        s3client_config: client settings (:class:`S3ClientConfig`).
+        reader_constructor: how objects are read (:class:`S3ReaderConstructor`); default
+            sequential.
+        prefetch_objects: most GETs a batch keeps in flight at once (0: one at a time).
+        prefetch_bytes: most bytes (by listed size) those GETs may add up to; one object is
+            always allowed however large.
+    """
+
+    def __init__(
+        self,
+        region: str | None,
+        get_dataset_objects: Callable[[Any], Iterable[Any]] | ObjectSource,
+        endpoint: str | None = None,
+        transform: Callable[[S3Reader], Any] = identity,
+        s3client_config: S3ClientConfig | None = None,
+        reader_constructor: S3ReaderConstructorProtocol | None = None,
+        *,
+        prefetch_objects: int = DEFAULT_PREFETCH_OBJECTS,
+        prefetch_bytes: int = DEFAULT_PREFETCH_BYTES,
+    ) -> None:
+        if not callable(transform):
+            raise TypeError(f"transform must be callable, not {type(transform).__name__}")
+        source = (
+            get_dataset_objects
+            if isinstance(get_dataset_objects, ObjectSource)
+            else ObjectSource.from_callable(get_dataset_objects)
+        )
+        self._core = DatasetCore(
+            source,
+            region,
+            endpoint,
+            s3client_config,
+            reader_constructor,
+            prefetch_objects,
+            prefetch_bytes,
+        )
+        self._transform = transform
+
+    @classmethod
+    def from_prefix(
+        cls,
+        s3_uri: str | Iterable[str],
+        *,
+        region: str | None = None,
+        endpoint: str | None = None,
+        transform: Callable[[S3Reader], Any] = identity,
+        s3client_config: S3ClientConfig | None = None,
+        reader_constructor: S3ReaderConstructorProtocol | None = None,
+        prefetch_objects: int = DEFAULT_PREFETCH_OBJECTS,
+        prefetch_bytes: int = DEFAULT_PREFETCH_BYTES,
+    ) -> S3MapDataset:
+        """A dataset of every object under ``s3_uri`` (``s3://bucket/prefix``), or under each
+        of several such URIs, in order; a prefix inside another one is listed once.
+
+        The other arguments are those of :class:`S3MapDataset`.
+
+        Raises:
+            ValueError: a URI is not a valid ``s3://`` URI.
+            S3Exception: listing failed (on first use).
+        """
+        log.debug("S3MapDataset.from_prefix(%r)", s3_uri)
+        return cls(
+            region,
+            ObjectSource.from_prefixes(s3_uri),
+            endpoint,
+            transform=transform,
+            s3client_config=s3client_config,
+            reader_constructor=reader_constructor,
+            prefetch_objects=prefetch_objects,
+            prefetch_bytes=prefetch_bytes,
+        )
+
+    @classmethod
+    def from_objects(
+        cls,
+        object_uris: str | Iterable[str],
+        *,
+        region: str | None = None,
+        endpoint: str | None = None,
+        transform: Callable[[S3Reader], Any] = identity,
+        s3client_config: S3ClientConfig | None = None,
+        reader_constructor: S3ReaderConstructorProtocol | None = None,
+        prefetch_objects: int = DEFAULT_PREFETCH_OBJECTS,
+        prefetch_bytes: int = DEFAULT_PREFETCH_BYTES,
+    ) -> S3MapDataset:
+        """A dataset of the objects named by ``object_uris`` (``s3://bucket/key`` each), in
+        the order given. Nothing is listed; a reader asks for an object's size (HEAD) only if
+        it needs it.
+
+        The other arguments are those of :class:`S3MapDataset`.
+
+        Raises:
+            ValueError: a URI is invalid or has no key.
+        """
+        return cls(
+            region,
+            ObjectSource.from_uris(object_uris),
+            endpoint,
+            transform=transform,
+            s3client_config=s3client_config,
+            reader_constructor=reader_constructor,
+            prefetch_objects=prefetch_objects,
+            prefetch_bytes=prefetch_bytes,
+        )
+
+    @property
+    def region(self) -> str | None:
+        """The region given at construction (None: found the AWS way)."""
+        return self._core.region
+
+    @property
+    def endpoint(self) -> str | None:
+        """The endpoint given at construction (None: found the AWS way)."""
+        return self._core.endpoint
+
+    def _index(self, i: Any) -> int:
+        index = operator.index(i)
+        size = len(self)
+        if index < 0:
+            index += size
+        if not 0 <= index < size:
+            raise IndexError(f"S3MapDataset index {i} is out of range for {size} objects")
+        return index
+
+    def __getitem__(self, i: int) -> Any:
+        """``transform(reader)`` for object ``i`` (negative ``i`` counts from the end).
+
+        Raises:
+            IndexError: ``i`` is out of range.
+            S3Exception: from the transform's reads (e.g. the object is gone).
+        """
+        return self._transform(self._core.open_reader(self._index(i)))
+
+    def __getitems__(self, indices: Sequence[int]) -> list[Any]:
+        """The items at ``indices``, their GETs started together (DataLoader calls this for
+        each batch)."""
+        positions = [self._index(i) for i in indices]
+        prefetcher = self._core.prefetcher(positions)
+        try:
+            return [self._transform(reader) for reader in prefetcher]
+        finally:
+            prefetcher.close()
+
+    def __len__(self) -> int:
+        """The number of objects (lists them on first call)."""
+        return len(self._core.table())
+
+    def __repr__(self) -> str:
+        count = len(self._core.table()) if self._core.listed else "unlisted"
+        return f"S3MapDataset({count} objects, region={self.region!r})"

@@ -1,0 +1,313 @@
+"""S3MapDataset: listing once, item access, batched concurrent GETs, samplers and workers."""
+
+from __future__ import annotations
+
+import pickle
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import torch.utils.data
+
+import s3torch
+from s3torch import S3ClientConfig
+from s3torch.s3map_dataset import S3MapDataset
+from s3torch.s3reader import S3Reader, SequentialS3Reader
+
+COUNT = 24
+
+
+def body(key: str) -> bytes:
+    """Distinct, key-derived contents of 1 to ~1.2 KB."""
+    return key.encode() * (1 + sum(key.encode()) % 40)
+
+
+def read_item(reader: S3Reader) -> tuple[str, bytes]:
+    return reader.key, reader.read()
+
+
+@pytest.fixture(scope="module")
+def stored(s3_server: Any, module_client: s3torch.S3Client) -> Iterator[tuple[str, list[str]]]:
+    """A bucket with COUNT objects under "data/" and 3 under "other/", for reading only."""
+    name = "t-" + uuid.uuid4().hex[:16]
+    s3_server.create_bucket(name)
+    keys = [f"data/{i:03d}.bin" for i in range(COUNT)] + [f"other/{i}.bin" for i in range(3)]
+    for key in keys:
+        stream = module_client.put_object_stream(name, key)
+        stream.write(body(key))
+        stream.close()
+    yield name, keys
+    s3_server.delete_bucket(name)
+
+
+def settings(s3_server: Any) -> dict[str, Any]:
+    """from_prefix/from_objects arguments that reach the test server from any process."""
+    return {
+        "region": s3_server.region,
+        "endpoint": s3_server.endpoint,
+        "s3client_config": S3ClientConfig(
+            access_key_id=s3_server.access_key,
+            secret_access_key=s3_server.secret_key,
+            session_token=s3_server.session_token,
+        ),
+    }
+
+
+class ListOnce:
+    """A get_dataset_objects function (s3torchconnector's protocol) that may run only once in
+    any process: copies made by pickling refuse to list."""
+
+    def __init__(self, bucket: str, prefix: str) -> None:
+        self.bucket, self.prefix = bucket, prefix
+        self.calls = 0
+
+    def __call__(self, client: Any) -> Iterator[Any]:
+        if self.calls:
+            raise AssertionError("listed twice")
+        self.calls += 1
+        for page in client.list_objects(self.bucket, self.prefix):
+            for info in page.object_info:
+                yield _Entry(self.bucket, info.key, info)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "calls": 1}
+
+
+class _Entry:
+    def __init__(self, bucket: str, key: str, object_info: Any) -> None:
+        self.bucket, self.key, self.object_info = bucket, key, object_info
+
+
+def test_from_prefix_lists_in_key_order_and_reads_each_object(
+    s3_server: Any, stored: tuple[str, list[str]]
+) -> None:
+    bucket, keys = stored
+    dataset = S3MapDataset.from_prefix(
+        f"s3://{bucket}/data/", transform=read_item, **settings(s3_server)
+    )
+    assert len(dataset) == COUNT
+    assert [dataset[i] for i in range(COUNT)] == [(k, body(k)) for k in keys[:COUNT]]
+    assert dataset[-1] == dataset[COUNT - 1]
+    assert dataset.region == s3_server.region
+    assert dataset.endpoint == s3_server.endpoint
+
+
+def test_default_transform_returns_a_reader(s3_server: Any, stored: tuple[str, list[str]]) -> None:
+    bucket, _keys = stored
+    dataset = S3MapDataset.from_prefix(f"s3://{bucket}/other/", **settings(s3_server))
+    reader = dataset[1]
+    assert isinstance(reader, S3Reader)
+    assert (reader.bucket, reader.key) == (bucket, "other/1.bin")
+    # The listed size is handed to the reader: seeking from the end needs no HEAD.
+    assert reader.seek(0, 2) == len(body("other/1.bin"))
+
+
+def test_several_prefixes_are_listed_in_order_and_overlaps_count_once(
+    s3_server: Any, stored: tuple[str, list[str]]
+) -> None:
+    bucket, keys = stored
+    dataset = S3MapDataset.from_prefix(
+        [f"s3://{bucket}/other/", f"s3://{bucket}/data/", f"s3://{bucket}/data/00"],
+        transform=lambda reader: reader.key,
+        **settings(s3_server),
+    )
+    assert [dataset[i] for i in range(len(dataset))] == keys[COUNT:] + keys[:COUNT]
+
+
+def test_from_objects_keeps_the_given_order_without_listing(
+    s3_server: Any, stored: tuple[str, list[str]]
+) -> None:
+    bucket, keys = stored
+    chosen = [keys[5], keys[COUNT], keys[0], keys[5]]
+    dataset = S3MapDataset.from_objects(
+        [f"s3://{bucket}/{k}" for k in chosen], transform=read_item, **settings(s3_server)
+    )
+    assert [dataset[i] for i in range(len(dataset))] == [(k, body(k)) for k in chosen]
+    single = S3MapDataset.from_objects(f"s3://{bucket}/{keys[1]}", **settings(s3_server))
+    assert len(single) == 1
+
+
+def test_a_missing_object_fails_when_read_naming_it(
+    s3_server: Any, stored: tuple[str, list[str]]
+) -> None:
+    bucket, _ = stored
+    dataset = S3MapDataset.from_objects(
+        f"s3://{bucket}/no/such.bin", transform=read_item, **settings(s3_server)
+    )
+    with pytest.raises(FileNotFoundError, match=r"no/such\.bin"):
+        dataset[0]
+
+
+def test_an_empty_prefix_gives_an_empty_dataset(
+    s3_server: Any, stored: tuple[str, list[str]]
+) -> None:
+    bucket, _ = stored
+    dataset = S3MapDataset.from_prefix(f"s3://{bucket}/nothing-here/", **settings(s3_server))
+    assert len(dataset) == 0
+    with pytest.raises(IndexError, match="out of range for 0 objects"):
+        dataset[0]
+
+
+def test_indexing_errors(s3_server: Any, stored: tuple[str, list[str]]) -> None:
+    bucket, _ = stored
+    dataset = S3MapDataset.from_prefix(f"s3://{bucket}/other/", **settings(s3_server))
+    with pytest.raises(IndexError, match="index 3 is out of range for 3"):
+        dataset[3]
+    with pytest.raises(IndexError):
+        dataset[-4]
+    with pytest.raises(TypeError):
+        dataset["0"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda: S3MapDataset.from_prefix("http://bucket/x"), ValueError, "http://bucket/x"),
+        (lambda: S3MapDataset.from_prefix([]), ValueError, "at least one"),
+        (lambda: S3MapDataset.from_prefix(b"s3://b/x"), TypeError, "bytes"),  # type: ignore[arg-type]
+        (lambda: S3MapDataset.from_prefix(["s3://bkt/", 3]), TypeError, "int"),  # type: ignore[list-item]
+        (lambda: S3MapDataset.from_objects("s3://bucket"), ValueError, "names no key"),
+        (lambda: S3MapDataset.from_objects(["s3://bucket/k", "s3:/x"]), ValueError, "s3:/x"),
+        (lambda: S3MapDataset.from_prefix("s3://bkt/", transform=3), TypeError, "transform"),  # type: ignore[arg-type]
+        (lambda: S3MapDataset.from_prefix("s3://bkt/", region=1), TypeError, "region"),  # type: ignore[arg-type]
+        (lambda: S3MapDataset.from_prefix("s3://bkt/", prefetch_bytes=-1), ValueError, "prefetch"),
+        (lambda: S3MapDataset(None, 5), TypeError, "get_dataset_objects"),  # type: ignore[arg-type]
+    ],
+)
+def test_bad_arguments_raise_typed_errors_naming_them(call: Any, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_the_constructor_takes_get_dataset_objects_and_lists_once(
+    s3_server: Any, stored: tuple[str, list[str]]
+) -> None:
+    bucket, _keys = stored
+    source = ListOnce(bucket, "other/")
+    dataset = S3MapDataset(
+        s3_server.region,
+        source,
+        s3_server.endpoint,
+        transform=read_item,
+        s3client_config=settings(s3_server)["s3client_config"],
+    )
+    assert len(dataset) == 3
+    assert dataset[2] == ("other/2.bin", body("other/2.bin"))
+    assert len(dataset) == 3 and source.calls == 1
+    copy = pickle.loads(pickle.dumps(dataset))  # the copy carries the listing
+    assert [copy[i] for i in range(3)] == [dataset[i] for i in range(3)]
+
+
+class Recorder:
+    """A reader constructor that records when each object's GET starts."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+
+    def __call__(self, bucket: str, key: str, get_object_info: Any, get_stream: Any) -> Any:
+        def recording_get_stream(start: int | None = None, end: int | None = None) -> Any:
+            self.events.append(("GET", key))
+            return get_stream(start, end)
+
+        return SequentialS3Reader(bucket, key, get_object_info, recording_get_stream)
+
+    def transform(self, reader: S3Reader) -> bytes:
+        self.events.append(("transform", reader.key))
+        return reader.read()
+
+
+@pytest.mark.parametrize(("limit", "ahead"), [(64, 5), (2, 2), (0, 0)])
+def test_getitems_starts_the_batch_gets_before_transforming(
+    s3_server: Any, stored: tuple[str, list[str]], limit: int, ahead: int
+) -> None:
+    bucket, keys = stored
+    recorder = Recorder()
+    dataset = S3MapDataset.from_prefix(
+        f"s3://{bucket}/data/",
+        transform=recorder.transform,
+        reader_constructor=recorder,
+        prefetch_objects=limit,
+        **settings(s3_server),
+    )
+    indices = [7, 3, 11, 0, 19, 2]
+    assert dataset.__getitems__(indices) == [body(keys[i]) for i in indices]
+    events = recorder.events
+    first_transform = events.index(("transform", keys[7]))
+    # The first item's GET plus `ahead` more were under way before the first transform.
+    assert events[:first_transform] == [("GET", keys[i]) for i in indices[: 1 + ahead]]
+    assert [k for e, k in events if e == "transform"] == [keys[i] for i in indices]
+    assert sorted(k for e, k in events if e == "GET") == sorted(keys[i] for i in indices)
+
+
+def test_getitems_respects_the_byte_bound(s3_server: Any, stored: tuple[str, list[str]]) -> None:
+    bucket, keys = stored
+    recorder = Recorder()
+    sizes = {k: len(body(k)) for k in keys}
+    budget = 2000
+    dataset = S3MapDataset.from_prefix(
+        f"s3://{bucket}/data/",
+        transform=recorder.transform,
+        reader_constructor=recorder,
+        prefetch_bytes=budget,
+        **settings(s3_server),
+    )
+    dataset.__getitems__(list(range(COUNT)))
+    waiting: list[str] = []
+    started = False
+    for event, key in recorder.events:
+        if event == "GET":
+            if started:
+                waiting.append(key)
+            started = True  # the first GET is the item handed over at once
+        elif waiting and waiting[0] == key:
+            waiting.pop(0)
+        # Prefetched but not yet handed over: within the budget, or a single object.
+        assert len(waiting) <= 1 or sum(sizes[k] for k in waiting) <= budget
+
+
+def test_dataloader_batches_through_getitems_with_a_distributed_sampler(
+    s3_server: Any, stored: tuple[str, list[str]]
+) -> None:
+    bucket, keys = stored
+    dataset = S3MapDataset.from_prefix(
+        f"s3://{bucket}/data/", transform=read_item, **settings(s3_server)
+    )
+    seen: list[str] = []
+    for rank in range(2):
+        sampler = torch.utils.data.DistributedSampler(
+            dataset, num_replicas=2, rank=rank, shuffle=True, seed=3
+        )
+        loader = torch.utils.data.DataLoader(
+            dataset, batch_size=5, sampler=sampler, collate_fn=list
+        )
+        for batch in loader:
+            assert all(data == body(key) for key, data in batch)
+            seen += [key for key, _ in batch]
+    assert sorted(seen) == keys[:COUNT]
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_dataloader_workers_read_every_object_once_and_never_list(
+    s3_server: Any, stored: tuple[str, list[str]], method: str
+) -> None:
+    bucket, keys = stored
+    cfg = settings(s3_server)
+    dataset = S3MapDataset(
+        cfg["region"],
+        ListOnce(bucket, "data/"),
+        cfg["endpoint"],
+        transform=read_item,
+        s3client_config=cfg["s3client_config"],
+    )
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=4,
+        shuffle=True,
+        num_workers=2,
+        multiprocessing_context=method,
+        collate_fn=list,
+    )
+    items = [item for batch in loader for item in batch]
+    assert sorted(items) == [(k, body(k)) for k in keys[:COUNT]]
