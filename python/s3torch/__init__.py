@@ -31,8 +31,11 @@ from ._errors import (
     S3WrongRegionError,
 )
 from ._uri import make_s3_uri, parse_s3_uri
+from .s3iterable_dataset import S3IterableDataset
+from .s3map_dataset import S3MapDataset
 from .s3reader import S3Reader, S3ReaderConstructor
 from .s3writer import S3Writer
+from .shuffle import ShuffleDataset
 
 __all__ = [
     "GetObjectStream",
@@ -50,6 +53,8 @@ __all__ = [
     "S3CredentialsError",
     "S3Exception",
     "S3InvalidRangeError",
+    "S3IterableDataset",
+    "S3MapDataset",
     "S3NetworkError",
     "S3NoSuchBucketError",
     "S3NoSuchKeyError",
@@ -59,6 +64,7 @@ __all__ = [
     "S3ThrottledError",
     "S3Writer",
     "S3WrongRegionError",
+    "ShuffleDataset",
     "__version__",
     "make_s3_uri",
     "parse_s3_uri",
