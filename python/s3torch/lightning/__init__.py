@@ -1,0 +1,9 @@
+"""PyTorch Lightning integration: :class:`S3LightningCheckpoint`, a ``CheckpointIO`` on S3.
+
+Works with either distribution of Lightning, ``lightning`` (``import lightning``) or
+``pytorch_lightning``; install one with ``pip install s3torch[lightning]``.
+"""
+
+from .s3_lightning_checkpoint import S3LightningCheckpoint
+
+__all__ = ["S3LightningCheckpoint"]
