@@ -12,6 +12,7 @@ from .s3reader import S3Reader, read_limit, seek_target
 __all__ = ["RangedS3Reader"]
 
 DEFAULT_BUFFER_SIZE = 8 * 1024 * 1024
+PEEK_SIZE = 64 * 1024
 
 
 class RangedS3Reader(S3Reader):
@@ -79,8 +80,8 @@ class RangedS3Reader(S3Reader):
             return self._buffer[offset : offset + (end - start)]
         return memoryview(b"")
 
-    def _refill(self, start: int) -> None:
-        end = min(self._object_size(), start + self._buffer_size)
+    def _refill(self, start: int, length: int | None = None) -> None:
+        end = min(self._object_size(), start + (length or self._buffer_size))
         self._buffer = memoryview(self._get_stream(start, end).read())
         self._buffer_start = start
 
@@ -104,6 +105,20 @@ class RangedS3Reader(S3Reader):
         if len(pieces) == 1:
             return bytes(pieces[0])
         return b"".join(pieces)
+
+    def peek(self, size: int = 0, /) -> bytes:
+        """Buffered bytes at the position, without moving it (``readline`` reads through it)."""
+        self._check_open()
+        start, end = self._span(None)
+        if start >= end:
+            return b""
+        piece = self._buffered(start, end)
+        if not piece:
+            # Unbuffered readers still buffer what they peek at, or reading lines would cost a
+            # request per line.
+            self._refill(start, self._buffer_size or PEEK_SIZE)
+            piece = self._buffered(start, end)
+        return bytes(piece[: max(size, PEEK_SIZE)])
 
     def readinto(self, buffer: Any, /) -> int:
         self._check_open()

@@ -51,6 +51,35 @@ class S3Reader(ABC, io.BufferedIOBase):
         """Start fetching the object now, so a later read waits less. Readers without
         read-ahead ignore it."""
 
+    def read1(self, size: int | None = -1, /) -> bytes:
+        """Read up to ``size`` bytes, with at most one request."""
+        return self.read(size)
+
+    def peek(self, size: int = 0, /) -> bytes:
+        """Bytes at the position without moving it: at least one unless at the end."""
+        data = self.read(max(size, 8192))
+        self.seek(-len(data), io.SEEK_CUR)
+        return data
+
+    def readline(self, size: int | None = -1, /) -> bytes:
+        """Read to the next newline (included), at most ``size`` bytes."""
+        self._check_open()
+        limit = read_limit(size)
+        pieces: list[bytes] = []
+        taken = 0
+        while limit is None or taken < limit:
+            ahead = self.peek(1)
+            if not ahead:
+                break
+            stop = len(ahead) if limit is None else min(len(ahead), limit - taken)
+            newline = ahead.find(b"\n", 0, stop)
+            count = stop if newline < 0 else newline + 1
+            pieces.append(self.read(count))
+            taken += count
+            if newline >= 0:
+                break
+        return b"".join(pieces)
+
     def readinto1(self, buffer: Any, /) -> int:
         return self.readinto(buffer)
 
@@ -77,22 +106,23 @@ class S3Reader(ABC, io.BufferedIOBase):
 
 def seek_target(reader: S3Reader, offset: int, whence: int, position: int, size: Any) -> int:
     """The absolute position ``seek(offset, whence)`` asks for; ``size`` is called only for
-    ``SEEK_END``. Raises like ``io.BytesIO`` does."""
+    ``SEEK_END``. Behaves like ``io.BytesIO``: a negative absolute offset is an error, a
+    relative one that would go before the start stops at 0."""
     if not isinstance(offset, int):
         raise TypeError(f"seek offset must be an integer, not {type(offset).__name__}")
     if whence == io.SEEK_SET:
-        target = offset
-    elif whence == io.SEEK_CUR:
-        target = position + offset
-    elif whence == io.SEEK_END:
-        target = size() + offset
-    else:
-        raise ValueError(
-            f"invalid whence ({whence!r}, should be {io.SEEK_SET}, {io.SEEK_CUR} or {io.SEEK_END})"
-        )
-    if target < 0:
-        raise ValueError(f"negative seek position {target} in s3://{reader.bucket}/{reader.key}")
-    return target
+        if offset < 0:
+            raise ValueError(
+                f"negative seek position {offset} in s3://{reader.bucket}/{reader.key}"
+            )
+        return offset
+    if whence == io.SEEK_CUR:
+        return max(0, position + offset)
+    if whence == io.SEEK_END:
+        return max(0, size() + offset)
+    raise ValueError(
+        f"invalid whence ({whence!r}, should be {io.SEEK_SET}, {io.SEEK_CUR} or {io.SEEK_END})"
+    )
 
 
 def read_limit(size: Any) -> int | None:

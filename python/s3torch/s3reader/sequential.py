@@ -98,7 +98,10 @@ class SequentialS3Reader(S3Reader):
         self._kept = 0
 
     def _open_stream(self) -> Any:
-        if self._stream is None and not self._stream_done:
+        """The stream, sent now if not yet; None once it has ended."""
+        if self._stream_done:
+            return None
+        if self._stream is None:
             start = self._stream_position
             if self._size is not None and start >= self._size:
                 self._stream_done = True
@@ -191,8 +194,18 @@ class SequentialS3Reader(S3Reader):
             return False
         return self._open_stream() is not None
 
-    def _after_direct(self, count: int, wanted: int | None) -> None:
-        """Bookkeeping after ``count`` bytes went straight from the stream."""
+    def _direct(self, call: Any, argument: Any, wanted: int | None) -> Any:
+        """``call(argument)`` on the stream (its ``read`` or ``readinto``), for ``wanted`` bytes
+        (None: all), with the bookkeeping of bytes that bypass the kept chunks."""
+        try:
+            result = call(argument)
+        except S3InvalidRangeError:
+            # A GET that starts at or past the end of the object: nothing to read.
+            if self._stream_position == 0:
+                raise
+            self._stream_done = True
+            return b"" if call == self._stream.read else 0
+        count = result if isinstance(result, int) else len(result)
         if count:
             self._stream_position += count
             self._position = self._stream_position
@@ -202,6 +215,7 @@ class SequentialS3Reader(S3Reader):
             self._kept_start = self._stream_position
         if wanted is None or count < wanted:
             self._finish_stream()
+        return result
 
     # -- io.BufferedIOBase -----------------------------------------------------------------------
 
@@ -222,13 +236,7 @@ class SequentialS3Reader(S3Reader):
         remaining = limit
         while remaining is None or remaining > 0:
             if (remaining is None or remaining >= DIRECT_READ) and self._direct_ready():
-                try:
-                    data = self._stream.read(remaining)
-                except S3InvalidRangeError:
-                    if self._stream_position == 0:
-                        raise
-                    data = b""
-                self._after_direct(len(data), remaining)
+                data = self._direct(self._stream.read, remaining, remaining)
                 if not pieces:
                     return bytes(data)
                 pieces.append(data)
@@ -266,14 +274,7 @@ class SequentialS3Reader(S3Reader):
         while filled < wanted:
             remaining = wanted - filled
             if remaining >= DIRECT_READ and self._direct_ready():
-                try:
-                    count = self._stream.readinto(target[filled:])
-                except S3InvalidRangeError:
-                    if self._stream_position == 0:
-                        raise
-                    count = 0
-                self._after_direct(count, remaining)
-                filled += count
+                filled += self._direct(self._stream.readinto, target[filled:], remaining)
                 break
             piece = self._piece(remaining)
             if piece is None:
