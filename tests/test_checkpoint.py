@@ -524,6 +524,27 @@ def test_save_async_cancelled_before_it_starts_writes_nothing(
     assert load(f"s3://{bucket}/third.pt", client=client) == {"z": 2}
 
 
+def test_snapshot_copies_record_the_device_the_originals_were_on() -> None:
+    # On a machine with a GPU, a snapshot's CPU copy of a CUDA tensor must be saved as a CUDA
+    # tensor, as torch.save would save the original. Drive that tagging by hand, on the CPU.
+    from s3torch._async_save import _original_locations
+
+    tensor = torch.arange(4.0)
+    seen: list[str] = []
+
+    def record(storage: Any, location: str) -> Any:
+        seen.append(location)
+        return storage
+
+    buffer = io.BytesIO()
+    with _original_locations({tensor.untyped_storage()._cdata: "cuda:3"}):
+        torch.save(tensor, buffer)
+    torch.save(tensor, after := io.BytesIO())
+    assert torch.equal(torch.load(io.BytesIO(buffer.getvalue()), map_location=record), tensor)
+    torch.load(io.BytesIO(after.getvalue()), map_location=record)
+    assert seen == ["cuda:3", "cpu"]
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_save_async_copies_gpu_tensors_to_cpu_before_returning(
     client: s3torch.S3Client, bucket: str

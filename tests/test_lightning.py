@@ -250,3 +250,40 @@ def test_import_without_lightning_says_what_to_install(monkeypatch: pytest.Monke
     monkeypatch.delattr(s3torch, "lightning", raising=False)
     with pytest.raises(ImportError, match=r"pip install s3torch\[lightning\]"):
         importlib.import_module("s3torch.lightning")
+
+
+def test_checkpoint_directories_on_s3_with_s3fs(
+    pl: Any, s3_env: Any, bucket: str, tmp_path: pathlib.Path
+) -> None:
+    # Lightning lists and checks checkpoint directories through fsspec, which needs s3fs for
+    # s3:// directories; the checkpoint files themselves go through the plugin.
+    pytest.importorskip("s3fs")
+    from s3torch.lightning import S3LightningCheckpoint
+
+    plugin = S3LightningCheckpoint()
+    run_dir = f"s3://{bucket}/run"
+    every_step = pl.callbacks.ModelCheckpoint(
+        dirpath=f"{run_dir}/ckpt", every_n_train_steps=1, save_top_k=-1, save_last=True
+    )
+    options: dict[str, Any] = {
+        "default_root_dir": run_dir,
+        "plugins": [plugin],
+        "logger": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+    }
+    pl.Trainer(max_steps=2, callbacks=[every_step], **options).fit(tiny_model(pl))
+    found = [info.key for page in plugin.client.list_objects(bucket) for info in page.object_info]
+    assert sorted(found) == [
+        "run/ckpt/epoch=0-step=1.ckpt",
+        "run/ckpt/epoch=0-step=2.ckpt",
+        "run/ckpt/last.ckpt",
+    ]
+
+    resumed_model = tiny_model(pl)
+    again = pl.callbacks.ModelCheckpoint(dirpath=f"{run_dir}/ckpt", save_last=True)
+    resumed = pl.Trainer(max_steps=3, callbacks=[again], **options)
+    # (ckpt_path="last" does not find s3:// checkpoints: Lightning drops the scheme on listing.)
+    resumed.fit(resumed_model, ckpt_path=f"{run_dir}/ckpt/last.ckpt", weights_only=False)
+    assert resumed.global_step == 3
+    assert resumed_model.batches_seen == 1

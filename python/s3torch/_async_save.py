@@ -243,10 +243,13 @@ class _TensorCopier:
         storage: Any = tensor.untyped_storage()
         copy = self._storages.get(storage._cdata)
         if copy is None:
-            if storage.device.type == "cpu":
-                copy = storage.clone()
-            else:
-                copy = storage.cpu()
+            # Byte-for-byte, through uint8 tensors: Tensor.copy_ is the fast path on every
+            # device (device to host included).
+            source = torch.empty(0, dtype=torch.uint8, device=storage.device).set_(storage)
+            target = torch.empty(storage.nbytes(), dtype=torch.uint8)
+            target.copy_(source)
+            copy = target.untyped_storage()
+            if storage.device.type != "cpu":
                 self.locations[copy._cdata] = torch.serialization.location_tag(storage)
             self._storages[storage._cdata] = copy
         result = torch.empty(0, dtype=tensor.dtype).set_(
