@@ -404,6 +404,17 @@ def test_each_prefix_strategy_writes_the_expected_keys(
     assert torch.equal(loaded["w"], state["w"]) and loaded["step"] == 3
 
 
+def test_saving_without_collectives_uses_the_prefix_strategy(
+    s3_env: Any, bucket: str, boto3_client: Any
+) -> None:
+    writer = S3StorageWriter(None, f"s3://{bucket}/nc", prefix_strategy=BinaryPrefixStrategy())
+    dcp.save({"w": torch.arange(4.0)}, storage_writer=writer, use_collectives=False)
+    assert _keys(boto3_client, bucket) == {"nc/__0.metadata", "nc/0000000000/__0_0.distcp"}
+    loaded = {"w": torch.zeros(4)}
+    dcp.load(loaded, storage_reader=S3StorageReader(None, f"s3://{bucket}/nc"))
+    assert torch.equal(loaded["w"], torch.arange(4.0))
+
+
 # ---------------------------------------------------------------------------------------------
 # Saving and loading in one process
 # ---------------------------------------------------------------------------------------------
@@ -505,6 +516,21 @@ def test_a_missing_checkpoint_is_s3_no_such_key(s3_env: Any, bucket: str) -> Non
     # dcp.load reports each rank's failure inside a CheckpointException.
     with pytest.raises(CheckpointException, match=r"never-saved/\.metadata"):
         dcp.load({"x": torch.zeros(1)}, storage_reader=reader)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=s3torch.S3Exception,
+    reason="the native copy_object sends the source and destination keys without "
+    "percent-encoding them, so dcp.save's rename of .metadata.tmp fails for such paths",
+)
+def test_rename_keeps_keys_with_spaces_and_unicode_verbatim(bucket: str, make_client: Any) -> None:
+    fs = S3FileSystem(s3_client=make_client(max_attempts=1))
+    path = f"s3://{bucket}/runs/exp 1/ünï/.metadata"
+    with fs.create_stream(path + ".tmp", "wb") as stream:
+        stream.write(b"metadata")
+    fs.rename(path + ".tmp", path)
+    assert fs.exists(path) and not fs.exists(path + ".tmp")
 
 
 @pytest.mark.parametrize("path", ["/local/dir", "s3:/", "gs://bucket/ckpt", "s3://ab/x"])
