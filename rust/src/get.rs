@@ -5,9 +5,10 @@ use crate::errors::{Error, ErrorKind, Result, Target};
 use crate::fork::ProcessLocal;
 use crate::inflight::InFlight;
 use bytes::Bytes;
+use futures::executor::block_on;
 use futures::StreamExt;
 use mountpoint_s3_client::error::{GetObjectError, ObjectClientError};
-use mountpoint_s3_client::types::{ClientBackpressureHandle, GetObjectParams, GetObjectResponse};
+use mountpoint_s3_client::types::{ClientBackpressureHandle, GetObjectParams, GetObjectResponse, HeadObjectParams};
 use mountpoint_s3_client::{ObjectClient, S3CrtClient, S3GetObjectResponse, S3RequestError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -26,6 +27,7 @@ enum State {
 }
 
 struct Body {
+    client: S3CrtClient,
     target: Target,
     state: State,
     /// Received but not yet handed out: the tail of a part a read consumed only partly.
@@ -97,17 +99,18 @@ impl Body {
         self.unread = rest;
     }
 
-    /// Up to `limit` bytes (all of the rest when `None`), as chunks in order.
+    /// Up to `limit` bytes (all of the rest when `None`), as chunks in order, stopping early once
+    /// [`MAX_HELD`] bytes are held. Returns the chunks and whether it stopped early.
     ///
     /// Received chunks are buffers of the CRT's memory pool, which is limited: holding too many
-    /// would stop the CRT from fetching the parts we wait for. Past [`MAX_HELD`] bytes they are
-    /// moved into memory of our own, which releases them.
-    fn take(&mut self, limit: Option<usize>) -> Result<Vec<Bytes>> {
-        let mut owned: Vec<u8> = Vec::new();
+    /// would stop the CRT from fetching the parts we wait for.
+    fn take(&mut self, limit: Option<usize>) -> Result<(Vec<Bytes>, bool)> {
         let mut held: Vec<Bytes> = Vec::new();
-        let mut held_len = 0usize;
         let mut total = 0usize;
         while limit.is_none_or(|limit| total < limit) {
+            if total >= MAX_HELD {
+                return Ok((held, true));
+            }
             let Some(mut chunk) = self.next_chunk()? else { break };
             if let Some(limit) = limit {
                 if chunk.len() > limit - total {
@@ -116,20 +119,20 @@ impl Body {
                 }
             }
             total += chunk.len();
-            held_len += chunk.len();
             held.push(chunk);
-            if held_len > MAX_HELD {
-                owned.reserve(held_len);
-                for chunk in held.drain(..) {
-                    owned.extend_from_slice(&chunk);
-                }
-                held_len = 0;
-            }
         }
-        if !owned.is_empty() {
-            held.insert(0, Bytes::from(owned));
-        }
-        Ok(held)
+        Ok((held, false))
+    }
+
+    /// Bytes left in the body after `position`, from the object's size (one HEAD request).
+    fn remaining(&self) -> Result<u64> {
+        let key = self.target.key.as_deref().unwrap_or_default();
+        let head = block_on(
+            self.client
+                .head_object(&self.target.bucket, key, &HeadObjectParams::new()),
+        )
+        .map_err(|e| Error::from_client("HeadObject", self.target.clone(), e))?;
+        Ok(head.size.saturating_sub(self.position))
     }
 
     /// Fill `out` from the body; the count filled is short only at the end of the body.
@@ -180,9 +183,9 @@ impl PyGetObjectStream {
         let state = if range.as_ref().is_some_and(|r| r.is_empty()) {
             State::Finished
         } else {
-            let (b, k) = (bucket.to_owned(), key.to_owned());
+            let (b, k, c) = (bucket.to_owned(), key.to_owned(), client.clone());
             let params = GetObjectParams::new().range(range);
-            State::Starting(InFlight::start(async move { client.get_object(&b, &k, &params).await }))
+            State::Starting(InFlight::start(async move { c.get_object(&b, &k, &params).await }))
         };
         Self {
             bucket: bucket.to_owned(),
@@ -191,6 +194,7 @@ impl PyGetObjectStream {
             end,
             body: ProcessLocal::new(
                 Body {
+                    client: client.clone(),
                     target: Target::object(bucket, key),
                     state,
                     unread: Bytes::new(),
@@ -204,6 +208,27 @@ impl PyGetObjectStream {
     }
 }
 
+/// Copy `chunks`, in order, to the start of `out`.
+fn copy_chunks(chunks: &[Bytes], out: &mut [u8]) {
+    let mut offset = 0;
+    for chunk in chunks {
+        out[offset..offset + chunk.len()].copy_from_slice(chunk);
+        offset += chunk.len();
+    }
+}
+
+/// `chunks` as one `bytes` object.
+fn join<'py>(py: Python<'py>, chunks: &[Bytes]) -> PyResult<Bound<'py, PyBytes>> {
+    if let [single] = chunks {
+        return Ok(PyBytes::new(py, single));
+    }
+    let total = chunks.iter().map(Bytes::len).sum();
+    PyBytes::new_with(py, total, |out| {
+        py.detach(|| copy_chunks(chunks, out));
+        Ok(())
+    })
+}
+
 #[pymethods]
 impl PyGetObjectStream {
     fn __iter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
@@ -215,24 +240,52 @@ impl PyGetObjectStream {
     }
 
     /// Read up to `size` bytes (all of the rest when `size` is negative or None) as `bytes`.
+    ///
+    /// Bytes are copied once, from the CRT's buffers into the result. A read of more than
+    /// [`MAX_HELD`] bytes asks for the object's size once (HEAD) so that it can allocate the result
+    /// up front instead of gathering the parts first.
     #[pyo3(signature = (size=None))]
     fn read<'py>(&self, py: Python<'py>, size: Option<i64>) -> PyResult<Bound<'py, PyBytes>> {
         let limit = size.and_then(|size| usize::try_from(size).ok());
-        let chunks = self.body.with(py, |body| body.take(limit))?;
-        if let [single] = chunks.as_slice() {
-            return Ok(PyBytes::new(py, single));
+        let (held, more) = self.body.with(py, |body| body.take(limit))?;
+        if !more {
+            return join(py, &held);
         }
-        let total = chunks.iter().map(Bytes::len).sum();
-        PyBytes::new_with(py, total, |out| {
-            py.detach(|| {
-                let mut offset = 0;
-                for chunk in &chunks {
-                    out[offset..offset + chunk.len()].copy_from_slice(chunk);
-                    offset += chunk.len();
-                }
-            });
+        let held_len: usize = held.iter().map(Bytes::len).sum();
+        let left = self.body.with(py, |body| body.remaining())?;
+        let mut expected = usize::try_from(left).unwrap_or(usize::MAX);
+        if let Some(limit) = limit {
+            expected = expected.min(limit - held_len);
+        }
+        let mut filled = 0usize;
+        let result = PyBytes::new_with(py, held_len + expected, |out| {
+            let (head, tail) = out.split_at_mut(held_len);
+            py.detach(|| copy_chunks(&held, head));
+            drop(held);
+            filled = self.body.with(py, |body| body.fill(tail))?;
             Ok(())
-        })
+        })?;
+        let mut total = held_len + filled;
+        if filled < expected {
+            // The object is shorter than its size said (replaced while we read): keep what came.
+            return Ok(PyBytes::new(py, &result.as_bytes()[..total]));
+        }
+        // More than the size said (replaced while we read): gather the rest the slow way.
+        let mut extra: Vec<Bytes> = Vec::new();
+        while limit.is_none_or(|limit| total < limit) {
+            let (chunks, more) = self.body.with(py, |body| body.take(limit.map(|limit| limit - total)))?;
+            total += chunks.iter().map(Bytes::len).sum::<usize>();
+            let done = chunks.is_empty() || !more;
+            extra.extend(chunks);
+            if done {
+                break;
+            }
+        }
+        if extra.is_empty() {
+            return Ok(result);
+        }
+        extra.insert(0, Bytes::copy_from_slice(result.as_bytes()));
+        join(py, &extra)
     }
 
     /// Fill a writable buffer (bytearray, memoryview, numpy array, `tensor.numpy()`) in place.
