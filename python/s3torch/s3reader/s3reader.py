@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["S3Reader"]
@@ -104,7 +105,9 @@ class S3Reader(ABC, io.BufferedIOBase):
         return f"<{type(self).__name__} s3://{self.bucket}/{self.key}{state}>"
 
 
-def seek_target(reader: S3Reader, offset: int, whence: int, position: int, size: Any) -> int:
+def seek_target(
+    reader: S3Reader, offset: int, whence: int, position: int, size: Callable[[], int]
+) -> int:
     """The absolute position ``seek(offset, whence)`` asks for; ``size`` is called only for
     ``SEEK_END``. Behaves like ``io.BytesIO``: a negative absolute offset is an error, a
     relative one that would go before the start stops at 0."""
