@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import ctypes
 import io
 import os
 import pickle
@@ -243,11 +244,16 @@ class _TensorCopier:
         storage: Any = tensor.untyped_storage()
         copy = self._storages.get(storage._cdata)
         if copy is None:
-            # Byte-for-byte, through uint8 tensors: Tensor.copy_ is the fast path on every
-            # device (device to host included).
-            source = torch.empty(0, dtype=torch.uint8, device=storage.device).set_(storage)
-            target = torch.empty(storage.nbytes(), dtype=torch.uint8)
-            target.copy_(source)
+            size = storage.nbytes()
+            target = torch.empty(size, dtype=torch.uint8)
+            if storage.device.type == "cpu":
+                # A plain memcpy, without the GIL: Tensor.copy_ would split it over OpenMP
+                # threads, whose start-up costs more than the copy for the many small tensors
+                # of a state dict, and much more on a busy machine.
+                if size:
+                    ctypes.memmove(target.data_ptr(), storage.data_ptr(), size)
+            else:
+                target.copy_(torch.empty(0, dtype=torch.uint8, device=storage.device).set_(storage))
             copy = target.untyped_storage()
             if storage.device.type != "cpu":
                 self.locations[copy._cdata] = torch.serialization.location_tag(storage)

@@ -209,23 +209,8 @@ def load(
 
     bucket, key = _object_location(s3_uri)
     s3 = _resolve_client(client, region, endpoint, s3client_config)
-    if reader_constructor is None:
-        reader_constructor = _checkpoint_reader()
     with s3.get_object(bucket, key, reader_constructor=reader_constructor) as reader:
         return torch.load(cast(IO[bytes], reader), map_location, **torch_load_kwargs)
-
-
-def _checkpoint_reader() -> S3ReaderConstructorProtocol:
-    """The reader :func:`load` uses by default.
-
-    ``torch.load`` reads a few bytes at the start, then the index at the end, then the records
-    front to back, each tensor's bytes in one ``readinto``. Ranged reads suit that: the small
-    reads share one buffered GET, and each tensor is one GET straight into its storage, where a
-    single streaming GET would be started and thrown away twice by those first jumps.
-    """
-    from .s3reader import S3ReaderConstructor
-
-    return S3ReaderConstructor.range_based()
 
 
 def _object_location(s3_uri: str) -> tuple[str, str]:
