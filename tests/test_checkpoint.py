@@ -7,7 +7,10 @@ import collections
 import concurrent.futures
 import dataclasses
 import io
+import os
 import pickle
+import subprocess
+import sys
 import threading
 import time
 from typing import Any
@@ -558,3 +561,26 @@ def test_save_async_copies_gpu_tensors_to_cpu_before_returning(
     loaded = load(uri, client=client)
     assert loaded["weight"].device.type == "cuda"
     assert torch.equal(loaded["weight"].cpu(), expected)
+
+
+def test_save_async_pending_at_exit_is_finished_before_the_interpreter_exits(
+    s3_env: Any, bucket: str, boto3_client: Any
+) -> None:
+    uri = f"s3://{bucket}/at-exit.pt"
+    program = (
+        "import torch\n"
+        "from s3torch._async_save import save_async\n"
+        f"save_async({{'w': torch.arange(3_000_000)}}, {uri!r})\n"
+        "print('returned', flush=True)\n"
+    )
+    finished = subprocess.run(
+        [sys.executable, "-c", program],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stdout == "returned\n"
+    assert boto3_client.head_object(Bucket=bucket, Key="at-exit.pt")["ContentLength"] > 24_000_000
+    assert torch.equal(load(uri)["w"], torch.arange(3_000_000))

@@ -287,3 +287,12 @@ def test_checkpoint_directories_on_s3_with_s3fs(
     resumed.fit(resumed_model, ckpt_path=f"{run_dir}/ckpt/last.ckpt", weights_only=False)
     assert resumed.global_step == 3
     assert resumed_model.batches_seen == 1
+
+
+def test_plugin_pickles_with_its_settings(plugin: Any) -> None:
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(plugin))
+    assert copy.region == plugin.region
+    assert copy.client.endpoint == plugin.client.endpoint
+    assert copy.client.s3client_config == plugin.client.s3client_config
