@@ -59,6 +59,8 @@ def test_keys_with_unusual_characters_round_trip_verbatim(
     assert client.head_object(bucket, key).size == len(key.encode())
     listed = [info.key for page in client.list_objects(bucket) for info in page.object_info]
     assert listed == [key]
+    client.copy_object(bucket, key, bucket, key + ".copy")
+    assert client.get_object_stream(bucket, key + ".copy").read() == key.encode()
 
 
 def test_empty_bucket_or_key_is_a_value_error(client: s3torch.S3Client, bucket: str) -> None:

@@ -518,12 +518,6 @@ def test_a_missing_checkpoint_is_s3_no_such_key(s3_env: Any, bucket: str) -> Non
         dcp.load({"x": torch.zeros(1)}, storage_reader=reader)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=s3torch.S3Exception,
-    reason="the native copy_object sends the source and destination keys without "
-    "percent-encoding them, so dcp.save's rename of .metadata.tmp fails for such paths",
-)
 def test_rename_keeps_keys_with_spaces_and_unicode_verbatim(bucket: str, make_client: Any) -> None:
     fs = S3FileSystem(s3_client=make_client(max_attempts=1))
     path = f"s3://{bucket}/runs/exp 1/ünï/.metadata"

@@ -14,6 +14,7 @@ use mountpoint_s3_client::config::{
 use mountpoint_s3_client::types::{CopyObjectParams, HeadObjectParams};
 use mountpoint_s3_client::user_agent::UserAgent;
 use mountpoint_s3_client::{NewClientError, ObjectClient, S3CrtClient};
+use percent_encoding::{percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::fmt;
@@ -23,6 +24,14 @@ use std::sync::{Mutex, PoisonError};
 const MIB: usize = 1024 * 1024;
 pub const MIN_PART_SIZE: usize = 5 * MIB;
 pub const MAX_PART_SIZE: usize = 5 * 1024 * MIB;
+
+/// Characters of a key kept as they are in `x-amz-copy-source`: RFC 3986 unreserved, and `/`.
+const COPY_SOURCE_KEY: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
 /// The CRT's retry strategy refuses more than 63 retries.
 pub const MAX_ATTEMPTS: usize = 64;
 pub const MAX_THROUGHPUT_GBPS: f64 = 400.0;
@@ -441,9 +450,13 @@ impl PyS3Client {
         for key in [src_key, dst_key] {
             check_key(key)?;
         }
+        // The crate encodes the destination (it is the request path) but puts the source into the
+        // x-amz-copy-source header as given, where S3 expects it URL-encoded.
+        let encoded_src_key = percent_encode(src_key.as_bytes(), COPY_SOURCE_KEY).to_string();
         py.detach(|| -> Result<()> {
             let client = self.crt()?;
-            block_on(client.copy_object(src_bucket, src_key, dst_bucket, dst_key, &CopyObjectParams::new()))
+            let params = CopyObjectParams::new();
+            block_on(client.copy_object(src_bucket, &encoded_src_key, dst_bucket, dst_key, &params))
                 .map_err(|e| Error::from_client("CopyObject", Target::object(src_bucket, src_key), e))?;
             Ok(())
         })?;
