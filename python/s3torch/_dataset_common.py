@@ -41,7 +41,7 @@ __all__ = [
     "shard_positions",
 ]
 
-DEFAULT_PREFETCH_OBJECTS = 64
+DEFAULT_PREFETCH_OBJECTS = 256
 """Objects whose GETs may be in flight ahead of the one being transformed."""
 
 DEFAULT_PREFETCH_BYTES = 64 * 1024 * 1024
@@ -74,6 +74,60 @@ def _normalise_uris(uris: str | Iterable[str], what: str) -> list[str]:
     return found
 
 
+class ObjectRow(NamedTuple):
+    """One listed (or named) object."""
+
+    bucket: str
+    key: str
+    size: int  # -1 when unknown
+    etag: str
+    last_modified: int
+
+    def object_info(self) -> ObjectInfo | None:
+        if self.size == _UNKNOWN_SIZE:
+            return None
+        return ObjectInfo(self.key, self.etag, self.size, self.last_modified)
+
+
+class TableBuilder:
+    """Collects rows as a listing arrives, then packs them into an :class:`ObjectTable`."""
+
+    def __init__(self) -> None:
+        self._bucket_index: dict[str, int] = {}
+        self._buckets: list[str] = []
+        self._bucket_ids = array("I")
+        self._keys: list[bytes] = []
+        self._etags: list[bytes] = []
+        self._sizes = array("q")
+        self._modified = array("q")
+
+    def __len__(self) -> int:
+        return len(self._sizes)
+
+    def add(self, row: ObjectRow) -> None:
+        index = self._bucket_index.get(row.bucket)
+        if index is None:
+            index = self._bucket_index[row.bucket] = len(self._buckets)
+            self._buckets.append(row.bucket)
+        self._bucket_ids.append(index)
+        self._keys.append(row.key.encode("utf-8", "surrogatepass"))
+        self._etags.append(row.etag.encode("utf-8", "surrogatepass"))
+        self._sizes.append(row.size)
+        self._modified.append(row.last_modified)
+
+    def finish(self) -> ObjectTable:
+        table = ObjectTable()
+        table._buckets = self._buckets
+        table._bucket_ids = self._bucket_ids
+        table._keys = b"".join(self._keys)
+        table._key_ends = array("q", itertools.accumulate(len(k) for k in self._keys))
+        table._etags = b"".join(self._etags)
+        table._etag_ends = array("q", itertools.accumulate(len(e) for e in self._etags))
+        table._sizes = self._sizes
+        table._modified = self._modified
+        return table
+
+
 class ObjectTable:
     """A compact, picklable list of objects: bucket, key, size, ETag and last-modified time.
 
@@ -102,30 +156,12 @@ class ObjectTable:
         self._modified = array("q")
 
     @classmethod
-    def build(
-        cls,
-        rows: Iterable[tuple[str, str, int, str, int]],
-    ) -> ObjectTable:
-        """Build a table from ``(bucket, key, size, etag, last_modified)`` rows."""
-        table = cls()
-        bucket_index: dict[str, int] = {}
-        keys: list[bytes] = []
-        etags: list[bytes] = []
-        for bucket, key, size, etag, modified in rows:
-            index = bucket_index.get(bucket)
-            if index is None:
-                index = bucket_index[bucket] = len(table._buckets)
-                table._buckets.append(bucket)
-            table._bucket_ids.append(index)
-            keys.append(key.encode("utf-8", "surrogatepass"))
-            etags.append(etag.encode("utf-8", "surrogatepass"))
-            table._sizes.append(size)
-            table._modified.append(modified)
-        table._keys = b"".join(keys)
-        table._key_ends = array("q", itertools.accumulate(len(k) for k in keys))
-        table._etags = b"".join(etags)
-        table._etag_ends = array("q", itertools.accumulate(len(e) for e in etags))
-        return table
+    def build(cls, rows: Iterable[ObjectRow]) -> ObjectTable:
+        """Build a table from rows."""
+        builder = TableBuilder()
+        for row in rows:
+            builder.add(row)
+        return builder.finish()
 
     def __len__(self) -> int:
         return len(self._sizes)
@@ -149,6 +185,11 @@ class ObjectTable:
         if size == _UNKNOWN_SIZE:
             return None
         return ObjectInfo(self.key(i), self._etag(i), size, self._modified[i])
+
+    def row(self, i: int) -> ObjectRow:
+        return ObjectRow(
+            self.bucket(i), self.key(i), self._sizes[i], self._etag(i), self._modified[i]
+        )
 
     def _etag(self, i: int) -> str:
         return _slice(self._etags, self._etag_ends, i)
@@ -273,23 +314,26 @@ class ObjectSource:
 
     def table(self, client: S3Client) -> ObjectTable:
         """List the objects now (one LIST per 1000 keys, per prefix)."""
-        return ObjectTable.build(self._rows(client))
+        return ObjectTable.build(self.rows(client))
 
-    def _rows(self, client: S3Client) -> Iterator[tuple[str, str, int, str, int]]:
+    def rows(self, client: S3Client) -> Iterator[ObjectRow]:
+        """The objects, as the listing arrives."""
         for bucket, key in self._uris:
-            yield bucket, key, _UNKNOWN_SIZE, "", 0
+            yield ObjectRow(bucket, key, _UNKNOWN_SIZE, "", 0)
         for bucket, prefix in self._prefixes:
             for page in client.list_objects(bucket, prefix):
                 for info in page.object_info:
                     if self._key_filter is None or self._key_filter(info.key):
-                        yield bucket, info.key, info.size, info.etag, info.last_modified
+                        yield ObjectRow(bucket, info.key, info.size, info.etag, info.last_modified)
         if self._function is not None:
             for item in self._function(client):
                 known = getattr(item, "object_info", None)
                 if known is None:
-                    yield item.bucket, item.key, _UNKNOWN_SIZE, "", 0
+                    yield ObjectRow(item.bucket, item.key, _UNKNOWN_SIZE, "", 0)
                 else:
-                    yield item.bucket, item.key, known.size, known.etag, known.last_modified
+                    yield ObjectRow(
+                        item.bucket, item.key, known.size, known.etag, known.last_modified
+                    )
 
 
 @dataclass(frozen=True)
@@ -429,13 +473,15 @@ def check_epoch(epoch: int) -> int:
     return epoch
 
 
+Item = TypeVar("Item")
 R = TypeVar("R")
+_NOTHING: Any = object()
 
 
-class Prefetcher(Generic[R]):
+class Prefetcher(Generic[Item, R]):
     """Open items in order, keeping the next ones in flight while the caller uses one.
 
-    ``open_item(i)`` must start the item's request at once (a reader after ``prefetch()``, or a
+    ``open_item(item)`` must start the item's request at once (a reader after ``prefetch()``, or a
     GET stream). At most ``max_objects`` opened items wait in the queue, and their sizes add up
     to at most ``max_bytes`` -- except that one item is always allowed, however large, so that
     prefetching never stops. With ``max_objects == 0`` each item is opened only when asked for.
@@ -444,9 +490,9 @@ class Prefetcher(Generic[R]):
 
     def __init__(
         self,
-        items: Iterable[int],
-        open_item: Callable[[int], R],
-        size_of: Callable[[int], int],
+        items: Iterable[Item],
+        open_item: Callable[[Item], R],
+        size_of: Callable[[Item], int],
         max_objects: int,
         max_bytes: int,
         unknown_size: int,
@@ -459,7 +505,7 @@ class Prefetcher(Generic[R]):
         self._unknown_size = unknown_size
         self._queue: deque[tuple[R, int]] = deque()
         self._queued_bytes = 0
-        self._pending: int | None = None  # next item, sized but not yet opened
+        self._pending: Item = _NOTHING  # the next item, not yet opened
         self._exhausted = False
 
     @property
@@ -472,29 +518,29 @@ class Prefetcher(Generic[R]):
         """Sum of the (listed) sizes of the waiting items."""
         return self._queued_bytes
 
-    def _peek(self) -> int | None:
-        if self._pending is None and not self._exhausted:
-            self._pending = next(self._items, None)
-            self._exhausted = self._pending is None
+    def _peek(self) -> Item:
+        if self._pending is _NOTHING and not self._exhausted:
+            self._pending = next(self._items, _NOTHING)
+            self._exhausted = self._pending is _NOTHING
         return self._pending
 
-    def _weight(self, item: int) -> int:
+    def _weight(self, item: Item) -> int:
         size = self._size_of(item)
         return self._unknown_size if size < 0 else size
 
     def _fill(self) -> None:
         while len(self._queue) < self._max_objects:
             item = self._peek()
-            if item is None:
+            if item is _NOTHING:
                 return
             weight = self._weight(item)
             if self._queue and self._queued_bytes + weight > self._max_bytes:
                 return
-            self._pending = None
+            self._pending = _NOTHING
             self._queue.append((self._open(item), weight))
             self._queued_bytes += weight
 
-    def __iter__(self) -> Prefetcher[R]:
+    def __iter__(self) -> Prefetcher[Item, R]:
         return self
 
     def __next__(self) -> R:
@@ -503,9 +549,9 @@ class Prefetcher(Generic[R]):
             self._queued_bytes -= weight
         else:
             item = self._peek()
-            if item is None:
+            if item is _NOTHING:
                 raise StopIteration
-            self._pending = None
+            self._pending = _NOTHING
             opened = self._open(item)
         # Start the next requests before handing this one over, so that they run while the
         # caller transforms it.
@@ -517,7 +563,7 @@ class Prefetcher(Generic[R]):
         self._queue.clear()
         self._queued_bytes = 0
         self._exhausted = True
-        self._pending = None
+        self._pending = _NOTHING
 
 
 def warn_unsharded(kind: str, spec_world: int, worker_info: Any) -> None:
@@ -534,6 +580,17 @@ def warn_unsharded(kind: str, spec_world: int, worker_info: Any) -> None:
 
 
 _WARNED: dict[str, bool] = {}
+
+
+def _started(reader: Any) -> Any:
+    prefetch = getattr(reader, "prefetch", None)
+    if prefetch is not None:
+        prefetch()
+    return reader
+
+
+def _row_size(row: ObjectRow) -> int:
+    return row.size
 
 
 class DatasetCore:
@@ -602,23 +659,55 @@ class DatasetCore:
         )
 
     def open_prefetched(self, i: int) -> Any:
-        """A reader for object ``i`` with its GET already started."""
-        reader = self.open_reader(i)
-        prefetch = getattr(reader, "prefetch", None)
-        if prefetch is not None:
-            prefetch()
-        return reader
+        """A reader for object ``i`` of the table, its GET already started."""
+        return _started(self.open_reader(i))
 
-    def prefetcher(self, items: Iterable[int], max_objects: int | None = None) -> Prefetcher[Any]:
-        table = self.table()
+    def open_row_prefetched(self, row: ObjectRow) -> Any:
+        """A reader for ``row``, its GET already started."""
+        reader = self.client().get_object(
+            row.bucket,
+            row.key,
+            object_info=row.object_info(),
+            reader_constructor=self.reader_constructor,
+        )
+        return _started(reader)
+
+    def prefetcher(
+        self, indices: Iterable[int], max_objects: int | None = None
+    ) -> Prefetcher[int, Any]:
+        """Readers for ``indices`` of the table, GETs started ahead within the bounds."""
         return Prefetcher(
-            items,
+            indices,
             self.open_prefetched,
-            table.size,
+            self.table().size,
             self.prefetch_objects if max_objects is None else max_objects,
             self.prefetch_bytes,
             unknown_size=self._unknown_size(),
         )
+
+    def row_prefetcher(self, rows: Iterable[ObjectRow]) -> Prefetcher[ObjectRow, Any]:
+        """Readers for ``rows``, GETs started ahead within the bounds."""
+        return Prefetcher(
+            rows,
+            self.open_row_prefetched,
+            _row_size,
+            self.prefetch_objects,
+            self.prefetch_bytes,
+            unknown_size=self._unknown_size(),
+        )
+
+    def stream_rows(self) -> Iterator[ObjectRow]:
+        """The listing as it arrives (the table's rows if already listed). A listing read to
+        its end becomes the table, so later epochs do not list again."""
+        if self._table is not None:
+            yield from map(self._table.row, range(len(self._table)))
+            return
+        builder = TableBuilder()
+        for row in self.source.rows(self.client()):
+            builder.add(row)
+            yield row
+        if self._table is None:
+            self._table = builder.finish()
 
     def _unknown_size(self) -> int:
         # A GET of unknown size holds at most about one part's worth of buffers at a time.

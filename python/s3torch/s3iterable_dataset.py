@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -46,7 +47,7 @@ class Progress:
     shard: tuple[int, int] | None = None
     num_items: int | None = None
 
-    def start(self, shard: ShardSpec, num_items: int) -> None:
+    def start(self, shard: ShardSpec, num_items: int | None) -> None:
         self.shard = (shard.index, shard.num_shards)
         self.num_items = num_items
 
@@ -89,7 +90,7 @@ def parse_progress(state: Mapping[str, Any], owner: str) -> Progress:
     return Progress(epoch, consumed, shard, num_items)
 
 
-def check_resume(saved: Progress, shard: ShardSpec, num_items: int, owner: str) -> int:
+def check_resume(saved: Progress, shard: ShardSpec, num_items: int | None, owner: str) -> int:
     """How many items of this shard to skip to resume from ``saved``.
 
     Raises:
@@ -103,7 +104,7 @@ def check_resume(saved: Progress, shard: ShardSpec, num_items: int, owner: str) 
             f"shard {shard.index} of {shard.num_shards}; resume with the same world size and "
             "number of DataLoader workers"
         )
-    if saved.num_items is not None and saved.num_items != num_items:
+    if saved.num_items is not None and num_items is not None and saved.num_items != num_items:
         raise ValueError(
             f"cannot resume {owner}: the state was saved with {saved.num_items} items, but "
             f"the dataset now has {num_items}; the objects changed since the state was saved"
@@ -323,6 +324,8 @@ class S3IterableDataset(torch.utils.data.IterableDataset[Any]):
         self._epoch = check_epoch(epoch)
         if self._resume is not None and self._resume.epoch != self._epoch:
             self._resume = None
+        if self._resume is None:
+            self._progress = Progress(self._epoch, 0)
         if torch.utils.data.get_worker_info() is None:
             self._core.table()
 
@@ -385,22 +388,31 @@ class _ObjectIterator:
         self._dataset = dataset
         self._progress = progress
         self._resume = resume
-        self._readers: Prefetcher[Any] | None = None
+        self._readers: Prefetcher[Any, Any] | None = None
         self._done = False
 
     def __iter__(self) -> _ObjectIterator:
         return self
 
-    def _start(self) -> Prefetcher[Any]:
+    def _start(self) -> Prefetcher[Any, Any]:
         dataset = self._dataset
         core = dataset._core
-        table = core.table()
-        num_items = len(table)
         rank, world_size = dataset._rank()
         worker_info = torch.utils.data.get_worker_info()
         shard = current_shard(dataset._enable_sharding, rank, world_size, worker_info)
         if not dataset._enable_sharding:
             warn_unsharded("S3IterableDataset", world_size, worker_info)
+        first = shard_positions(shard.num_shards, shard).start
+        if not dataset._shuffle and not core.listed:
+            # Nothing to permute: fetch while the listing is still arriving, and keep the
+            # listing for later epochs.
+            skip = 0
+            if self._resume is not None:
+                skip = check_resume(self._resume, shard, None, "S3IterableDataset")
+            self._progress.start(shard, None)
+            mine = itertools.islice(core.stream_rows(), first, None, shard.num_shards)
+            return core.row_prefetcher(itertools.islice(mine, skip, None))
+        num_items = len(core.table())
         skip = 0
         if self._resume is not None:
             skip = check_resume(self._resume, shard, num_items, "S3IterableDataset")
@@ -419,6 +431,8 @@ class _ObjectIterator:
         except StopIteration:
             self._done = True
             self._readers.close()
+            if self._progress.num_items is None and self._dataset._core.listed:
+                self._progress.num_items = len(self._dataset._core.table())
             raise
         self._progress.consumed += 1
         return self._dataset._transform(reader)

@@ -89,6 +89,7 @@ class ShuffleDataset(torch.utils.data.IterableDataset[Any]):
         self._epoch = check_epoch(epoch)
         if self._resume is not None and self._resume["epoch"] != self._epoch:
             self._resume = None
+        self._current = None
         set_inner = getattr(self._dataset, "set_epoch", None)
         if callable(set_inner):
             set_inner(epoch)
