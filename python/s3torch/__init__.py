@@ -4,6 +4,7 @@ A drop-in replacement for ``s3torchconnector``: the same names with the same mea
 native core built on the AWS Common Runtime.
 """
 
+from ._async_save import save_async
 from ._client import S3Client
 from ._config import S3ClientConfig
 from ._core import (
@@ -31,11 +32,13 @@ from ._errors import (
     S3WrongRegionError,
 )
 from ._uri import make_s3_uri, parse_s3_uri
+from .s3checkpoint import S3Checkpoint, load, save
 from .s3iterable_dataset import S3IterableDataset
 from .s3map_dataset import S3MapDataset
 from .s3reader import S3Reader, S3ReaderConstructor
 from .s3writer import S3Writer
 from .shuffle import ShuffleDataset
+from .webdataset import S3TarDataset, TarShardError
 
 __all__ = [
     "GetObjectStream",
@@ -47,6 +50,7 @@ __all__ = [
     "RestoreStatus",
     "S3AccessDeniedError",
     "S3CanceledError",
+    "S3Checkpoint",
     "S3ChecksumError",
     "S3Client",
     "S3ClientConfig",
@@ -61,11 +65,16 @@ __all__ = [
     "S3PreconditionFailedError",
     "S3Reader",
     "S3ReaderConstructor",
+    "S3TarDataset",
     "S3ThrottledError",
     "S3Writer",
     "S3WrongRegionError",
     "ShuffleDataset",
+    "TarShardError",
     "__version__",
+    "load",
     "make_s3_uri",
     "parse_s3_uri",
+    "save",
+    "save_async",
 ]
