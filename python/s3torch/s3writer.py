@@ -52,7 +52,7 @@ class S3Writer(io.BufferedIOBase):
         """The ETag of the object once :meth:`close` has succeeded, else None."""
         return self.stream.etag
 
-    def write(self, data: Any, /) -> int:
+    def write(self, data: Any) -> int:
         """Append ``data`` (any bytes-like object, or a contiguous CPU tensor); return the
         number of bytes written (all of them).
 

@@ -133,9 +133,9 @@ class S3FileSystem(FileSystemBase):
         self._path = checkpoint_path(path)
         return self._path
 
-    def rename(self, path: PathType, new_path: PathType) -> None:
+    def rename(self, old_path: PathType, new_path: PathType) -> None:
         """Move an object: a server-side copy, then a delete of the original."""
-        src_bucket, src_key = _parse(path)
+        src_bucket, src_key = _parse(old_path)
         dst_bucket, dst_key = _parse(new_path)
         self._client.copy_object(src_bucket, src_key, dst_bucket, dst_key)
         self._client.delete_object(src_bucket, src_key)

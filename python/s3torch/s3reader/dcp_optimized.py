@@ -380,7 +380,7 @@ class DCPOptimizedS3Reader(S3Reader):
 
     # -- io.BufferedIOBase ---------------------------------------------------------------------
 
-    def read(self, size: int | None = -1, /) -> bytes:
+    def read(self, size: int | None = -1) -> bytes:
         """Read up to ``size`` bytes from the current position.
 
         Raises:
@@ -403,11 +403,11 @@ class DCPOptimizedS3Reader(S3Reader):
             limit -= len(data)
         return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
-    def read1(self, size: int | None = -1, /) -> bytes:
+    def read1(self, size: int | None = -1) -> bytes:
         return self.read(size)
 
-    def readinto(self, buffer: Any, /) -> int:
-        """Fill ``buffer`` from the current position; return the count (short only where the
+    def readinto(self, buf: Any) -> int:
+        """Fill ``buf`` from the current position; return the count (short only where the
         planned ranges stop).
 
         Raises:
@@ -415,7 +415,7 @@ class DCPOptimizedS3Reader(S3Reader):
             S3Exception: the GET failed.
         """
         self._check_open()
-        target = writable_bytes_view(buffer)
+        target = writable_bytes_view(buf)
         filled = 0
         while filled < len(target):
             blob = self._blob_at(self._position, required=filled == 0)

@@ -85,7 +85,7 @@ class RangedS3Reader(S3Reader):
         self._buffer = memoryview(self._get_stream(start, end).read())
         self._buffer_start = start
 
-    def read(self, size: int | None = -1, /) -> bytes:
+    def read(self, size: int | None = -1) -> bytes:
         self._check_open()
         start, end = self._span(read_limit(size))
         pieces: list[Any] = []
@@ -106,7 +106,7 @@ class RangedS3Reader(S3Reader):
             return bytes(pieces[0])
         return b"".join(pieces)
 
-    def peek(self, size: int = 0, /) -> bytes:
+    def peek(self, size: int = 0) -> bytes:
         """Buffered bytes at the position, without moving it (``readline`` reads through it)."""
         self._check_open()
         start, end = self._span(None)
@@ -120,9 +120,9 @@ class RangedS3Reader(S3Reader):
             piece = self._buffered(start, end)
         return bytes(piece[: max(size, PEEK_SIZE)])
 
-    def readinto(self, buffer: Any, /) -> int:
+    def readinto(self, buf: Any) -> int:
         self._check_open()
-        target = writable_bytes_view(buffer)
+        target = writable_bytes_view(buf)
         start, end = self._span(len(target))
         position = start
         while position < end:

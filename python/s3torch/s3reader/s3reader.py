@@ -32,12 +32,12 @@ class S3Reader(ABC, io.BufferedIOBase):
         """The key of the object."""
 
     @abstractmethod
-    def read(self, size: int | None = -1, /) -> bytes:
+    def read(self, size: int | None = -1) -> bytes:
         """Read up to ``size`` bytes (all that is left when ``size`` is negative or None)."""
 
     @abstractmethod
-    def readinto(self, buffer: Any, /) -> int:
-        """Fill ``buffer`` (any writable bytes-like object, or a contiguous CPU tensor) from
+    def readinto(self, buf: Any) -> int:
+        """Fill ``buf`` (any writable bytes-like object, or a contiguous CPU tensor) from
         the current position; return the count, short only at the end of the object."""
 
     @abstractmethod
@@ -52,17 +52,17 @@ class S3Reader(ABC, io.BufferedIOBase):
         """Start fetching the object now, so a later read waits less. Readers without
         read-ahead ignore it."""
 
-    def read1(self, size: int | None = -1, /) -> bytes:
+    def read1(self, size: int | None = -1) -> bytes:
         """Read up to ``size`` bytes, with at most one request."""
         return self.read(size)
 
-    def peek(self, size: int = 0, /) -> bytes:
+    def peek(self, size: int = 0) -> bytes:
         """Bytes at the position without moving it: at least one unless at the end."""
         data = self.read(max(size, 8192))
         self.seek(-len(data), io.SEEK_CUR)
         return data
 
-    def readline(self, size: int | None = -1, /) -> bytes:
+    def readline(self, size: int | None = -1) -> bytes:
         """Read to the next newline (included), at most ``size`` bytes."""
         self._check_open()
         limit = read_limit(size)
@@ -81,8 +81,8 @@ class S3Reader(ABC, io.BufferedIOBase):
                 break
         return b"".join(pieces)
 
-    def readinto1(self, buffer: Any, /) -> int:
-        return self.readinto(buffer)
+    def readinto1(self, buf: Any) -> int:
+        return self.readinto(buf)
 
     def readable(self) -> bool:
         self._check_open()

@@ -227,7 +227,7 @@ class SequentialS3Reader(S3Reader):
                 self._restart(self._position)
             self._open_stream()
 
-    def read(self, size: int | None = -1, /) -> bytes:
+    def read(self, size: int | None = -1) -> bytes:
         self._check_open()
         limit = read_limit(size)
         if limit == 0:
@@ -253,7 +253,7 @@ class SequentialS3Reader(S3Reader):
             return bytes(pieces[0])
         return b"".join(pieces)
 
-    def read1(self, size: int | None = -1, /) -> bytes:
+    def read1(self, size: int | None = -1) -> bytes:
         """Read up to ``size`` bytes with at most one wait on the network."""
         self._check_open()
         limit = read_limit(size)
@@ -266,9 +266,9 @@ class SequentialS3Reader(S3Reader):
         self._trim()
         return bytes(piece)
 
-    def readinto(self, buffer: Any, /) -> int:
+    def readinto(self, buf: Any) -> int:
         self._check_open()
-        target = writable_bytes_view(buffer)
+        target = writable_bytes_view(buf)
         wanted = len(target)
         filled = 0
         while filled < wanted:
@@ -285,13 +285,13 @@ class SequentialS3Reader(S3Reader):
         self._trim()
         return filled
 
-    def peek(self, size: int = 0, /) -> bytes:
+    def peek(self, size: int = 0) -> bytes:
         """Bytes at the current position without moving it: at least one unless at the end."""
         self._check_open()
         piece = self._piece(max(size, 1) if size > 0 else 64 * 1024)
         return b"" if piece is None else bytes(piece)
 
-    def readline(self, size: int | None = -1, /) -> bytes:
+    def readline(self, size: int | None = -1) -> bytes:
         self._check_open()
         limit = read_limit(size)
         pieces: list[bytes] = []
