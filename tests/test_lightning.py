@@ -5,6 +5,7 @@ AsyncCheckpointIO."""
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pathlib
 import sys
 import threading
