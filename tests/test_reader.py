@@ -225,16 +225,44 @@ def test_sequential_reader_looks_back_without_new_requests(
     assert counting.heads == 0
 
 
-def test_sequential_reader_far_forward_seek_starts_ranged_get(
-    objects: Any, module_client: Any
-) -> None:
+def test_sequential_reader_far_seeks(objects: Any, module_client: Any) -> None:
+    """A small read far away is a bounded side request that keeps the stream; reading on from
+    there, or a large read, moves the stream."""
     bucket, contents = objects
+    data = contents["large"]
     counting = Counting(module_client, bucket, "large")
     reader = SequentialS3Reader(bucket, "large", counting.info, counting.get_stream)
-    assert reader.read(100) == contents["large"][:100]
+    assert reader.read(100) == data[:100]
     reader.seek(10 * MiB)
-    assert reader.read(100) == contents["large"][10 * MiB : 10 * MiB + 100]
-    assert counting.gets == [(None, None), (10 * MiB, None)]
+    assert reader.read(100) == data[10 * MiB : 10 * MiB + 100]
+    assert counting.gets == [(None, None), (10 * MiB - 256 * 1024, 10 * MiB + 64 * 1024)]
+    reader.seek(10 * MiB - 1000)  # just before: the side request fetched a margin
+    assert reader.read(10) == data[10 * MiB - 1000 : 10 * MiB - 990]
+    reader.seek(100)  # back to the stream: no new request
+    assert reader.read(1000) == data[100:1100]
+    assert len(counting.gets) == 2
+    reader.seek(10 * MiB + 64 * 1024)  # past the side request's end: the stream moves there
+    assert reader.read(10) == data[10 * MiB + 64 * 1024 : 10 * MiB + 64 * 1024 + 10]
+    assert counting.gets[2:] == [(10 * MiB + 64 * 1024, None)]
+    reader.seek(3 * MiB)
+    assert reader.read(2 * MiB) == data[3 * MiB : 5 * MiB]  # large: moves the stream
+    assert counting.gets[3:] == [(3 * MiB, None)]
+
+
+def test_torch_load_makes_few_requests(client: Any, bucket: str) -> None:
+    """torch.load reads the zip directory at the end first, then the records from the start:
+    the directory comes from a side request and the stream runs once from the start."""
+    import torch
+
+    state = {f"t{i}": torch.randn(256, 1024) for i in range(12)}  # 12 MiB
+    with client.put_object(bucket, "ckpt.pt") as writer:
+        torch.save(state, writer)
+    counting = Counting(client, bucket, "ckpt.pt")
+    reader = SequentialS3Reader(bucket, "ckpt.pt", counting.info, counting.get_stream)
+    back = torch.load(reader, weights_only=True)
+    assert all(torch.equal(back[name], tensor) for name, tensor in state.items())
+    assert len(counting.gets) <= 3, counting.gets
+    assert counting.gets[0] == (None, None)
 
 
 def test_sequential_reader_prefetch_sends_get_before_first_read(

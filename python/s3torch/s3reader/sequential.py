@@ -20,6 +20,13 @@ DIRECT_READ = 256 * 1024
 #: Bytes of already-read chunks kept for backward seeks (at least the last chunk is kept).
 DEFAULT_HISTORY = 8 * 1024 * 1024
 
+#: A read of at most this many bytes away from the stream is served by a separate ranged GET
+#: of at least ``SIDE_SIZE`` bytes (and ``SIDE_BEFORE`` bytes before it), keeping the stream for
+#: when the reader comes back.
+SIDE_READ = 1024 * 1024
+SIDE_SIZE = 64 * 1024
+SIDE_BEFORE = 256 * 1024
+
 #: A forward seek up to this far reads through the current stream; a longer one starts a new GET
 #: at the target, which costs one round trip instead of transferring the gap.
 FORWARD_SKIP = 4 * 1024 * 1024
@@ -33,8 +40,11 @@ class SequentialS3Reader(S3Reader):
     buffers into the bytes returned or the caller's buffer. The most recent chunks (at least
     ``history_size`` bytes, by reference, not copied) stay available, so the short backward
     seeks that file parsers make (``PIL.Image.open``, ``tarfile``, ``torch.load``) cost nothing.
-    A seek outside that window, or far ahead, starts a new ranged GET at the target the next time
-    data is needed. Memory stays bounded however large the object.
+    A small read (up to 1 MiB) outside that window or far ahead is served by a separate bounded
+    ranged GET, leaving the stream in place: this is how an index stored away from the data (the
+    directory at the end of a ``torch.save`` zip) is read without losing the stream. A large read
+    there, or reading on past such a side request, moves the stream: a new ranged GET at the
+    target. Memory stays bounded however large the object.
 
     Seeking from the end needs the object's size: from the listing when the reader came from a
     dataset, else from one HEAD request (or from having read to the end).
@@ -70,6 +80,9 @@ class SequentialS3Reader(S3Reader):
         self._chunks: deque[tuple[int, Any]] = deque()
         self._kept_start = 0
         self._kept = 0
+        # Bytes fetched by a side request, away from the stream.
+        self._side: memoryview = memoryview(b"")
+        self._side_start = 0
 
     @property
     def bucket(self) -> str:
@@ -172,16 +185,54 @@ class SequentialS3Reader(S3Reader):
         return True
 
     def _piece(self, limit: int) -> Any:
-        """Up to ``limit`` bytes at the current position from the kept chunks (no copy), or
-        None at the end of the object. Does not move the position."""
+        """Up to ``limit`` bytes at the current position from the kept chunks or the side
+        buffer (no copy), or None at the end of the object. Does not move the position."""
+        position = self._position
+        side_offset = position - self._side_start
+        if 0 <= side_offset < len(self._side) and not self._in_stream_window(position):
+            return self._side[side_offset : side_offset + limit]
+        if limit <= SIDE_READ and self._away_from_stream(position):
+            return self._side_read(limit)
         if not self._seek_into_stream():
             return None
-        position = self._position
         for start, chunk in reversed(self._chunks):
             if start <= position:
                 offset = position - start
                 return chunk[offset : offset + limit]
         raise AssertionError("kept chunks do not cover the position")  # pragma: no cover
+
+    def _in_stream_window(self, position: int) -> bool:
+        return self._kept_start <= position < self._stream_position
+
+    def _away_from_stream(self, position: int) -> bool:
+        """Whether ``position`` is outside what the live stream holds or will reach soon: a
+        small read there is served by a side request, leaving the stream where it is."""
+        if self._stream is None or self._stream_done:
+            return False
+        if self._in_stream_window(position):
+            return False
+        if self._side and position == self._side_start + len(self._side):
+            return False  # reading on past a side request: move the stream here instead
+        return position < self._kept_start or position - self._stream_position > FORWARD_SKIP
+
+    def _side_read(self, limit: int) -> Any:
+        """Fetch the bytes at the position with a bounded ranged GET into the side buffer.
+
+        File formats keep an index away from the data (a zip's directory at its end, which
+        ``torch.load`` reads first): reading it this way keeps the main stream, and the bytes it
+        has fetched ahead, for when the reader comes back."""
+        position = self._position
+        # Indexes are often read backwards (a trailer, then the directory before it): fetch a
+        # margin before the position too.
+        start = max(0, position - SIDE_BEFORE)
+        try:
+            data = self._get_stream(start, position + max(limit, SIDE_SIZE)).read()
+        except S3InvalidRangeError:
+            return None  # at or past the end of the object
+        self._side = memoryview(data)
+        self._side_start = start
+        piece = self._side[position - start : position - start + limit]
+        return piece if len(piece) else None
 
     def _direct_ready(self) -> bool:
         """Whether the next bytes can come straight from the stream: the position is where the
@@ -336,4 +387,5 @@ class SequentialS3Reader(S3Reader):
             self._stream = None
             self._chunks.clear()
             self._kept = 0
+            self._side = memoryview(b"")
         super().close()
