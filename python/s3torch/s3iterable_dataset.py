@@ -403,9 +403,10 @@ class _ObjectIterator:
         if not dataset._enable_sharding:
             warn_unsharded("S3IterableDataset", world_size, worker_info)
         first = shard_positions(shard.num_shards, shard).start
-        if not dataset._shuffle and not core.listed:
-            # Nothing to permute: fetch while the listing is still arriving, and keep the
-            # listing for later epochs.
+        checks_count = self._resume is not None and self._resume.num_items is not None
+        if not dataset._shuffle and not core.listed and not checks_count:
+            # Nothing to permute (and no saved count to check the listing against): fetch
+            # while the listing is still arriving, and keep it for later epochs.
             skip = 0
             if self._resume is not None:
                 skip = check_resume(self._resume, shard, None, "S3IterableDataset")

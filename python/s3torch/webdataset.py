@@ -201,6 +201,16 @@ def _pax_records(data: bytes, uri: str, offset: int) -> dict[str, str]:
     return records
 
 
+_LOW_BYTES = bytes(range(128))
+
+
+def _high_bytes(header: bytes) -> int:
+    """How many bytes outside the checksum field are >= 128 (for signed checksums)."""
+    return len(header[:148].translate(None, _LOW_BYTES)) + len(
+        header[156:].translate(None, _LOW_BYTES)
+    )
+
+
 def iter_tar_members(chunks: Iterable[Any], uri: str) -> Iterator[TarMember]:
     """The regular files of a tar stream given as buffers, in order.
 
@@ -231,8 +241,7 @@ def iter_tar_members(chunks: Iterable[Any], uri: str) -> Iterator[TarMember]:
         # The checksum counts its own field as spaces; old writers summed signed bytes.
         stored = _number(header[148:156], "checksum", uri, offset)
         unsigned = sum(header) - sum(header[148:156]) + 8 * ord(" ")
-        high = sum(1 for b in header[:148] + header[156:] if b > 127)
-        if stored not in (unsigned, unsigned - 256 * high):
+        if stored != unsigned and stored != unsigned - 256 * _high_bytes(header):
             raise TarShardError(
                 "bad tar header checksum (not a tar archive, or corrupt)",
                 uri=uri,
