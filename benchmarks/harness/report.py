@@ -1,0 +1,339 @@
+"""From runs to results: medians, ratios, targets, and the three outputs.
+
+- ``latest.json``: every run of every cell, the medians, the targets and what was measured on;
+- ``latest.md``: the tables the README shows;
+- ``ratios.png``: each client's rate over s3torchconnector's, per workload and server.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .measure import median_run
+from .spec import BASELINE, CLIENTS, REFERENCE, WORKLOADS, WORKLOADS_BY_ID, Target
+
+# Typography for the Markdown and the chart (spelled as escapes to keep the source ASCII).
+NONE = "\u2013"  # en dash: no figure
+TIMES = "\u00d7"
+CAPPED = "\u2020"  # dagger: a run stopped at the time cap
+
+
+def summarize_cell(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """A cell's status, note and medians from its runs (the median of the runs that passed)."""
+    good = [run for run in runs if run.get("status") == "ok"]
+    if good:
+        failed = len(runs) - len(good)
+        note = f"{failed} of {len(runs)} runs failed" if failed else ""
+        capped = sum(1 for run in good if run.get("capped"))
+        return {
+            "status": "ok",
+            "note": note,
+            "median": median_run(good),
+            "runs_ok": len(good),
+            "runs_capped": capped,
+        }
+    if runs and all(run.get("status") == "n/a" for run in runs):
+        return {"status": "n/a", "note": runs[0].get("note", ""), "median": {}}
+    notes = sorted({str(run.get("note", "")) for run in runs})
+    return {"status": "error", "note": "; ".join(notes), "median": {}}
+
+
+def _median(cells: dict[tuple[str, str, str], dict[str, Any]], key: tuple[str, str, str]) -> Any:
+    cell = cells.get(key)
+    if cell is None or cell["status"] != "ok":
+        return None
+    return cell["median"]
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or denominator is None or denominator <= 0:
+        return None
+    return numerator / denominator
+
+
+def judge(target: Target, ours: dict[str, Any] | None, other: dict[str, Any] | None) -> dict:
+    """Whether s3torch's medians meet a target: ``met`` is True, False, or None (no figure)."""
+    value: float | None = None
+    if ours is not None:
+        if target.kind == "ratio":
+            value = ratio(ours.get("rate"), (other or {}).get("rate"))
+        elif target.kind == "cpu_ratio":
+            value = ratio(
+                ours.get("client_cpu_s_per_gib"), (other or {}).get("client_cpu_s_per_gib")
+            )
+        elif target.kind == "max_rss_growth_mib":
+            value = ours.get("rss_growth_mib")
+        elif target.kind == "first_key":
+            first, page = ours.get("first_key_s"), ours.get("page_s")
+            value = ratio(first, page)
+        else:
+            raise ValueError(f"unknown target kind {target.kind!r}")
+    met: bool | None
+    if value is None:
+        met = None
+    elif target.kind == "ratio":
+        met = value >= target.value
+    elif target.kind == "first_key":
+        met = value < target.value
+    else:  # cpu_ratio, max_rss_growth_mib: at most
+        met = value <= target.value
+    return {
+        "target": target.text,
+        "kind": target.kind,
+        "goal": target.value,
+        "value": value,
+        "met": met,
+    }
+
+
+def build(
+    meta: dict[str, Any],
+    servers: dict[str, Any],
+    runs: dict[tuple[str, str, str], list[dict[str, Any]]],
+    skipped: list[dict[str, str]],
+) -> dict[str, Any]:
+    """The whole result document (what ``latest.json`` holds)."""
+    cells = {key: summarize_cell(value) for key, value in runs.items()}
+    targets = []
+    for (server, workload_id, client), cell in cells.items():
+        if client != "s3torch":
+            continue
+        workload = WORKLOADS_BY_ID[workload_id]
+        for target in workload.targets:
+            other = _median(cells, (server, workload_id, target.against or BASELINE))
+            verdict = judge(target, _median(cells, (server, workload_id, "s3torch")), other)
+            if cell["status"] != "ok":
+                verdict["why_none"] = cell["status"] + (": " + cell["note"] if cell["note"] else "")
+            elif verdict["met"] is None:
+                verdict["why_none"] = f"no figure for {target.against}"
+            targets.append({"server": server, "workload": workload_id, **verdict})
+    return {
+        "meta": meta,
+        "servers": servers,
+        "cells": [
+            {"server": s, "workload": w, "client": c, **cell, "runs": runs[(s, w, c)]}
+            for (s, w, c), cell in cells.items()
+        ],
+        "targets": targets,
+        "skipped": skipped,
+    }
+
+
+# -- Markdown --------------------------------------------------------------------------------
+
+
+def _fmt(value: float | None, digits: int = 0) -> str:
+    if value is None:
+        return NONE
+    if digits == 0 and abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:,.{max(digits, 1)}f}" if digits else f"{value:.1f}"
+    return f"{value:.{max(digits, 2)}f}"
+
+
+def _fmt_ratio(value: float | None) -> str:
+    return NONE if value is None else f"{value:.2f}{TIMES}"
+
+
+def _cell_text(cell: dict[str, Any] | None) -> str:
+    if cell is None:
+        return "not run"
+    if cell["status"] == "ok":
+        return _fmt(cell["median"].get("rate")) + (CAPPED if cell.get("runs_capped") else "")
+    if cell["status"] == "n/a":
+        return "n/a (not implemented)"
+    return "error"
+
+
+def _target_text(verdict: dict[str, Any]) -> str:
+    if verdict["met"] is None:
+        return f"{verdict['target']}: not measured"
+    mark = "met" if verdict["met"] else "**missed**"
+    if verdict["kind"] == "max_rss_growth_mib":
+        value = NONE if verdict["value"] is None else f"{verdict['value']:.0f} MiB"
+    elif verdict["kind"] == "first_key":
+        value = NONE if verdict["value"] is None else f"{verdict['value']:.2f} pages"
+    else:
+        value = _fmt_ratio(verdict["value"])
+    return f"{verdict['target']}: {value} {mark}"
+
+
+def markdown(document: dict[str, Any]) -> str:
+    meta = document["meta"]
+    cells = {(c["server"], c["workload"], c["client"]): c for c in document["cells"]}
+    targets: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for verdict in document["targets"]:
+        targets.setdefault((verdict["server"], verdict["workload"]), []).append(verdict)
+    lines = [
+        "# Benchmark results",
+        "",
+        f"{meta['mode']} run, {meta['started']}, {meta['machine']}; median of "
+        f"{meta['runs']} run(s) per figure; {meta['total_s'] / 60:.1f} minutes in all. "
+        "Ratios are s3torch's figure over the other client's, from the same run. "
+        "How to read and reproduce this: [doc/benchmarks.md](../../doc/benchmarks.md).",
+        "",
+    ]
+    if meta.get("caveat"):
+        lines += [f"> {meta['caveat']}", ""]
+    if meta.get("max_run_s"):
+        lines += [
+            f"{CAPPED} a sequential loop (one object at a time) stopped after "
+            f"{meta['max_run_s']:.0f} s in at least one run; its rate is the objects done over "
+            "the time taken (`--max-run-s 0` runs every loop to the end).",
+            "",
+        ]
+    for server, info in document["servers"].items():
+        lines += [f"## {server} ({info.get('version', '?')})", ""]
+        if info.get("proxy"):
+            proxy = info["proxy"]
+            lines += [
+                f"Workloads marked +RTT go through the delay proxy: {proxy['delay_ms']:.0f} ms "
+                f"each way, measured round trip added {_fmt(proxy.get('added_rtt_ms'), 1)} ms.",
+                "",
+            ]
+        lines += [
+            "| workload | unit | s3torch | s3torchconnector | boto3 | awscrt | "
+            "÷ s3torchconnector | ÷ awscrt | targets |",
+            "|---|---|--:|--:|--:|--:|--:|--:|---|",
+        ]
+        for workload in WORKLOADS:
+            row = {client: cells.get((server, workload.id, client)) for client in CLIENTS}
+            if all(cell is None for cell in row.values()):
+                continue
+            ours = row["s3torch"]
+            ours_rate = ours["median"].get("rate") if ours and ours["status"] == "ok" else None
+
+            def rate_of(client: str, row: dict[str, Any] = row) -> float | None:
+                cell = row[client]
+                return cell["median"].get("rate") if cell and cell["status"] == "ok" else None
+
+            verdicts = "; ".join(_target_text(v) for v in targets.get((server, workload.id), []))
+            title = workload.id + (" (+RTT)" if workload.proxied else "")
+            lines.append(
+                f"| {title} {workload.title} | {workload.unit} | "
+                + " | ".join(_cell_text(row[client]) for client in CLIENTS)
+                + f" | {_fmt_ratio(ratio(ours_rate, rate_of(BASELINE)))}"
+                + f" | {_fmt_ratio(ratio(ours_rate, rate_of(REFERENCE)))}"
+                + f" | {verdicts} |"
+            )
+        lines += [
+            "",
+            "Where the time and memory went (medians). Cores are CPU-seconds per second of the "
+            "run; peak RSS includes about 300 MiB of libraries every run has loaded (torch and "
+            "all four clients), so compare RSS growth, the rise during the run.",
+            "",
+        ]
+        lines += [
+            "| workload | client | wall s | client CPU s | client cores | CPU s/GiB | "
+            "peak RSS MiB | RSS growth MiB | server cores | proxy cores |",
+            "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+        ]
+        for workload in WORKLOADS:
+            for client in CLIENTS:
+                cell = cells.get((server, workload.id, client))
+                if cell is None:
+                    continue
+                if cell["status"] != "ok":
+                    lines.append(
+                        f"| {workload.id} | {client} | {cell['status']}: "
+                        f"{_short(cell['note'])} | | | | | | | |"
+                    )
+                    continue
+                m = cell["median"]
+                lines.append(
+                    f"| {workload.id} | {client} | {_fmt(m.get('wall_s'), 2)} | "
+                    f"{_fmt(m.get('client_cpu_s'), 2)} | {_fmt(m.get('client_cores'), 2)} | "
+                    f"{_fmt(m.get('client_cpu_s_per_gib'), 2)} | {_fmt(m.get('peak_rss_mib'))} | "
+                    f"{_fmt(m.get('rss_growth_mib'))} | {_fmt(m.get('server_cores'), 2)} | "
+                    f"{_fmt(m.get('proxy_cores'), 2)} |"
+                )
+        lines.append("")
+    if document.get("skipped"):
+        lines += ["Not run:", ""]
+        for item in document["skipped"]:
+            lines.append(f"- {item['workload']} on {item['server']}: {item['why']}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _short(text: str, limit: int = 120) -> str:
+    text = " ".join(str(text).split()).replace("|", "/")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# -- chart -----------------------------------------------------------------------------------
+
+
+def chart(document: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cells = {(c["server"], c["workload"], c["client"]): c for c in document["cells"]}
+    servers = list(document["servers"])
+    others = [client for client in CLIENTS if client != BASELINE]
+    colors = {"s3torch": "#d62728", "boto3": "#7f7f7f", "awscrt": "#1f77b4"}
+    figure, axes = plt.subplots(len(servers), 1, figsize=(11, 3.8 * len(servers)), squeeze=False)
+    for axis, server in zip(axes[:, 0], servers):
+        workload_ids = [w.id for w in WORKLOADS if any((server, w.id, c) in cells for c in CLIENTS)]
+        width = 0.8 / len(others)
+        for index, client in enumerate(others):
+            heights, positions = [], []
+            for position, workload_id in enumerate(workload_ids):
+                value = ratio(
+                    _rate(cells.get((server, workload_id, client))),
+                    _rate(cells.get((server, workload_id, BASELINE))),
+                )
+                if value is not None:
+                    heights.append(value)
+                    positions.append(position + (index - (len(others) - 1) / 2) * width)
+            axis.bar(positions, heights, width, label=client, color=colors[client])
+            if client == "s3torch":
+                for position, height in zip(positions, heights):
+                    axis.annotate(
+                        f"{height:.1f}{TIMES}",
+                        (position, height),
+                        ha="center",
+                        va="bottom",
+                        fontsize=7,
+                    )
+        for position, workload_id in enumerate(workload_ids):
+            for target in WORKLOADS_BY_ID[workload_id].targets:
+                if target.kind == "ratio" and target.against == BASELINE:
+                    axis.hlines(
+                        target.value,
+                        position - 0.45,
+                        position + 0.45,
+                        colors="black",
+                        linestyles="dashed",
+                        linewidth=1,
+                    )
+        axis.axhline(1.0, color="black", linewidth=0.8)
+        axis.set_yscale("log")
+        axis.set_xticks(range(len(workload_ids)), workload_ids)
+        axis.set_ylabel("rate ÷ s3torchconnector")
+        axis.set_title(f"{server}: dashed = s3torch's target")
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def _rate(cell: dict[str, Any] | None) -> float | None:
+    if cell is None or cell["status"] != "ok":
+        return None
+    value = cell["median"].get("rate")
+    return float(value) if value is not None else None
+
+
+def write(document: dict[str, Any], directory: Path) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = [directory / "latest.json", directory / "latest.md", directory / "ratios.png"]
+    paths[0].write_text(json.dumps(document, indent=1, sort_keys=False) + "\n")
+    paths[1].write_text(markdown(document))
+    chart(document, paths[2])
+    return paths

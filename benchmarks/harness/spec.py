@@ -1,0 +1,257 @@
+"""What is measured: data sets, workloads, clients, servers and targets.
+
+Everything here is plain data, so that the runner, the workers (which get it as JSON) and the
+report agree on one description. Sizes come in two scales: ``full`` (the figures the README
+shows) and ``quick`` (a few minutes, for development).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+KIB = 1024
+MIB = 1024 * KIB
+GIB = 1024 * MIB
+
+REGION = "us-east-1"
+
+CLIENTS = ("s3torch", "s3torchconnector", "boto3", "awscrt")
+BASELINE = "s3torchconnector"
+REFERENCE = "awscrt"
+SERVERS = ("localbucket", "seaweedfs")
+
+# One bucket per data set: localbucket walks a whole bucket on every listing page, so a data set
+# sharing its bucket with others would be slower to list than it needs to be.
+BUCKET_SMALL = "bench-small"
+BUCKET_RTT = "bench-rtt"
+BUCKET_BIG = "bench-big"
+BUCKET_LIST = "bench-list"
+BUCKET_TAR = "bench-tar"
+BUCKET_WRITE = "bench-write"
+BUCKETS = (BUCKET_SMALL, BUCKET_RTT, BUCKET_BIG, BUCKET_LIST, BUCKET_TAR, BUCKET_WRITE)
+
+# The round trip the delay proxy adds: half of it in each direction.
+ADDED_RTT_MS = 10.0
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Sizes of the data sets and of the write workloads."""
+
+    small_count: int  # W1: objects of small_size
+    small_size: int
+    rtt_count: int  # W1n, W2: objects of small_size behind the delay proxy
+    blob_size: int  # W3: one object read sequentially
+    checkpoint_bytes: int  # W4, W5: tensor bytes in the state dict
+    checkpoint_tensors: int
+    list_count: int  # W6: empty objects under one prefix
+    write_count: int  # W7: objects of write_size
+    write_size: int
+    shard_count: int  # W8: tar shards of shard_members members of member_size
+    shard_members: int
+    member_size: int
+    stream_size: int  # M1: one object streamed in stream_read_size reads
+    stream_read_size: int
+    batch_size: int  # W2
+    loader_workers: int  # W2
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+FULL = Scale(
+    small_count=10_000,
+    small_size=64 * KIB,
+    rtt_count=2_000,
+    blob_size=1 * GIB,
+    checkpoint_bytes=1 * GIB,
+    checkpoint_tensors=128,
+    list_count=100_000,
+    write_count=2_000,
+    write_size=16 * KIB,
+    shard_count=8,
+    shard_members=1_000,
+    member_size=16 * KIB,
+    stream_size=4 * GIB,
+    stream_read_size=8 * MIB,
+    batch_size=64,
+    loader_workers=2,
+)
+
+QUICK = Scale(
+    small_count=2_000,
+    small_size=64 * KIB,
+    rtt_count=400,
+    blob_size=256 * MIB,
+    checkpoint_bytes=256 * MIB,
+    checkpoint_tensors=32,
+    list_count=10_000,
+    write_count=400,
+    write_size=16 * KIB,
+    shard_count=4,
+    shard_members=250,
+    member_size=16 * KIB,
+    stream_size=1 * GIB,
+    stream_read_size=8 * MIB,
+    batch_size=64,
+    loader_workers=2,
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One goal for s3torch's figure on a workload.
+
+    kinds:
+      ``ratio``: s3torch's rate / ``against``'s rate >= ``value``;
+      ``cpu_ratio``: s3torch's client CPU-seconds per GiB / ``against``'s <= ``value``;
+      ``max_rss_growth_mib``: s3torch's peak RSS growth <= ``value`` MiB;
+      ``first_key``: s3torch's first key arrives before a second page could have, i.e. in less
+      than ``value`` x its own mean time per page.
+    """
+
+    kind: str
+    value: float
+    against: str | None = None
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Workload:
+    id: str
+    title: str
+    unit: str  # what the rate counts per second
+    proxied: bool = False  # through the delay proxy
+    servers: tuple[str, ...] = SERVERS  # where it runs by default
+    targets: tuple[Target, ...] = field(default_factory=tuple)
+    # Why a server is left out by default, shown in the report.
+    skipped_because: dict[str, str] = field(default_factory=dict)
+
+
+_LISTING_ON_LOCALBUCKET = (
+    "localbucket re-walks and sorts the whole bucket for every ListObjectsV2 page (0.8 s a page "
+    "at 100,000 keys, measured), so only the server would be measured; W6 runs on SeaweedFS"
+)
+_PROXY_ON_LOCALBUCKET = "the added-latency workloads run against localbucket only"
+_SEAWEED_SUBSET = (
+    "left out on SeaweedFS to keep a full run near 15 minutes (`--matrix all` runs it there too)"
+)
+_LOCALBUCKET_ONLY = ("localbucket",)
+_SKIP_SEAWEED = {"seaweedfs": _SEAWEED_SUBSET}
+
+WORKLOADS: tuple[Workload, ...] = (
+    Workload(
+        "W1",
+        "iterate small objects, S3IterableDataset, one process",
+        "objects/s",
+        targets=(
+            Target("ratio", 2.5, BASELINE, ">= 2.5x s3torchconnector"),
+            Target("ratio", 0.8, REFERENCE, ">= 80% of raw awscrt"),
+        ),
+    ),
+    Workload(
+        "W1n",
+        "iterate small objects, S3IterableDataset, +10 ms round trip",
+        "objects/s",
+        proxied=True,
+        servers=_LOCALBUCKET_ONLY,
+        targets=(Target("ratio", 10.0, BASELINE, ">= 10x s3torchconnector"),),
+        skipped_because={"seaweedfs": _PROXY_ON_LOCALBUCKET},
+    ),
+    Workload(
+        "W2",
+        "S3MapDataset, random batches via DataLoader (2 workers), +10 ms round trip",
+        "samples/s",
+        proxied=True,
+        servers=_LOCALBUCKET_ONLY,
+        targets=(Target("ratio", 5.0, BASELINE, ">= 5x s3torchconnector"),),
+        skipped_because={"seaweedfs": _PROXY_ON_LOCALBUCKET},
+    ),
+    Workload(
+        "W3",
+        "read one large object sequentially with read()",
+        "MiB/s",
+        targets=(Target("ratio", 0.9, REFERENCE, ">= 90% of raw awscrt"),),
+    ),
+    Workload(
+        "W3i",
+        "read one large object sequentially with readinto() a preallocated buffer",
+        "MiB/s",
+        targets=(Target("ratio", 0.9, REFERENCE, ">= 90% of raw awscrt"),),
+    ),
+    Workload(
+        "W4",
+        "torch.save a state dict through the writer",
+        "MiB/s",
+        servers=_LOCALBUCKET_ONLY,
+        skipped_because=_SKIP_SEAWEED,
+        targets=(
+            Target("ratio", 1.0, BASELINE, ">= 1.0x s3torchconnector"),
+            Target("cpu_ratio", 0.7, BASELINE, "<= 0.7x its client CPU per GiB"),
+        ),
+    ),
+    Workload(
+        "W5",
+        "torch.load the same checkpoint",
+        "MiB/s",
+        servers=_LOCALBUCKET_ONLY,
+        skipped_because=_SKIP_SEAWEED,
+        targets=(Target("ratio", 1.5, BASELINE, ">= 1.5x s3torchconnector"),),
+    ),
+    Workload(
+        "W6",
+        "list keys under a prefix",
+        "keys/s",
+        servers=("seaweedfs",),
+        targets=(
+            Target("ratio", 1.3, BASELINE, ">= 1.3x s3torchconnector"),
+            Target("first_key", 2.0, None, "first key with the first page"),
+        ),
+        skipped_because={"localbucket": _LISTING_ON_LOCALBUCKET},
+    ),
+    Workload(
+        "W7",
+        "write small objects one after another through the writer",
+        "objects/s",
+        targets=(Target("ratio", 2.0, BASELINE, ">= 2x s3torchconnector"),),
+    ),
+    Workload(
+        "W8",
+        "samples from WebDataset tar shards, one process",
+        "samples/s",
+        servers=_LOCALBUCKET_ONLY,
+        targets=(Target("ratio", 2.0, BASELINE, ">= 2x s3torchconnector + tarfile"),),
+        skipped_because=_SKIP_SEAWEED,
+    ),
+    Workload(
+        "M1",
+        "stream one very large object in fixed-size reads: peak RSS growth",
+        "MiB/s",
+        servers=_LOCALBUCKET_ONLY,
+        targets=(Target("max_rss_growth_mib", 256.0, None, "peak RSS growth <= 256 MiB"),),
+        skipped_because=_SKIP_SEAWEED,
+    ),
+)
+
+WORKLOADS_BY_ID = {workload.id: workload for workload in WORKLOADS}
+
+
+def data_sets_needed(workload_ids: list[str]) -> set[str]:
+    """The names of the data sets (see :mod:`harness.datagen`) the workloads read."""
+    needs = {
+        "W1": {"small"},
+        "W1n": {"rtt"},
+        "W2": {"rtt"},
+        "W3": {"blob"},
+        "W3i": {"blob"},
+        "W4": set(),
+        "W5": {"checkpoint"},
+        "W6": {"keys"},
+        "W7": set(),
+        "W8": {"shards"},
+        "M1": {"stream"},
+    }
+    out: set[str] = set()
+    for workload_id in workload_ids:
+        out |= needs[workload_id]
+    return out

@@ -1,0 +1,975 @@
+"""What each client does for each workload.
+
+Every implementation is a ``prepare(ctx)`` function that does the untimed set-up (imports,
+building clients and the data to write) and returns the timed part: a function with no
+arguments returning what it did, ``{"items": ..., "bytes": ...}`` plus any extra figures.
+
+The clients are used the way their users would use them:
+
+- ``s3torch`` and ``s3torchconnector``: the same public API (s3torch is a drop-in), default
+  settings except path-style addressing, which a custom endpoint needs;
+- ``boto3``: a plain loop of ``get_object`` / ``put_object`` (``upload_fileobj`` for a
+  checkpoint), default settings;
+- ``awscrt``: aws-crt-python's S3 client with many requests in flight and bodies dropped (or,
+  where a workload needs them, kept in memory): the reference for what this machine can do.
+
+Where s3torch lacks an API a workload needs, ``prepare`` raises :class:`Unavailable` and the
+cell is reported as not implemented.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import tarfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from .spec import BUCKET_WRITE, Scale
+
+Timed = Callable[[], dict[str, Any]]
+
+
+class Unavailable(Exception):
+    """The client cannot run this workload (an API it needs does not exist yet)."""
+
+
+@dataclass
+class Context:
+    """Everything a worker knows about its run (built from the JSON the runner sends)."""
+
+    workload: str
+    client: str
+    endpoint: str  # where the client connects: the server, or the delay proxy in front of it
+    server_endpoint: str  # the server itself, for untimed checks
+    region: str
+    access_key: str
+    secret_key: str
+    manifest: dict[str, Any]
+    scale: Scale
+    run: int
+    # Sequential loops of slow clients stop here (perf_counter time); see out_of_time().
+    deadline: float | None = None
+
+    def out_of_time(self) -> bool:
+        """Whether a capped run should stop (its rate is then items done / time taken)."""
+        return self.deadline is not None and time.perf_counter() >= self.deadline
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> Context:
+        return cls(
+            workload=spec["workload"],
+            client=spec["client"],
+            endpoint=spec["endpoint"],
+            server_endpoint=spec["server_endpoint"],
+            region=spec["region"],
+            access_key=spec["access_key"],
+            secret_key=spec["secret_key"],
+            manifest=spec["manifest"],
+            scale=Scale(**spec["scale"]),
+            run=spec["run"],
+        )
+
+    def data(self, name: str) -> dict[str, Any]:
+        if name not in self.manifest:
+            raise RuntimeError(f"data set {name!r} was not generated")
+        return dict(self.manifest[name])
+
+    def uri(self, name: str) -> str:
+        item = self.data(name)
+        return f"s3://{item['bucket']}/{item.get('prefix', item.get('key'))}"
+
+    def raw(self, endpoint: str | None = None) -> Any:
+        from .crt import RawS3
+
+        return RawS3(
+            endpoint or self.endpoint,
+            region=self.region,
+            access_key=self.access_key,
+            secret_key=self.secret_key,
+        )
+
+
+# -- helpers shared by workloads ---------------------------------------------------------------
+
+
+def _s3torch(*names: str) -> Any:
+    """The s3torch module, if it has every public name listed; else :class:`Unavailable`."""
+    import s3torch
+
+    missing = [name for name in names if not hasattr(s3torch, name)]
+    if missing:
+        raise Unavailable(f"not implemented: s3torch.{', s3torch.'.join(missing)}")
+    return s3torch
+
+
+def _s3torch_config() -> Any:
+    import s3torch
+
+    return s3torch.S3ClientConfig(force_path_style=True)
+
+
+def _s3torch_client(ctx: Context, *methods: str) -> Any:
+    s3torch = _s3torch("S3Client")
+    client = s3torch.S3Client(ctx.region, endpoint=ctx.endpoint, s3client_config=_s3torch_config())
+    missing = [method for method in methods if not hasattr(client, method)]
+    if missing:
+        raise Unavailable(f"not implemented: s3torch.S3Client.{', '.join(missing)}")
+    return client
+
+
+def _connector_config() -> Any:
+    from s3torchconnector import S3ClientConfig
+
+    return S3ClientConfig(force_path_style=True)
+
+
+def _connector_client(ctx: Context) -> Any:
+    from s3torchconnector._s3client import S3Client
+
+    return S3Client(ctx.region, endpoint=ctx.endpoint, s3client_config=_connector_config())
+
+
+def _boto3_client(ctx: Context) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=ctx.endpoint,
+        region_name=ctx.region,
+        aws_access_key_id=ctx.access_key,
+        aws_secret_access_key=ctx.secret_key,
+        config=Config(s3={"addressing_style": "path"}),
+    )
+
+
+def _boto3_keys(s3: Any, bucket: str, prefix: str) -> Iterator[str]:
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", ()):
+            yield item["Key"]
+
+
+def _read_all(reader: Any) -> bytes:
+    return bytes(reader.read())
+
+
+def _to_tensor(reader: Any) -> Any:
+    """A DataLoader sample: the object's bytes as a uint8 tensor (as a decoder would give)."""
+    import torch
+
+    return torch.frombuffer(bytearray(reader.read()), dtype=torch.uint8)
+
+
+def _touched_buffer(size: int) -> memoryview:
+    """A preallocated buffer whose pages are already mapped (as a reused buffer's would be)."""
+    return memoryview(bytearray(b"\x01") * size)
+
+
+def _readinto_all(reader: Any, buffer: memoryview) -> int:
+    filled = 0
+    while filled < len(buffer):
+        count = reader.readinto(buffer[filled:])
+        if not count:
+            break
+        filled += count
+    return filled
+
+
+def _read_in_chunks(reader: Any, chunk: int) -> int:
+    total = 0
+    while True:
+        data = reader.read(chunk)
+        if not data:
+            return total
+        total += len(data)
+
+
+def _sample_bytes(sample: Any) -> int:
+    """Bytes in one sample, whatever shape a dataset gives it (bytes, a reader, a dict)."""
+    if isinstance(sample, dict):
+        return sum(_sample_bytes(value) for key, value in sample.items() if key != "__key__")
+    if isinstance(sample, (tuple, list)):
+        return sum(_sample_bytes(value) for value in sample)
+    if isinstance(sample, (bytes, bytearray, memoryview)):
+        return len(sample)
+    if hasattr(sample, "read"):
+        return len(sample.read())
+    if hasattr(sample, "nbytes"):
+        return int(sample.nbytes)
+    return 0
+
+
+def _tar_samples(fileobj: Any) -> tuple[int, int]:
+    """(members, bytes) of a tar stream read front to back, as ``tarfile`` users do."""
+    samples = total = 0
+    with tarfile.open(fileobj=fileobj, mode="r|") as tar:
+        for member in tar:
+            if not member.isfile():
+                continue
+            extracted = tar.extractfile(member)
+            assert extracted is not None
+            total += len(extracted.read())
+            samples += 1
+    return samples, total
+
+
+def _iterate_dataset(dataset: Iterable[Any], ctx: Context) -> dict[str, Any]:
+    count = total = 0
+    for reader in dataset:
+        total += len(reader.read())
+        count += 1
+        if ctx.out_of_time():
+            break
+    return {"items": count, "bytes": total}
+
+
+# -- W1, W1n: iterate small objects ------------------------------------------------------------
+
+
+def _iterable_s3torch(data: str) -> Callable[[Context], Timed]:
+    def prepare(ctx: Context) -> Timed:
+        s3torch = _s3torch("S3IterableDataset")
+        uri, config = ctx.uri(data), _s3torch_config()
+
+        def run() -> dict[str, Any]:
+            dataset = s3torch.S3IterableDataset.from_prefix(
+                uri, region=ctx.region, endpoint=ctx.endpoint, s3client_config=config
+            )
+            return _iterate_dataset(dataset, ctx)
+
+        return run
+
+    return prepare
+
+
+def _iterable_connector(data: str) -> Callable[[Context], Timed]:
+    def prepare(ctx: Context) -> Timed:
+        from s3torchconnector import S3IterableDataset
+
+        uri, config = ctx.uri(data), _connector_config()
+
+        def run() -> dict[str, Any]:
+            dataset = S3IterableDataset.from_prefix(
+                uri, region=ctx.region, endpoint=ctx.endpoint, s3client_config=config
+            )
+            return _iterate_dataset(dataset, ctx)
+
+        return run
+
+    return prepare
+
+
+def _iterable_boto3(data: str) -> Callable[[Context], Timed]:
+    def prepare(ctx: Context) -> Timed:
+        s3 = _boto3_client(ctx)
+        item = ctx.data(data)
+
+        def run() -> dict[str, Any]:
+            count = total = 0
+            for key in _boto3_keys(s3, item["bucket"], item["prefix"]):
+                total += len(s3.get_object(Bucket=item["bucket"], Key=key)["Body"].read())
+                count += 1
+                if ctx.out_of_time():
+                    break
+            return {"items": count, "bytes": total}
+
+        return run
+
+    return prepare
+
+
+def _iterable_awscrt(data: str, window: int = 256) -> Callable[[Context], Timed]:
+    def prepare(ctx: Context) -> Timed:
+        raw = ctx.raw()
+        item = ctx.data(data)
+
+        def run() -> dict[str, Any]:
+            received = [0]
+
+            def on_body(chunk: Any, offset: int, **_: Any) -> None:
+                received[0] += len(chunk)
+
+            # List (page after page, as the datasets do), then fetch with many in flight.
+            keys = [key for key, _ in raw.list_keys(item["bucket"], item["prefix"])]
+            count = raw.run_window(
+                ((lambda key=key: raw.get(item["bucket"], key, on_body)) for key in keys), window
+            )
+            return {"items": count, "bytes": received[0]}
+
+        return run
+
+    return prepare
+
+
+# -- W2: map-style dataset, random batches through a DataLoader ---------------------------------
+
+
+def _loader(dataset: Any, ctx: Context) -> Any:
+    import torch
+    from torch.utils.data import DataLoader
+
+    return DataLoader(
+        dataset,
+        batch_size=ctx.scale.batch_size,
+        shuffle=True,
+        num_workers=ctx.scale.loader_workers,
+        generator=torch.Generator().manual_seed(ctx.run),
+    )
+
+
+def _drain_loader(loader: Any, ctx: Context) -> dict[str, Any]:
+    count = total = 0
+    for batch in loader:
+        count += int(batch.shape[0])
+        total += int(batch.numel())
+        if ctx.out_of_time():
+            break
+    del loader  # stops the workers
+    return {"items": count, "bytes": total}
+
+
+def _map_s3torch(ctx: Context) -> Timed:
+    s3torch = _s3torch("S3MapDataset")
+    uri, config = ctx.uri("rtt"), _s3torch_config()
+
+    def run() -> dict[str, Any]:
+        dataset = s3torch.S3MapDataset.from_prefix(
+            uri,
+            region=ctx.region,
+            endpoint=ctx.endpoint,
+            transform=_to_tensor,
+            s3client_config=config,
+        )
+        return _drain_loader(_loader(dataset, ctx), ctx)
+
+    return run
+
+
+def _map_connector(ctx: Context) -> Timed:
+    from s3torchconnector import S3MapDataset
+
+    uri, config = ctx.uri("rtt"), _connector_config()
+
+    def run() -> dict[str, Any]:
+        dataset = S3MapDataset.from_prefix(
+            uri,
+            region=ctx.region,
+            endpoint=ctx.endpoint,
+            transform=_to_tensor,
+            s3client_config=config,
+        )
+        return _drain_loader(_loader(dataset, ctx), ctx)
+
+    return run
+
+
+class _Boto3MapDataset:
+    """A map-style dataset as a boto3 user writes it: one client per process, get_object."""
+
+    def __init__(self, ctx: Context, bucket: str, keys: list[str]) -> None:
+        self.ctx, self.bucket, self.keys = ctx, bucket, keys
+        self._client: Any = None
+        self._pid = -1
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __getitem__(self, index: int) -> Any:
+        import os
+
+        import torch
+
+        if self._pid != os.getpid():  # boto3 clients must not cross a fork
+            self._client, self._pid = _boto3_client(self.ctx), os.getpid()
+        body = self._client.get_object(Bucket=self.bucket, Key=self.keys[index])["Body"].read()
+        return torch.frombuffer(bytearray(body), dtype=torch.uint8)
+
+
+def _map_boto3(ctx: Context) -> Timed:
+    s3 = _boto3_client(ctx)
+    item = ctx.data("rtt")
+
+    def run() -> dict[str, Any]:
+        keys = list(_boto3_keys(s3, item["bucket"], item["prefix"]))
+        loader = _loader(_Boto3MapDataset(ctx, item["bucket"], keys), ctx)
+        return _drain_loader(loader, ctx)
+
+    return run
+
+
+def _map_awscrt(ctx: Context) -> Timed:
+    raw = ctx.raw()
+    item = ctx.data("rtt")
+
+    def run() -> dict[str, Any]:
+        received = [0]
+
+        def on_body(chunk: Any, offset: int, **_: Any) -> None:
+            received[0] += len(chunk)
+
+        keys = [key for key, _ in raw.list_keys(item["bucket"], item["prefix"])]
+        random.Random(ctx.run).shuffle(keys)
+        size = ctx.scale.batch_size
+        count = 0
+        for start in range(0, len(keys), size):  # a batch's requests all in flight at once
+            batch = keys[start : start + size]
+            count += raw.run_window(
+                ((lambda key=key: raw.get(item["bucket"], key, on_body)) for key in batch), size
+            )
+        return {"items": count, "bytes": received[0]}
+
+    return run
+
+
+# -- W3, W3i, M1: one large object, sequentially ------------------------------------------------
+
+
+def _large_read(data: str, how: str) -> dict[str, Callable[[Context], Timed]]:
+    """Implementations reading the object ``data`` with ``read()``, ``readinto`` or chunks."""
+
+    def consume(reader: Any, buffer: memoryview | None, ctx: Context) -> int:
+        if how == "read":
+            return len(reader.read())
+        if how == "readinto":
+            assert buffer is not None
+            return _readinto_all(reader, buffer)
+        return _read_in_chunks(reader, ctx.scale.stream_read_size)
+
+    def buffer_for(ctx: Context) -> memoryview | None:
+        return _touched_buffer(ctx.data(data)["size"]) if how == "readinto" else None
+
+    def s3torch_prepare(ctx: Context) -> Timed:
+        client = _s3torch_client(ctx, "get_object")
+        item, buffer = ctx.data(data), buffer_for(ctx)
+
+        def run() -> dict[str, Any]:
+            reader = client.get_object(item["bucket"], item["key"])
+            return {"items": 1, "bytes": consume(reader, buffer, ctx)}
+
+        return run
+
+    def connector_prepare(ctx: Context) -> Timed:
+        client = _connector_client(ctx)
+        item, buffer = ctx.data(data), buffer_for(ctx)
+
+        def run() -> dict[str, Any]:
+            reader = client.get_object(item["bucket"], item["key"])
+            return {"items": 1, "bytes": consume(reader, buffer, ctx)}
+
+        return run
+
+    def boto3_prepare(ctx: Context) -> Timed:
+        s3 = _boto3_client(ctx)
+        item, buffer = ctx.data(data), buffer_for(ctx)
+
+        def run() -> dict[str, Any]:
+            body = s3.get_object(Bucket=item["bucket"], Key=item["key"])["Body"]
+            if how == "read":
+                return {"items": 1, "bytes": len(body.read())}
+            if how == "readinto":  # StreamingBody has no readinto: copy chunk by chunk
+                assert buffer is not None
+                filled = 0
+                for chunk in body.iter_chunks(1024 * 1024):
+                    buffer[filled : filled + len(chunk)] = chunk
+                    filled += len(chunk)
+                return {"items": 1, "bytes": filled}
+            return {"items": 1, "bytes": _read_in_chunks(body, ctx.scale.stream_read_size)}
+
+        return run
+
+    def awscrt_prepare(ctx: Context) -> Timed:
+        raw = ctx.raw()
+        item = ctx.data(data)
+
+        def run() -> dict[str, Any]:
+            received = [0]
+
+            def on_body(chunk: Any, offset: int, **_: Any) -> None:
+                received[0] += len(chunk)
+
+            raw.get(item["bucket"], item["key"], on_body).finished_future.result()
+            return {"items": 1, "bytes": received[0]}
+
+        return run
+
+    return {
+        "s3torch": s3torch_prepare,
+        "s3torchconnector": connector_prepare,
+        "boto3": boto3_prepare,
+        "awscrt": awscrt_prepare,
+    }
+
+
+# -- W4: torch.save through the writer ----------------------------------------------------------
+
+
+def _checkpoint_key(ctx: Context) -> str:
+    return f"checkpoints/{ctx.client}.pt"
+
+
+def _written_size(ctx: Context, key: str) -> int:
+    """Size of an object just written, asked of the server itself (untimed)."""
+    return int(ctx.raw(ctx.server_endpoint).head_size(BUCKET_WRITE, key))
+
+
+def _state_dict(ctx: Context) -> Any:
+    from .datagen import make_state_dict
+
+    return make_state_dict(ctx.scale.checkpoint_bytes, ctx.scale.checkpoint_tensors)
+
+
+def _save_s3torch(ctx: Context) -> Timed:
+    import torch
+
+    s3torch = _s3torch("S3Checkpoint")
+    checkpoint = s3torch.S3Checkpoint(
+        region=ctx.region, endpoint=ctx.endpoint, s3client_config=_s3torch_config()
+    )
+    state, key = _state_dict(ctx), _checkpoint_key(ctx)
+
+    def run() -> dict[str, Any]:
+        with checkpoint.writer(f"s3://{BUCKET_WRITE}/{key}") as writer:
+            torch.save(state, writer)
+        return {"items": 1}
+
+    return run
+
+
+def _save_connector(ctx: Context) -> Timed:
+    import torch
+    from s3torchconnector import S3Checkpoint
+
+    checkpoint = S3Checkpoint(
+        region=ctx.region, endpoint=ctx.endpoint, s3client_config=_connector_config()
+    )
+    state, key = _state_dict(ctx), _checkpoint_key(ctx)
+
+    def run() -> dict[str, Any]:
+        with checkpoint.writer(f"s3://{BUCKET_WRITE}/{key}") as writer:
+            torch.save(state, writer)
+        return {"items": 1}
+
+    return run
+
+
+def _save_boto3(ctx: Context) -> Timed:
+    import torch
+
+    s3 = _boto3_client(ctx)
+    state, key = _state_dict(ctx), _checkpoint_key(ctx)
+
+    def run() -> dict[str, Any]:
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        buffer.seek(0)
+        s3.upload_fileobj(buffer, BUCKET_WRITE, key)  # boto3's multipart, threaded upload
+        return {"items": 1}
+
+    return run
+
+
+def _save_awscrt(ctx: Context) -> Timed:
+    import torch
+
+    raw = ctx.raw()
+    state, key = _state_dict(ctx), _checkpoint_key(ctx)
+
+    def run() -> dict[str, Any]:
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        size = buffer.tell()
+        buffer.seek(0)
+        raw.put(BUCKET_WRITE, key, buffer, size).finished_future.result()
+        return {"items": 1}
+
+    return run
+
+
+# -- W5: torch.load ---------------------------------------------------------------------------
+
+
+def _load(source: Any) -> int:
+    import torch
+
+    return len(torch.load(source, map_location="cpu", weights_only=True))
+
+
+def _load_s3torch(ctx: Context) -> Timed:
+    s3torch = _s3torch("S3Checkpoint")
+    checkpoint = s3torch.S3Checkpoint(
+        region=ctx.region, endpoint=ctx.endpoint, s3client_config=_s3torch_config()
+    )
+    uri, size = ctx.uri("checkpoint"), ctx.data("checkpoint")["size"]
+
+    def run() -> dict[str, Any]:
+        with checkpoint.reader(uri) as reader:
+            return {"items": _load(reader), "bytes": size}
+
+    return run
+
+
+def _load_connector(ctx: Context) -> Timed:
+    from s3torchconnector import S3Checkpoint
+
+    checkpoint = S3Checkpoint(
+        region=ctx.region, endpoint=ctx.endpoint, s3client_config=_connector_config()
+    )
+    uri, size = ctx.uri("checkpoint"), ctx.data("checkpoint")["size"]
+
+    def run() -> dict[str, Any]:
+        with checkpoint.reader(uri) as reader:
+            return {"items": _load(reader), "bytes": size}
+
+    return run
+
+
+def _load_boto3(ctx: Context) -> Timed:
+    s3 = _boto3_client(ctx)
+    item = ctx.data("checkpoint")
+
+    def run() -> dict[str, Any]:
+        body = s3.get_object(Bucket=item["bucket"], Key=item["key"])["Body"].read()
+        return {"items": _load(io.BytesIO(body)), "bytes": len(body)}
+
+    return run
+
+
+def _load_awscrt(ctx: Context) -> Timed:
+    raw = ctx.raw()
+    item = ctx.data("checkpoint")
+
+    def run() -> dict[str, Any]:
+        buffer = bytearray(item["size"])
+
+        def on_body(chunk: Any, offset: int, **_: Any) -> None:
+            buffer[offset : offset + len(chunk)] = chunk
+
+        raw.get(item["bucket"], item["key"], on_body).finished_future.result()
+        return {"items": _load(io.BytesIO(buffer)), "bytes": len(buffer)}
+
+    return run
+
+
+# -- W6: list keys ----------------------------------------------------------------------------
+
+
+def _timed_listing(pages: Iterable[list[Any]]) -> dict[str, Any]:
+    """Consume pages of keys; note when the first key arrived and how many pages there were."""
+    started = time.perf_counter()
+    first_key_s = None
+    count = page_count = 0
+    for page in pages:
+        page_count += 1
+        if page and first_key_s is None:
+            first_key_s = time.perf_counter() - started
+        count += len(page)
+    elapsed = time.perf_counter() - started
+    return {
+        "items": count,
+        "bytes": 0,
+        "pages": page_count,
+        "first_key_s": first_key_s,
+        "page_s": elapsed / page_count if page_count else None,
+    }
+
+
+def _list_s3torch(ctx: Context) -> Timed:
+    client = _s3torch_client(ctx, "list_objects")
+    item = ctx.data("keys")
+
+    def run() -> dict[str, Any]:
+        stream = client.list_objects(item["bucket"], item["prefix"])
+        return _timed_listing([info.key for info in page.object_info] for page in stream)
+
+    return run
+
+
+def _list_connector(ctx: Context) -> Timed:
+    client = _connector_client(ctx)
+    item = ctx.data("keys")
+
+    def run() -> dict[str, Any]:
+        stream = client.list_objects(item["bucket"], item["prefix"])
+        return _timed_listing([info.key for info in page.object_info] for page in stream)
+
+    return run
+
+
+def _list_boto3(ctx: Context) -> Timed:
+    s3 = _boto3_client(ctx)
+    item = ctx.data("keys")
+
+    def run() -> dict[str, Any]:
+        pages = s3.get_paginator("list_objects_v2").paginate(
+            Bucket=item["bucket"], Prefix=item["prefix"]
+        )
+        return _timed_listing(
+            [entry["Key"] for entry in page.get("Contents", ())] for page in pages
+        )
+
+    return run
+
+
+def _list_awscrt(ctx: Context) -> Timed:
+    raw = ctx.raw()
+    item = ctx.data("keys")
+
+    def run() -> dict[str, Any]:
+        return _timed_listing(raw.list_pages(item["bucket"], item["prefix"]))
+
+    return run
+
+
+# -- W7: many small writes, one after another --------------------------------------------------
+
+
+def _small_writes(ctx: Context) -> tuple[list[str], list[bytes]]:
+    from .datagen import object_bytes
+
+    keys = [f"small/{ctx.client}/{i:06d}.bin" for i in range(ctx.scale.write_count)]
+    bodies = [object_bytes(i, ctx.scale.write_size) for i in range(ctx.scale.write_count)]
+    return keys, bodies
+
+
+def _writes_done(keys: list[str], bodies: list[bytes]) -> dict[str, Any]:
+    return {"items": len(keys), "bytes": sum(len(body) for body in bodies), "check_key": keys[-1]}
+
+
+def _write_s3torch(ctx: Context) -> Timed:
+    client = _s3torch_client(ctx, "put_object")
+    keys, bodies = _small_writes(ctx)
+
+    def run() -> dict[str, Any]:
+        count = 0
+        for key, body in zip(keys, bodies):
+            with client.put_object(BUCKET_WRITE, key) as writer:
+                writer.write(body)
+            count += 1
+            if ctx.out_of_time():
+                break
+        return _writes_done(keys[:count], bodies[:count])
+
+    return run
+
+
+def _write_connector(ctx: Context) -> Timed:
+    client = _connector_client(ctx)
+    keys, bodies = _small_writes(ctx)
+
+    def run() -> dict[str, Any]:
+        count = 0
+        for key, body in zip(keys, bodies):
+            with client.put_object(BUCKET_WRITE, key) as writer:
+                writer.write(body)
+            count += 1
+            if ctx.out_of_time():
+                break
+        return _writes_done(keys[:count], bodies[:count])
+
+    return run
+
+
+def _write_boto3(ctx: Context) -> Timed:
+    s3 = _boto3_client(ctx)
+    keys, bodies = _small_writes(ctx)
+
+    def run() -> dict[str, Any]:
+        count = 0
+        for key, body in zip(keys, bodies):
+            s3.put_object(Bucket=BUCKET_WRITE, Key=key, Body=body)
+            count += 1
+            if ctx.out_of_time():
+                break
+        return _writes_done(keys[:count], bodies[:count])
+
+    return run
+
+
+def _write_awscrt(ctx: Context) -> Timed:
+    raw = ctx.raw()
+    keys, bodies = _small_writes(ctx)
+
+    def run() -> dict[str, Any]:
+        raw.run_window(
+            (
+                (lambda key=key, body=body: raw.put(BUCKET_WRITE, key, body, len(body)))
+                for key, body in zip(keys, bodies)
+            ),
+            256,
+        )
+        return _writes_done(keys, bodies)
+
+    return run
+
+
+# -- W8: WebDataset tar shards ---------------------------------------------------------------
+
+
+# ==== ADAPT HERE if s3torch's WebDataset-format tar dataset changes name or arguments. ==========
+# This is the only place that knows them. It returns an iterable with one item per sample (a
+# dict of member bytes by extension, as S3TarDataset yields, or anything _sample_bytes can size).
+def _s3torch_tar_samples(ctx: Context, uri: str) -> Iterable[Any]:
+    s3torch = _s3torch("S3TarDataset")
+    return s3torch.S3TarDataset.from_prefix(  # type: ignore[no-any-return]
+        uri, region=ctx.region, endpoint=ctx.endpoint, s3client_config=_s3torch_config()
+    )
+
+
+# ================================================================================================
+
+
+def _tar_s3torch(ctx: Context) -> Timed:
+    uri = ctx.uri("shards")
+    _s3torch_tar_samples(ctx, uri)  # raises Unavailable before any timing if it is missing
+
+    def run() -> dict[str, Any]:
+        count = total = 0
+        for sample in _s3torch_tar_samples(ctx, uri):
+            total += _sample_bytes(sample)
+            count += 1
+        return {"items": count, "bytes": total}
+
+    return run
+
+
+def _tar_connector(ctx: Context) -> Timed:
+    from s3torchconnector import S3IterableDataset
+
+    uri, config = ctx.uri("shards"), _connector_config()
+
+    def run() -> dict[str, Any]:
+        dataset = S3IterableDataset.from_prefix(
+            uri, region=ctx.region, endpoint=ctx.endpoint, s3client_config=config
+        )
+        count = total = 0
+        for reader in dataset:
+            samples, size = _tar_samples(reader)
+            count, total = count + samples, total + size
+        return {"items": count, "bytes": total}
+
+    return run
+
+
+def _tar_boto3(ctx: Context) -> Timed:
+    s3 = _boto3_client(ctx)
+    item = ctx.data("shards")
+
+    def run() -> dict[str, Any]:
+        count = total = 0
+        for key in _boto3_keys(s3, item["bucket"], item["prefix"]):
+            body = s3.get_object(Bucket=item["bucket"], Key=key)["Body"]
+            samples, size = _tar_samples(body)
+            count, total = count + samples, total + size
+        return {"items": count, "bytes": total}
+
+    return run
+
+
+def _tar_awscrt(ctx: Context) -> Timed:
+    raw = ctx.raw()
+    item = ctx.data("shards")
+
+    def run() -> dict[str, Any]:
+        keys = [key for key, _ in raw.list_keys(item["bucket"], item["prefix"])]
+        shards = {key: io.BytesIO() for key in keys}
+
+        def receiver(key: str) -> Callable[..., None]:
+            def on_body(chunk: Any, offset: int, **_: Any) -> None:
+                shards[key].write(chunk)
+
+            return on_body
+
+        raw.run_window(
+            ((lambda key=key: raw.get(item["bucket"], key, receiver(key))) for key in keys), 64
+        )
+        count = total = 0
+        for key in keys:  # all shards fetched at once, then parsed in order
+            shards[key].seek(0)
+            samples, size = _tar_samples(shards[key])
+            count, total = count + samples, total + size
+        return {"items": count, "bytes": total}
+
+    return run
+
+
+# -- the table -------------------------------------------------------------------------------
+
+
+def _same_for(
+    s3torch: Callable[[Context], Timed],
+    connector: Callable[[Context], Timed],
+    boto3: Callable[[Context], Timed],
+    awscrt: Callable[[Context], Timed],
+) -> dict[str, Callable[[Context], Timed]]:
+    return {"s3torch": s3torch, "s3torchconnector": connector, "boto3": boto3, "awscrt": awscrt}
+
+
+IMPLEMENTATIONS: dict[str, dict[str, Callable[[Context], Timed]]] = {
+    "W1": _same_for(
+        _iterable_s3torch("small"),
+        _iterable_connector("small"),
+        _iterable_boto3("small"),
+        _iterable_awscrt("small"),
+    ),
+    "W1n": _same_for(
+        _iterable_s3torch("rtt"),
+        _iterable_connector("rtt"),
+        _iterable_boto3("rtt"),
+        _iterable_awscrt("rtt"),
+    ),
+    "W2": _same_for(_map_s3torch, _map_connector, _map_boto3, _map_awscrt),
+    "W3": _large_read("blob", "read"),
+    "W3i": _large_read("blob", "readinto"),
+    "W4": _same_for(_save_s3torch, _save_connector, _save_boto3, _save_awscrt),
+    "W5": _same_for(_load_s3torch, _load_connector, _load_boto3, _load_awscrt),
+    "W6": _same_for(_list_s3torch, _list_connector, _list_boto3, _list_awscrt),
+    "W7": _same_for(_write_s3torch, _write_connector, _write_boto3, _write_awscrt),
+    "W8": _same_for(_tar_s3torch, _tar_connector, _tar_boto3, _tar_awscrt),
+    "M1": _large_read("stream", "chunks"),
+}
+
+
+def expected_items(workload: str, ctx: Context) -> int:
+    """How many items a correct run reports (checked by the worker)."""
+    scale = ctx.scale
+    return {
+        "W1": scale.small_count,
+        "W1n": scale.rtt_count,
+        "W2": scale.rtt_count,
+        "W3": 1,
+        "W3i": 1,
+        "W4": 1,
+        "W5": scale.checkpoint_tensors,
+        "W6": scale.list_count,
+        "W7": scale.write_count,
+        "W8": scale.shard_count * scale.shard_members,
+        "M1": 1,
+    }[workload]
+
+
+def prepare(ctx: Context) -> Timed:
+    return IMPLEMENTATIONS[ctx.workload][ctx.client](ctx)
+
+
+def finish(ctx: Context, measured: dict[str, Any]) -> dict[str, Any]:
+    """Untimed checks after a run; fills in bytes written where only the server knows them."""
+    if ctx.workload == "W4":
+        key = _checkpoint_key(ctx)
+        measured["bytes"] = _written_size(ctx, key)
+        ctx.raw(ctx.server_endpoint).delete(BUCKET_WRITE, key)  # a GiB less to keep
+    if ctx.workload == "W7":
+        _written_size(ctx, measured.pop("check_key"))
+    expected = expected_items(ctx.workload, ctx)
+    measured["capped"] = ctx.out_of_time() and measured.get("items", 0) < expected
+    if measured["capped"]:
+        if not measured.get("items"):
+            raise RuntimeError("no item done before the time cap")
+    elif measured.get("items") != expected:
+        raise RuntimeError(f"expected {expected} items, got {measured.get('items')}")
+    large = {"W3": "blob", "W3i": "blob", "M1": "stream"}
+    if ctx.workload in large and measured["bytes"] != ctx.data(large[ctx.workload])["size"]:
+        raise RuntimeError(f"read {measured['bytes']} bytes of {ctx.data(large[ctx.workload])}")
+    return measured

@@ -1,0 +1,535 @@
+"""Benchmarks: s3torch side by side with s3torchconnector, boto3 and raw awscrt.
+
+``make bench`` (or ``python benchmarks/run.py``) starts each server on loopback, uploads the data
+once, then runs every (workload, client) pair ``--runs`` times, each run in a fresh process, and
+writes ``benchmarks/results/latest.{json,md}`` and ``ratios.png``. See doc/benchmarks.md.
+
+    python benchmarks/run.py                      # everything, full sizes (~15 minutes)
+    python benchmarks/run.py --quick              # small sizes, one run each (a few minutes)
+    python benchmarks/run.py --only W1,W3 --servers localbucket --runs 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import platform
+import queue
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT / "python"))
+
+from harness import datagen, report  # noqa: E402
+from harness.crt import RawS3  # noqa: E402
+from harness.proxy import DelayProxy  # noqa: E402
+from harness.servers import Server, make_server  # noqa: E402
+from harness.spec import (  # noqa: E402
+    ADDED_RTT_MS,
+    CLIENTS,
+    FULL,
+    GIB,
+    QUICK,
+    SERVERS,
+    WORKLOADS,
+    Scale,
+    Workload,
+    data_sets_needed,
+)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="s3torch benchmarks against s3torchconnector, boto3 and raw awscrt",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="workloads: " + ", ".join(f"{w.id} ({w.title})" for w in WORKLOADS),
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes, 1 run each")
+    parser.add_argument("--only", help="comma-separated workload ids (default: all)")
+    parser.add_argument("--clients", help=f"comma-separated, from {','.join(CLIENTS)}")
+    parser.add_argument("--servers", help=f"comma-separated, from {','.join(SERVERS)}")
+    parser.add_argument("--runs", type=int, help="runs per figure (default 3; 1 with --quick)")
+    parser.add_argument(
+        "--matrix",
+        choices=("default", "all"),
+        default="default",
+        help="'all' runs every workload on every server (slower)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        help="where servers keep data (default: /dev/shm if it has room to spare, else /tmp)",
+    )
+    parser.add_argument(
+        "--plain-localbucket",
+        action="store_true",
+        help="run localbucket as installed (Nagle's algorithm on, request log on)",
+    )
+    parser.add_argument("--output", default=str(HERE / "results"), help="results directory")
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds per run")
+    parser.add_argument(
+        "--max-run-s",
+        type=float,
+        default=10.0,
+        help="stop a sequential loop (one object at a time) after this many seconds and report "
+        "its rate so far; 0: never (default 10)",
+    )
+    parser.add_argument("--caveat", default="", help="a line to print above the results")
+    args = parser.parse_args(argv)
+    args.workloads = _pick(args.only, [w.id for w in WORKLOADS], "workload")
+    args.client_list = _pick(args.clients, list(CLIENTS), "client")
+    args.server_list = _pick(args.servers, list(SERVERS), "server")
+    if args.runs is None:
+        args.runs = 1 if args.quick else 3
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    return args
+
+
+def _pick(text: str | None, choices: list[str], what: str) -> list[str]:
+    if not text:
+        return list(choices)
+    picked = [item.strip() for item in text.split(",") if item.strip()]
+    unknown = [item for item in picked if item not in choices]
+    if unknown:
+        raise SystemExit(f"unknown {what}(s): {', '.join(unknown)}; choose from {choices}")
+    return [item for item in choices if item in picked]
+
+
+def log(text: str) -> None:
+    print(text, flush=True)
+
+
+def worker_env(server: Server) -> dict[str, str]:
+    """The environment of a worker: credentials for this server and nothing from the user's
+    AWS configuration (no profile, no endpoint, no instance metadata)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    env.update(
+        {
+            "AWS_ACCESS_KEY_ID": server.access_key,
+            "AWS_SECRET_ACCESS_KEY": server.secret_key,
+            "AWS_REGION": server.region,
+            "AWS_DEFAULT_REGION": server.region,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT / "python")]),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+class Zygote:
+    """The process that forks one child per measured run (see harness/zygote.py)."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.env = env
+        self.log_path = log_path
+        self.process: subprocess.Popen[str] | None = None
+        self.lines: queue.Queue[str | None] = queue.Queue()
+
+    def start(self) -> None:
+        with open(self.log_path, "a") as log_file:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "harness.zygote"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log_file,
+                text=True,
+                env=self.env,
+                cwd=str(ROOT),
+                start_new_session=True,
+            )
+        threading.Thread(target=self._read, args=(self.process,), daemon=True).start()
+        if self._line(300) != "ready":
+            raise RuntimeError(f"the benchmark zygote did not start; see {self.log_path}")
+
+    def _read(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            self.lines.put(line.strip())
+        self.lines.put(None)
+
+    def _line(self, timeout: float) -> str | None:
+        try:
+            return self.lines.get(timeout=timeout)
+        except queue.Empty:
+            return "timeout"
+
+    def run(self, spec_path: Path, result_path: Path, timeout: float) -> str | None:
+        """Run one spec in a forked child; returns why it failed, or None."""
+        if self.process is None or self.process.poll() is not None:
+            self.lines = queue.Queue()
+            self.start()
+        assert self.process is not None and self.process.stdin is not None
+        self.process.stdin.write(f"{spec_path} {result_path}\n")
+        self.process.stdin.flush()
+        started = self._line(60)
+        if started is None or not started.startswith("started "):
+            self.stop()
+            return f"the zygote did not fork ({started!r}); see {self.log_path}"
+        pid = int(started.split()[1])
+        done = self._line(timeout)
+        if done == "timeout":
+            for kill in (os.killpg, os.kill):
+                with contextlib.suppress(OSError):
+                    kill(pid, signal.SIGKILL)
+            self._line(60)
+            return f"timed out after {timeout:.0f} s"
+        if done is None or not done.startswith("done "):
+            self.stop()
+            return f"the zygote went away; see {self.log_path}"
+        status = int(done.split()[2])
+        return None if status == 0 else f"exit status {status}; see {self.log_path}"
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            with contextlib.suppress(OSError):
+                os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        for stream in (process.stdin, process.stdout):
+            with contextlib.suppress(OSError):
+                if stream is not None:
+                    stream.close()
+
+
+def run_worker(spec: dict[str, Any], zygote: Zygote, timeout: float, scratch: Path) -> dict:
+    spec_path, result_path = scratch / "spec.json", scratch / "result.json"
+    spec_path.write_text(json.dumps(spec))
+    result_path.unlink(missing_ok=True)
+    started = time.monotonic()
+    failure = zygote.run(spec_path, result_path, timeout)
+    if result_path.exists():
+        result: dict[str, Any] = json.loads(result_path.read_text())
+    else:
+        result = {"status": "error", "note": failure or "no result"}
+    result["process_s"] = time.monotonic() - started
+    return result
+
+
+def proxy_round_trip_ms(endpoint: str, samples: int = 7) -> float:
+    """Median time of a ListBuckets on a warm connection, in milliseconds."""
+    parts = urlsplit(endpoint)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    times = []
+    try:
+        for _ in range(samples + 1):
+            started = time.perf_counter()
+            connection.request("GET", "/")
+            connection.getresponse().read()
+            times.append((time.perf_counter() - started) * 1000)
+    finally:
+        connection.close()
+    return statistics.median(times[1:])
+
+
+def bytes_needed(
+    server: str, scale: Scale, data_sets: set[str], workloads: list[str], runs: int
+) -> int:
+    """Bytes a server's data takes at most (generated data, and what the writes leave)."""
+    need = 0
+    if "small" in data_sets:
+        need += scale.small_count * scale.small_size
+    if "rtt" in data_sets:
+        need += scale.rtt_count * scale.small_size
+    if "blob" in data_sets:
+        need += scale.blob_size
+    if "checkpoint" in data_sets:
+        need += scale.checkpoint_bytes
+    if "stream" in data_sets:
+        need += scale.stream_size
+    if "shards" in data_sets:
+        need += scale.shard_count * scale.shard_members * (scale.member_size + 512)
+    if "W4" in workloads:
+        # A checkpoint and its parts; SeaweedFS keeps deleted ones until it compacts.
+        copies = 2 if server == "localbucket" else len(CLIENTS) * runs
+        need += copies * scale.checkpoint_bytes
+    return int(need * 1.3) + GIB
+
+
+def plan(args: argparse.Namespace) -> tuple[dict[str, list[Workload]], list[dict[str, str]]]:
+    """Which workloads run on which server, and what is left out and why."""
+    chosen: dict[str, list[Workload]] = {}
+    skipped: list[dict[str, str]] = []
+    for name in args.server_list:
+        for workload in WORKLOADS:
+            if workload.id not in args.workloads:
+                continue
+            if args.matrix == "default" and name not in workload.servers:
+                why = workload.skipped_because.get(name, "not in the default matrix")
+                skipped.append({"server": name, "workload": workload.id, "why": why})
+                continue
+            chosen.setdefault(name, []).append(workload)
+    return chosen, skipped
+
+
+def data_base(args: argparse.Namespace, need: int) -> Path:
+    """Where the servers keep their data: ``--data-dir``, else memory if there is room."""
+    if args.data_dir:
+        return Path(args.data_dir)
+    shm = Path("/dev/shm")
+    headroom = 8 * GIB  # for the clients (W5 holds a checkpoint several times over) and others
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        available = _mem_available()
+        if shutil.disk_usage(shm).free > need + GIB and available > need + headroom:
+            return shm
+    return Path(tempfile.gettempdir())
+
+
+def _mem_available() -> int:
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def bench_server(
+    name: str,
+    workloads: list[Workload],
+    args: argparse.Namespace,
+    scale: Scale,
+    data_root: Path,
+    runs: dict[tuple[str, str, str], list[dict[str, Any]]],
+) -> dict[str, Any]:
+    """All chosen workloads on one server; returns the server's description."""
+    data_sets = data_sets_needed([w.id for w in workloads])
+    server_dir = data_root / name
+    need = bytes_needed(name, scale, data_sets, [w.id for w in workloads], args.runs)
+    free = shutil.disk_usage(data_root).free
+    if free < need:
+        raise SystemExit(
+            f"{data_root} has {free / GIB:.1f} GiB free; the {name} data needs about "
+            f"{need / GIB:.1f} GiB (use --data-dir, or --quick)"
+        )
+    server = make_server(name, server_dir, tuned=not args.plain_localbucket)
+    proxy: DelayProxy | None = None
+    log(f"== {name}: starting")
+    server.start()
+    try:
+        description = server.describe()
+        raw = RawS3(
+            server.endpoint,
+            region=server.region,
+            access_key=server.access_key,
+            secret_key=server.secret_key,
+        )
+        started = time.monotonic()
+        log(f"== {name}: uploading data ({', '.join(sorted(data_sets)) or 'none'})")
+        manifest = datagen.generate(raw, scale, data_sets, log=log)
+        description["data_upload_s"] = time.monotonic() - started
+        del raw
+        if any(w.proxied for w in workloads):
+            proxy = DelayProxy(server.endpoint, ADDED_RTT_MS / 2)
+            proxy.start()
+            direct = proxy_round_trip_ms(server.endpoint)
+            delayed = proxy_round_trip_ms(proxy.endpoint)
+            description["proxy"] = {
+                "delay_ms": ADDED_RTT_MS / 2,
+                "direct_rtt_ms": direct,
+                "proxied_rtt_ms": delayed,
+                "added_rtt_ms": delayed - direct,
+            }
+            log(f"== {name}: delay proxy adds {delayed - direct:.1f} ms per round trip")
+        env = worker_env(server)
+        with tempfile.TemporaryDirectory(prefix="s3torch-bench-") as scratch:
+            zygote = Zygote(env, Path(scratch) / "workers.log")
+            try:
+                run_all(
+                    name,
+                    workloads,
+                    args,
+                    scale,
+                    server,
+                    proxy,
+                    manifest,
+                    zygote,
+                    Path(scratch),
+                    runs,
+                )
+            finally:
+                zygote.stop()
+                log_tail = _tail(Path(scratch) / "workers.log")
+                if log_tail:
+                    description["workers_log_tail"] = log_tail
+        return description
+    finally:
+        if proxy is not None:
+            proxy.stop()
+        server.stop()
+        shutil.rmtree(server_dir, ignore_errors=True)
+        log(f"== {name}: stopped")
+
+
+def _tail(path: Path, size: int = 3000) -> str:
+    with contextlib.suppress(OSError):
+        return path.read_text(errors="replace")[-size:]
+    return ""
+
+
+def run_all(
+    name: str,
+    workloads: list[Workload],
+    args: argparse.Namespace,
+    scale: Scale,
+    server: Server,
+    proxy: DelayProxy | None,
+    manifest: dict[str, Any],
+    zygote: Zygote,
+    scratch: Path,
+    runs: dict[tuple[str, str, str], list[dict[str, Any]]],
+) -> None:
+    """Every run of every (workload, client) pair on one server, runs of clients interleaved."""
+    for workload in workloads:
+        endpoint = proxy.endpoint if workload.proxied and proxy else server.endpoint
+        pids = {"server": server.pid}
+        if workload.proxied and proxy is not None:
+            pids["proxy"] = proxy.pid
+        for run in range(args.runs):
+            for client in args.client_list:
+                key = (name, workload.id, client)
+                earlier = runs.get(key, [])
+                if earlier and earlier[-1].get("status") == "n/a":
+                    continue  # an API that is missing stays missing
+                spec = {
+                    "workload": workload.id,
+                    "client": client,
+                    "endpoint": endpoint,
+                    "server_endpoint": server.endpoint,
+                    "region": server.region,
+                    "access_key": server.access_key,
+                    "secret_key": server.secret_key,
+                    "manifest": manifest,
+                    "scale": scale.as_dict(),
+                    "run": run,
+                    "pids": pids,
+                    "max_run_s": args.max_run_s,
+                }
+                result = run_worker(spec, zygote, args.timeout, scratch)
+                runs.setdefault(key, []).append(result)
+                log(_progress(name, workload.id, client, run, args.runs, result))
+
+
+def _progress(server: str, workload: str, client: str, run: int, total: int, result: dict) -> str:
+    head = f"[{server} {workload} {client} {run + 1}/{total}]"
+    if result.get("status") != "ok":
+        note = " ".join(str(result.get("note", "")).split())[:300]
+        return f"{head} {result.get('status')}: {note}"
+    unit = next(w.unit for w in WORKLOADS if w.id == workload)
+    extra = f", server {result['server_cores']:.2f} cores" if result.get("server_cores") else ""
+    if result.get("proxy_cores") is not None:
+        extra += f", proxy {result['proxy_cores']:.2f} cores"
+    return (
+        f"{head} {result['rate']:,.1f} {unit} in {result['wall_s']:.2f} s, "
+        f"client {result['client_cores']:.2f} cores{extra}, "
+        f"peak RSS {result['peak_rss_mib']:.0f} MiB"
+    )
+
+
+def versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for package in ("s3torch", "s3torchconnector", "boto3", "awscrt", "torch", "localbucket"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            out[package] = metadata.version(package)
+    with contextlib.suppress(Exception):
+        import s3torch
+
+        out["s3torch"] = s3torch.__version__
+    with contextlib.suppress(Exception):
+        out["s3torch_commit"] = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    return out
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GIB
+    return f"{os.cpu_count()} CPUs ({cpu}), {memory:.0f} GiB RAM, Linux {platform.release()}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    scale = QUICK if args.quick else FULL
+    started_at = datetime.now(timezone.utc)
+    started = time.monotonic()
+    chosen, skipped = plan(args)
+    need = max(
+        (
+            bytes_needed(
+                name,
+                scale,
+                data_sets_needed([w.id for w in workloads]),
+                [w.id for w in workloads],
+                args.runs,
+            )
+            for name, workloads in chosen.items()
+        ),
+        default=0,
+    )
+    base = data_base(args, need)
+    base.mkdir(parents=True, exist_ok=True)
+    data_root = Path(tempfile.mkdtemp(prefix="s3torch-bench-data-", dir=base))
+    runs: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    servers: dict[str, Any] = {}
+    log(
+        f"s3torch benchmarks: {'quick' if args.quick else 'full'} sizes, {args.runs} run(s), "
+        f"servers {','.join(args.server_list)}, data in {data_root}"
+    )
+    try:
+        for name, workloads in chosen.items():
+            servers[name] = bench_server(name, workloads, args, scale, data_root, runs)
+    finally:
+        shutil.rmtree(data_root, ignore_errors=True)
+    meta = {
+        "mode": "quick" if args.quick else "full",
+        "started": started_at.strftime("%Y-%m-%d %H:%M UTC"),
+        "total_s": time.monotonic() - started,
+        "runs": args.runs,
+        "machine": machine(),
+        "load_average_at_end": os.getloadavg(),
+        "versions": versions(),
+        "scale": scale.as_dict(),
+        "command": " ".join(
+            [Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]
+        ),
+        "caveat": args.caveat,
+        "max_run_s": args.max_run_s,
+    }
+    document = report.build(meta, servers, runs, skipped)
+    paths = report.write(document, Path(args.output))
+    log(f"done in {meta['total_s'] / 60:.1f} min: " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
