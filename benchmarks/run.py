@@ -143,6 +143,8 @@ class Zygote:
         self.log_path = log_path
         self.process: subprocess.Popen[str] | None = None
         self.lines: queue.Queue[str | None] = queue.Queue()
+        self.last_stacks = ""  # of a run that timed out, if py-spy could read them
+        self.child: int | None = None  # the run in progress
 
     def start(self) -> None:
         with open(self.log_path, "a") as log_file:
@@ -174,6 +176,7 @@ class Zygote:
 
     def run(self, spec_path: Path, result_path: Path, timeout: float) -> str | None:
         """Run one spec in a forked child; returns why it failed, or None."""
+        self.last_stacks = ""
         if self.process is None or self.process.poll() is not None:
             self.lines = queue.Queue()
             self.start()
@@ -184,21 +187,29 @@ class Zygote:
         if started is None or not started.startswith("started "):
             self.stop()
             return f"the zygote did not fork ({started!r}); see {self.log_path}"
-        pid = int(started.split()[1])
+        pid = self.child = int(started.split()[1])
         done = self._line(timeout)
         if done == "timeout":
+            self.last_stacks = _stacks(pid)
             for kill in (os.killpg, os.kill):
                 with contextlib.suppress(OSError):
                     kill(pid, signal.SIGKILL)
             self._line(60)
+            self.child = None
             return f"timed out after {timeout:.0f} s"
         if done is None or not done.startswith("done "):
             self.stop()
             return f"the zygote went away; see {self.log_path}"
+        self.child = None
         status = int(done.split()[2])
         return None if status == 0 else f"exit status {status}; see {self.log_path}"
 
     def stop(self) -> None:
+        child, self.child = self.child, None
+        if child is not None:  # interrupted in the middle of a run: its group goes too
+            for kill in (os.killpg, os.kill):
+                with contextlib.suppress(OSError):
+                    kill(child, signal.SIGKILL)
         process, self.process = self.process, None
         if process is None:
             return
@@ -212,6 +223,23 @@ class Zygote:
                     stream.close()
 
 
+def _stacks(pid: int) -> str:
+    """The Python (and native) stacks of a process, by py-spy, if it is installed and allowed."""
+    py_spy = Path(sys.executable).parent / "py-spy"
+    if not py_spy.exists():
+        return ""
+    try:
+        out = subprocess.run(
+            [str(py_spy), "dump", "--native", "--pid", str(pid)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return f"py-spy failed: {err}"
+    return (out.stdout + out.stderr)[-12000:]
+
+
 def run_worker(spec: dict[str, Any], zygote: Zygote, timeout: float, scratch: Path) -> dict:
     spec_path, result_path = scratch / "spec.json", scratch / "result.json"
     spec_path.write_text(json.dumps(spec))
@@ -222,6 +250,8 @@ def run_worker(spec: dict[str, Any], zygote: Zygote, timeout: float, scratch: Pa
         result: dict[str, Any] = json.loads(result_path.read_text())
     else:
         result = {"status": "error", "note": failure or "no result"}
+        if zygote.last_stacks:
+            result["stacks"] = zygote.last_stacks
     result["process_s"] = time.monotonic() - started
     return result
 
@@ -255,8 +285,8 @@ def bytes_needed(
         need += scale.blob_size
     if "checkpoint" in data_sets:
         need += scale.checkpoint_bytes
-    if "stream" in data_sets:
-        need += scale.stream_size
+    if "stream" in data_sets:  # localbucket keeps the parts until it joins them
+        need += scale.stream_size * (2 if server == "localbucket" else 1)
     if "shards" in data_sets:
         need += scale.shard_count * scale.shard_members * (scale.member_size + 512)
     if "W4" in workloads:
@@ -282,12 +312,14 @@ def plan(args: argparse.Namespace) -> tuple[dict[str, list[Workload]], list[dict
     return chosen, skipped
 
 
-def data_base(args: argparse.Namespace, need: int) -> Path:
+def data_base(args: argparse.Namespace, need: int, scale: Scale) -> Path:
     """Where the servers keep their data: ``--data-dir``, else memory if there is room."""
     if args.data_dir:
         return Path(args.data_dir)
     shm = Path("/dev/shm")
-    headroom = 8 * GIB  # for the clients (W5 holds a checkpoint several times over) and others
+    # Room for the clients too: s3torchconnector keeps all of M1's object in memory, and W5
+    # holds a checkpoint several times over.
+    headroom = 4 * GIB + max(2 * scale.stream_size, 4 * scale.checkpoint_bytes)
     if shm.is_dir() and os.access(shm, os.W_OK):
         available = _mem_available()
         if shutil.disk_usage(shm).free > need + GIB and available > need + headroom:
@@ -496,7 +528,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         default=0,
     )
-    base = data_base(args, need)
+    base = data_base(args, need, scale)
     base.mkdir(parents=True, exist_ok=True)
     data_root = Path(tempfile.mkdtemp(prefix="s3torch-bench-data-", dir=base))
     runs: dict[tuple[str, str, str], list[dict[str, Any]]] = {}

@@ -276,3 +276,17 @@ def test_the_proxy_pipelines_instead_of_delaying_chunks_one_after_another(
     assert echoed == payload
     # Delayed chunk by chunk in series this would take seconds; pipelined, a round trip more.
     assert 0.05 <= elapsed < 0.6
+
+
+def test_a_ratio_target_above_what_raw_awscrt_reaches_is_marked_beyond_the_machine() -> None:
+    runs = {
+        ("localbucket", "W1", "s3torch"): [_run(150.0)],
+        ("localbucket", "W1", "s3torchconnector"): [_run(100.0)],
+        ("localbucket", "W1", "awscrt"): [_run(120.0)],
+    }
+    meta = {"mode": "quick", "started": "now", "machine": "m", "runs": 1, "total_s": 1.0}
+    document = report.build(meta, {"localbucket": {}}, runs, [])
+    verdict = next(t for t in document["targets"] if t["goal"] == 2.5)
+    assert verdict["met"] is False and verdict["beyond_reference"] is True
+    assert verdict["reference_ratio"] == pytest.approx(1.2)
+    assert "beyond this machine" in report.markdown(document)

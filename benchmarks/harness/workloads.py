@@ -642,13 +642,15 @@ def _load_awscrt(ctx: Context) -> Timed:
     item = ctx.data("checkpoint")
 
     def run() -> dict[str, Any]:
-        buffer = bytearray(item["size"])
+        parts: list[bytes] = []
 
         def on_body(chunk: Any, offset: int, **_: Any) -> None:
-            buffer[offset : offset + len(chunk)] = chunk
+            parts.append(bytes(chunk))  # parts arrive in order
 
         raw.get(item["bucket"], item["key"], on_body).finished_future.result()
-        return {"items": _load(io.BytesIO(buffer)), "bytes": len(buffer)}
+        body = b"".join(parts)
+        del parts[:]
+        return {"items": _load(io.BytesIO(body)), "bytes": len(body)}
 
     return run
 
