@@ -81,7 +81,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="run localbucket as installed (Nagle's algorithm on, request log on)",
     )
     parser.add_argument("--output", default=str(HERE / "results"), help="results directory")
-    parser.add_argument("--timeout", type=float, default=300.0, help="seconds per run")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per run")
     parser.add_argument(
         "--max-run-s",
         type=float,
@@ -90,6 +90,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "its rate so far; 0: never (default 10)",
     )
     parser.add_argument("--caveat", default="", help="a line to print above the results")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run nothing: write latest.md and ratios.png again from --output's latest.json",
+    )
     args = parser.parse_args(argv)
     args.workloads = _pick(args.only, [w.id for w in WORKLOADS], "workload")
     args.client_list = _pick(args.clients, list(CLIENTS), "client")
@@ -511,6 +516,11 @@ def machine() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.report_only:
+        output = Path(args.output)
+        document = report.rebuild(json.loads((output / "latest.json").read_text()))
+        log("wrote " + ", ".join(str(p) for p in report.write(document, output)))
+        return 0
     scale = QUICK if args.quick else FULL
     started_at = datetime.now(timezone.utc)
     started = time.monotonic()

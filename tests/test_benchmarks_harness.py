@@ -290,3 +290,27 @@ def test_a_ratio_target_above_what_raw_awscrt_reaches_is_marked_beyond_the_machi
     assert verdict["met"] is False and verdict["beyond_reference"] is True
     assert verdict["reference_ratio"] == pytest.approx(1.2)
     assert "beyond this machine" in report.markdown(document)
+
+
+def test_a_figure_is_marked_bounded_when_localbucket_or_the_machine_is_full() -> None:
+    assert report.saturated("localbucket", {"server_cores": 0.95, "client_cores": 0.2})
+    assert not report.saturated("seaweedfs", {"server_cores": 0.95, "client_cores": 0.2})
+    assert report.saturated("seaweedfs", {"server_cores": 1.1, "client_cores": 0.75})
+    assert not report.saturated("localbucket", {"server_cores": 0.5, "client_cores": 1.0})
+
+
+def test_no_limit_is_claimed_from_awscrt_where_it_downloads_before_processing() -> None:
+    runs = {
+        ("localbucket", "W8", "s3torch"): [_run(150.0)],
+        ("localbucket", "W8", "s3torchconnector"): [_run(100.0)],
+        ("localbucket", "W8", "awscrt"): [_run(90.0)],
+    }
+    meta = {"mode": "quick", "started": "now", "machine": "m", "runs": 1, "total_s": 1.0}
+    verdict = report.build(meta, {"localbucket": {}}, runs, [])["targets"][0]
+    assert verdict["met"] is False
+    assert "beyond_reference" not in verdict
+
+
+def test_a_document_rebuilt_from_its_runs_is_the_same() -> None:
+    document = _document()
+    assert report.rebuild(document) == document

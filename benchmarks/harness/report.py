@@ -18,6 +18,18 @@ from .spec import BASELINE, CLIENTS, REFERENCE, WORKLOADS, WORKLOADS_BY_ID, Targ
 NONE = "\u2013"  # en dash: no figure
 TIMES = "\u00d7"
 CAPPED = "\u2020"  # dagger: a run stopped at the time cap
+SATURATED = "\u2021"  # double dagger: the server or the machine was the bottleneck
+
+
+def saturated(server: str, median: dict[str, Any]) -> bool:
+    """Whether a cell's figure was bounded by the server or the machine, not by the client.
+
+    localbucket is one Python process: about one core is all it can use. On any server, the
+    client, server and proxy together near the machine's two cores means it was full.
+    """
+    server_cores = median.get("server_cores") or 0.0
+    total = server_cores + (median.get("client_cores") or 0.0) + (median.get("proxy_cores") or 0.0)
+    return (server == "localbucket" and server_cores >= 0.9) or total >= 1.8
 
 
 def summarize_cell(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -104,7 +116,11 @@ def build(
         for target in workload.targets:
             other = _median(cells, (server, workload_id, target.against or BASELINE))
             verdict = judge(target, _median(cells, (server, workload_id, "s3torch")), other)
-            if target.kind == "ratio" and target.against == BASELINE:
+            if (
+                target.kind == "ratio"
+                and target.against == BASELINE
+                and workload.reference_is_limit
+            ):
                 # What raw awscrt reaches over the same baseline: a target above it is beyond
                 # what this machine and server allow any client.
                 ceiling = ratio(
@@ -151,7 +167,9 @@ def _cell_text(cell: dict[str, Any] | None) -> str:
     if cell is None:
         return "not run"
     if cell["status"] == "ok":
-        return _fmt(cell["median"].get("rate")) + (CAPPED if cell.get("runs_capped") else "")
+        marks = CAPPED if cell.get("runs_capped") else ""
+        marks += SATURATED if saturated(cell["server"], cell["median"]) else ""
+        return _fmt(cell["median"].get("rate")) + marks
     if cell["status"] == "n/a":
         return "n/a (not implemented)"
     return "error"
@@ -199,6 +217,11 @@ def markdown(document: dict[str, Any]) -> str:
             "the time taken (`--max-run-s 0` runs every loop to the end).",
             "",
         ]
+    lines += [
+        f"{SATURATED} bounded by the server or the machine: localbucket (one Python process) "
+        "used 0.9 cores or more, or client, server and proxy together 1.8 of the 2 cores.",
+        "",
+    ]
     for server, info in document["servers"].items():
         lines += [f"## {server} ({info.get('version', '?')})", ""]
         if info.get("proxy"):
@@ -342,6 +365,12 @@ def _rate(cell: dict[str, Any] | None) -> float | None:
         return None
     value = cell["median"].get("rate")
     return float(value) if value is not None else None
+
+
+def rebuild(document: dict[str, Any]) -> dict[str, Any]:
+    """The document again from its runs (after a change to how they are summarized)."""
+    runs = {(c["server"], c["workload"], c["client"]): c["runs"] for c in document["cells"]}
+    return build(document["meta"], document["servers"], runs, document.get("skipped", []))
 
 
 def write(document: dict[str, Any], directory: Path) -> list[Path]:

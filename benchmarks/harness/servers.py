@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
+import re
 import shutil
 import signal
 import socket
@@ -189,8 +190,9 @@ class SeaweedFS(Server):
         out = subprocess.run(
             [str(find_weed()), "version"], capture_output=True, text=True, check=False
         )
-        text = (out.stdout or out.stderr).strip().splitlines()
-        return text[0] if text else "unknown"
+        text = (out.stdout or out.stderr).strip()
+        found = re.search(r"\b(\d+\.\d+(?:\.\d+)?)\b", text)  # "version 8000GB 4.48 pypi ..."
+        return f"SeaweedFS {found.group(1)}" if found else f"SeaweedFS ({text[:60]})"
 
 
 def make_server(name: str, data_dir: Path, tuned: bool = True) -> Server:

@@ -126,6 +126,10 @@ class Workload:
     targets: tuple[Target, ...] = field(default_factory=tuple)
     # Why a server is left out by default, shown in the report.
     skipped_because: dict[str, str] = field(default_factory=dict)
+    # Whether raw awscrt's figure is a limit for any client: it moves the same bytes with as many
+    # requests in flight as the CRT takes and nothing else to do. Not so where it downloads first
+    # and then processes (W4, W5, W8), which a client can beat by overlapping the two.
+    reference_is_limit: bool = True
 
 
 _LISTING_ON_LOCALBUCKET = (
@@ -185,6 +189,7 @@ WORKLOADS: tuple[Workload, ...] = (
         "MiB/s",
         servers=_LOCALBUCKET_ONLY,
         skipped_because=_SKIP_SEAWEED,
+        reference_is_limit=False,
         targets=(
             Target("ratio", 1.0, BASELINE, ">= 1.0x s3torchconnector"),
             Target("cpu_ratio", 0.7, BASELINE, "<= 0.7x its client CPU per GiB"),
@@ -196,6 +201,7 @@ WORKLOADS: tuple[Workload, ...] = (
         "MiB/s",
         servers=_LOCALBUCKET_ONLY,
         skipped_because=_SKIP_SEAWEED,
+        reference_is_limit=False,
         targets=(Target("ratio", 1.5, BASELINE, ">= 1.5x s3torchconnector"),),
     ),
     Workload(
@@ -222,6 +228,7 @@ WORKLOADS: tuple[Workload, ...] = (
         servers=_LOCALBUCKET_ONLY,
         targets=(Target("ratio", 2.0, BASELINE, ">= 2x s3torchconnector + tarfile"),),
         skipped_because=_SKIP_SEAWEED,
+        reference_is_limit=False,
     ),
     Workload(
         "M1",
