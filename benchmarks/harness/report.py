@@ -353,7 +353,7 @@ def chart(document: dict[str, Any], path: Path) -> None:
         axis.set_yscale("log")
         axis.set_xticks(range(len(workload_ids)), workload_ids)
         axis.set_ylabel("rate ÷ s3torchconnector")
-        axis.set_title(f"{server}: dashed = s3torch's target")
+        axis.set_title(f"{server}: dashed = s3torch's target over s3torchconnector")
         axis.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
