@@ -64,8 +64,8 @@ build: $(EXTENSION)
 lint: build
 	cargo fmt --check
 	cargo clippy --release --all-targets -- -D warnings
-	$(VENV)/bin/ruff check python tests examples
-	$(VENV)/bin/ruff format --check python tests examples
+	$(VENV)/bin/ruff check python tests examples benchmarks
+	$(VENV)/bin/ruff format --check python tests examples benchmarks
 	$(VENV)/bin/mypy
 	$(PY) -m mypy.stubtest s3torch._core --allowlist stubtest-allowlist.txt
 

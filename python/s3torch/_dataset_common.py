@@ -41,7 +41,7 @@ __all__ = [
     "shard_positions",
 ]
 
-DEFAULT_PREFETCH_OBJECTS = 256
+DEFAULT_PREFETCH_OBJECTS = 32
 """Objects whose GETs may be in flight ahead of the one being transformed."""
 
 DEFAULT_PREFETCH_BYTES = 64 * 1024 * 1024
