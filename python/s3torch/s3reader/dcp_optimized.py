@@ -214,18 +214,11 @@ class DCPOptimizedS3Reader(S3Reader):
         *,
         zero_copy_limit: int = ZERO_COPY_LIMIT,
     ) -> None:
-        if not bucket:
-            raise ValueError("bucket must not be empty")
-        if not key:
-            raise ValueError(f"key must not be empty (bucket {bucket!r})")
+        self._bind(bucket, key, get_object_info, get_stream)
         if not isinstance(zero_copy_limit, int) or zero_copy_limit < 0:
             raise ValueError(
                 f"zero_copy_limit must be a non-negative integer, got {zero_copy_limit!r}"
             )
-        self._bucket = bucket
-        self._key = key
-        self._get_object_info = get_object_info
-        self._get_stream = get_stream
         self._zero_copy_limit = zero_copy_limit
         self._groups = coalesce_ranges(item_ranges, max_gap_size)
         if not self._groups:
@@ -237,7 +230,6 @@ class DCPOptimizedS3Reader(S3Reader):
             self._span_group.extend([index] * len(group.item_ranges))
         self._span_starts = [span.start for span in self._spans]
         self._position = 0
-        self._size: int | None = None
         # The range being read, and which of `_spans` it is (-1: none yet).
         self._blob: _Blob | None = None
         self._span_index = -1
@@ -432,11 +424,6 @@ class DCPOptimizedS3Reader(S3Reader):
         self._check_open()
         self._position = seek_target(self, offset, whence, self._position, self._object_size)
         return self._position
-
-    def _object_size(self) -> int:
-        if self._size is None:
-            self._size = int(self._get_object_info().size)
-        return self._size
 
     def tell(self) -> int:
         self._check_open()

@@ -35,23 +35,15 @@ class RangedS3Reader(S3Reader):
         get_stream: GetStreamCallable,
         buffer_size: int | None = None,
     ) -> None:
-        if not bucket:
-            raise ValueError("bucket must not be empty")
-        if not key:
-            raise ValueError(f"key must not be empty (bucket {bucket!r})")
+        self._bind(bucket, key, get_object_info, get_stream)
         if buffer_size is None:
             buffer_size = DEFAULT_BUFFER_SIZE
         if not isinstance(buffer_size, int) or isinstance(buffer_size, bool) or buffer_size < 0:
             raise ValueError(f"buffer_size must be a non-negative integer, got {buffer_size!r}")
-        self._bucket = bucket
-        self._key = key
-        self._get_object_info = get_object_info
-        self._get_stream = get_stream
         self._buffer_size = buffer_size
         self._buffer: memoryview = memoryview(b"")
         self._buffer_start = 0
         self._position = 0
-        self._size: int | None = None
 
     @property
     def bucket(self) -> str:
@@ -60,11 +52,6 @@ class RangedS3Reader(S3Reader):
     @property
     def key(self) -> str:
         return self._key
-
-    def _object_size(self) -> int:
-        if self._size is None:
-            self._size = int(self._get_object_info().size)
-        return self._size
 
     def _span(self, limit: int | None) -> tuple[int, int]:
         """The object range ``[start, end)`` a read of ``limit`` bytes covers."""

@@ -5,7 +5,10 @@ from __future__ import annotations
 import io
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .protocol import GetStreamCallable, ObjectInfoCallable
 
 __all__ = ["S3Reader"]
 
@@ -30,6 +33,31 @@ class S3Reader(ABC, io.BufferedIOBase):
     @abstractmethod
     def key(self) -> str:
         """The key of the object."""
+
+    def _bind(
+        self,
+        bucket: str,
+        key: str,
+        get_object_info: ObjectInfoCallable,
+        get_stream: GetStreamCallable,
+    ) -> None:
+        """Check and keep what every concrete reader is made from; the size is asked for (from
+        ``get_object_info``) only when :meth:`_object_size` first needs it."""
+        if not bucket:
+            raise ValueError("bucket must not be empty")
+        if not key:
+            raise ValueError(f"key must not be empty (bucket {bucket!r})")
+        self._bucket = bucket
+        self._key = key
+        self._get_object_info = get_object_info
+        self._get_stream = get_stream
+        self._size: int | None = None
+
+    def _object_size(self) -> int:
+        """The object's size: from the listing when known, else one HEAD request, once."""
+        if self._size is None:
+            self._size = int(self._get_object_info().size)
+        return self._size
 
     @abstractmethod
     def read(self, size: int | None = -1) -> bytes:

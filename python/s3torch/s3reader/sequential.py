@@ -59,18 +59,10 @@ class SequentialS3Reader(S3Reader):
         *,
         history_size: int = DEFAULT_HISTORY,
     ) -> None:
-        if not bucket:
-            raise ValueError("bucket must not be empty")
-        if not key:
-            raise ValueError(f"key must not be empty (bucket {bucket!r})")
+        self._bind(bucket, key, get_object_info, get_stream)
         if not isinstance(history_size, int) or history_size < 0:
             raise ValueError(f"history_size must be a non-negative integer, got {history_size!r}")
-        self._bucket = bucket
-        self._key = key
-        self._get_object_info = get_object_info
-        self._get_stream = get_stream
         self._history_size = history_size
-        self._size: int | None = None
         self._position = 0
         # The stream, its next object offset, and the chunks kept: contiguous, ending at
         # `_stream_position`, starting at `_kept_start`.
@@ -93,11 +85,6 @@ class SequentialS3Reader(S3Reader):
         return self._key
 
     # -- the stream ----------------------------------------------------------------------------
-
-    def _object_size(self) -> int:
-        if self._size is None:
-            self._size = int(self._get_object_info().size)
-        return self._size
 
     def _restart(self, position: int) -> None:
         """Forget the stream and the kept chunks; the next pull starts a GET at ``position``."""
