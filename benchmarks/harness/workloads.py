@@ -741,24 +741,16 @@ def _writes_done(keys: list[str], bodies: list[bytes]) -> dict[str, Any]:
 
 
 def _write_s3torch(ctx: Context) -> Timed:
-    client = _s3torch_client(ctx, "put_object")
-    keys, bodies = _small_writes(ctx)
-
-    def run() -> dict[str, Any]:
-        count = 0
-        for key, body in zip(keys, bodies):
-            with client.put_object(BUCKET_WRITE, key) as writer:
-                writer.write(body)
-            count += 1
-            if ctx.out_of_time():
-                break
-        return _writes_done(keys[:count], bodies[:count])
-
-    return run
+    return _write_through_writers(ctx, _s3torch_client(ctx, "put_object"))
 
 
 def _write_connector(ctx: Context) -> Timed:
-    client = _connector_client(ctx)
+    return _write_through_writers(ctx, _connector_client(ctx))
+
+
+def _write_through_writers(ctx: Context, client: Any) -> Timed:
+    """Small objects written one after another through ``client.put_object``'s file object
+    (the same API in s3torch and s3torchconnector)."""
     keys, bodies = _small_writes(ctx)
 
     def run() -> dict[str, Any]:
