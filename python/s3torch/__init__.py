@@ -29,6 +29,7 @@ from ._errors import (
     S3NoSuchKeyError,
     S3PreconditionFailedError,
     S3ThrottledError,
+    S3TimeoutError,
     S3WrongRegionError,
 )
 from ._uri import make_s3_uri, parse_s3_uri
@@ -67,6 +68,7 @@ __all__ = [
     "S3ReaderConstructor",
     "S3TarDataset",
     "S3ThrottledError",
+    "S3TimeoutError",
     "S3Writer",
     "S3WrongRegionError",
     "ShuffleDataset",

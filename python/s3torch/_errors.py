@@ -116,6 +116,11 @@ class S3CanceledError(S3Exception):
     """The request was canceled before it finished."""
 
 
+class S3TimeoutError(S3Exception, TimeoutError):
+    """An operation made no progress (no response headers, body bytes or completion) for
+    ``S3ClientConfig.stall_timeout_s`` seconds, so it was canceled."""
+
+
 __all__ = [
     "S3AccessDeniedError",
     "S3CanceledError",
@@ -128,5 +133,6 @@ __all__ = [
     "S3NoSuchKeyError",
     "S3PreconditionFailedError",
     "S3ThrottledError",
+    "S3TimeoutError",
     "S3WrongRegionError",
 ]
