@@ -23,10 +23,14 @@ DEV_PACKAGES := "maturin>=1.9,<2" "pytest>=8" "pytest-timeout>=2" "hypothesis>=6
 	"lightning>=2.2" "torchdata>=0.10" pillow psutil \
 	"s3torchconnector==1.5.0" tenacity "awscrt>=0.20" "localbucket==1.2.1" matplotlib "py-spy>=0.3"
 DEPS_STAMP := $(VENV)/.s3torch-deps-$(shell echo $(DEV_PACKAGES) | md5sum | cut -c1-12)
+# The documentation site (mkdocs.yml): MkDocs, its theme, and the API reference from docstrings.
+DOCS_PACKAGES := "mkdocs==1.6.1" "mkdocs-material==9.8.1" "mkdocstrings==1.0.8" \
+	"mkdocstrings-python==2.0.11" "mkdocs-autorefs==1.4.5" "pymdown-extensions==13.1"
+DOCS_STAMP := $(VENV)/.s3torch-docs-$(shell echo $(DOCS_PACKAGES) | md5sum | cut -c1-12)
 EXTENSION := python/s3torch/_core.abi3.so
 RUST_SOURCES := Cargo.toml $(wildcard Cargo.lock) $(shell find rust -name '*.rs' 2>/dev/null)
 
-.PHONY: help system-deps venv build lint test test-rust test-python demo bench clean
+.PHONY: help system-deps venv build lint test test-rust test-python demo bench docs clean
 
 help:
 	@echo "make test   - install what is missing, build, run lints and all tests"
@@ -34,6 +38,7 @@ help:
 	@echo "make bench  - benchmarks (see benchmarks/README.md)"
 	@echo "make build  - build the native extension into the virtualenv ($(VENV))"
 	@echo "make lint   - cargo fmt/clippy, ruff, mypy, stubtest"
+	@echo "make docs   - build the documentation site into site/ (strict: broken links fail)"
 
 system-deps:
 	@missing=""; \
@@ -53,6 +58,10 @@ $(DEPS_STAMP):
 	@rm -f $(VENV)/.s3torch-deps-*; touch $@
 
 venv: $(DEPS_STAMP)
+
+$(DOCS_STAMP): $(DEPS_STAMP)
+	$(PY) -m pip install -q $(DOCS_PACKAGES)
+	@rm -f $(VENV)/.s3torch-docs-*; touch $@
 
 $(EXTENSION): $(DEPS_STAMP) $(RUST_SOURCES) pyproject.toml
 	@$(MAKE) --no-print-directory system-deps
@@ -76,10 +85,13 @@ test-rust: build
 test-python: build
 	$(PY) -m pytest -q
 
-test: lint test-rust test-python
+test: lint test-rust test-python docs
 
 demo: build
 	$(PY) examples/quickstart.py
+
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
 bench: build
 	$(PY) benchmarks/run.py $(BENCH_ARGS)

@@ -62,8 +62,14 @@ def save_async(
     before the interpreter exits.
 
     Args:
-        obj, s3_uri, client, region, endpoint, s3client_config, storage_class,
-        **torch_save_kwargs: as for :func:`s3torch.save`.
+        obj: what to save, as for :func:`s3torch.save`.
+        s3_uri: where to save it, ``s3://bucket/key``.
+        client: as for :func:`s3torch.save`.
+        region: as for :func:`s3torch.save`; only without ``client``.
+        endpoint: as for :func:`s3torch.save`; only without ``client``.
+        s3client_config: as for :func:`s3torch.save`; only without ``client``.
+        storage_class: S3 storage class of the new object, e.g. ``"STANDARD_IA"``.
+        **torch_save_kwargs: passed to ``torch.save``.
 
     Returns:
         A :class:`concurrent.futures.Future` whose ``result()`` returns ``None`` once the object

@@ -140,7 +140,9 @@ def save(
             a client is built from ``region``, ``endpoint`` and ``s3client_config``, which are
             found the AWS way when not given; such clients are reused by later calls with the
             same settings and environment.
-        region, endpoint, s3client_config: as for :class:`S3Client`; only without ``client``.
+        region: as for :class:`S3Client`; only without ``client``.
+        endpoint: as for :class:`S3Client`; only without ``client``.
+        s3client_config: as for :class:`S3Client`; only without ``client``.
         storage_class: S3 storage class of the new object, e.g. ``"STANDARD_IA"``.
         **torch_save_kwargs: passed to ``torch.save`` (``pickle_module``, ``pickle_protocol``,
             ...).
@@ -149,7 +151,7 @@ def save(
         ValueError: ``s3_uri`` is not an ``s3://`` URI or has no key.
         TypeError: ``client`` is given together with ``region``/``endpoint``/``s3client_config``.
         S3Exception: the upload failed (the previous object is untouched).
-        Anything ``torch.save`` raises (the previous object is untouched).
+        Exception: anything ``torch.save`` raises (the previous object is untouched).
 
     Example::
 
@@ -183,7 +185,9 @@ def load(
             dict or a function).
         client: an :class:`S3Client` (or :class:`S3Checkpoint`) to download with; see
             :func:`save` for what happens when it is ``None``.
-        region, endpoint, s3client_config: as for :class:`S3Client`; only without ``client``.
+        region: as for :class:`S3Client`; only without ``client``.
+        endpoint: as for :class:`S3Client`; only without ``client``.
+        s3client_config: as for :class:`S3Client`; only without ``client``.
         reader_constructor: how to read the object, e.g. ``S3ReaderConstructor.range_based()``;
             the client's default (sequential) when ``None``.
         **torch_load_kwargs: passed to ``torch.load`` (``weights_only``, ``pickle_module``, ...).
@@ -199,7 +203,7 @@ def load(
         TypeError: ``client`` is given together with ``region``/``endpoint``/``s3client_config``.
         S3NoSuchKeyError: there is no object at ``s3_uri`` (also a ``FileNotFoundError``).
         S3Exception: the download failed.
-        Anything ``torch.load`` raises.
+        Exception: anything ``torch.load`` raises.
 
     Example::
 

@@ -188,7 +188,8 @@ class DCPOptimizedS3Reader(S3Reader):
     otherwise.
 
     Args:
-        bucket, key: the object.
+        bucket: the object's bucket.
+        key: the object's key.
         item_ranges: the ``[start, end)`` byte ranges that will be read.
         get_object_info: the object's metadata; used only by ``seek(..., SEEK_END)``.
         get_stream: starts a ranged GET (see :class:`~s3torch.s3reader.GetStreamCallable`).
