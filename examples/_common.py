@@ -34,7 +34,7 @@ from collections.abc import Iterator
 from typing import Any
 
 BUCKET_VARIABLE = "S3TORCH_DEMO_BUCKET"
-LOCAL_BUCKET = "s3torch-examples"
+LOCAL_BUCKET = "demo"
 RANKS = 2  # of the examples that start torchrun themselves
 
 

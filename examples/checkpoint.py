@@ -1,104 +1,89 @@
 """s3torch checkpoints: torch.save / torch.load straight to and from S3.
 
-Run it with `python examples/checkpoint.py`. With no endpoint configured (AWS_ENDPOINT_URL /
-AWS_ENDPOINT_URL_S3 unset) it starts a local S3 server (SeaweedFS) on 127.0.0.1 for the duration
-of the example; otherwise it uses your endpoint and credentials, and the bucket named by
-S3TORCH_DEMO_BUCKET.
+The script trains a small model for two steps and then shows, checking each result:
+
+1. ``s3torch.save`` / ``s3torch.load``: ``torch.save`` and ``torch.load`` with an ``s3://`` URI;
+   the loaded state equals the saved one.
+2. ``S3Checkpoint``: ``writer()`` / ``reader()`` file objects, the s3torchconnector way.
+3. A save that fails part-way (an object that cannot be pickled) leaves the previous
+   checkpoint under that key untouched.
+4. A missing checkpoint raises ``FileNotFoundError`` (``S3NoSuchKeyError``).
+
+Saving in the background while training goes on (``s3torch.save_async``) has its own example,
+``checkpoint_async.py``.
+
+    python examples/checkpoint.py            # a 32 MiB model with its optimizer state
+    python examples/checkpoint.py --quick    # a 2 MiB one, for the tests
+
+Options (--bucket, --prefix, --keep, --quick): see examples/_common.py. With no bucket named it
+starts a local S3 server for the run.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import time
-from collections.abc import Iterator
 
 import torch
 
+import _common
 import s3torch
 
 
-@contextlib.contextmanager
-def s3_bucket() -> Iterator[str]:
-    """Yield a bucket to use: on the user's endpoint, or on a local server started here."""
-    if os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_S3"):
-        bucket = os.environ.get("S3TORCH_DEMO_BUCKET")
-        if not bucket:
-            raise SystemExit("set S3TORCH_DEMO_BUCKET to a bucket you can write to")
-        yield bucket
-        return
-    from s3torch._local_server import LocalS3Server
-
-    with LocalS3Server() as server:
-        os.environ.update(server.env())
-        print(f"started a local S3 server at {server.endpoint}")
-        server.create_bucket("s3torch-demo")
-        yield "s3torch-demo"
-
-
-def train_steps(model: torch.nn.Module, optimizer: torch.optim.Optimizer, steps: int) -> None:
+def train_steps(
+    model: torch.nn.Module, optimizer: torch.optim.Optimizer, width: int, steps: int
+) -> None:
     for _ in range(steps):
-        loss = model(torch.randn(64, 1024)).pow(2).mean()
+        loss = model(torch.randn(64, width)).pow(2).mean()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
 
 
+def check_equal(expected: dict[str, torch.Tensor], loaded: dict[str, torch.Tensor]) -> None:
+    if expected.keys() != loaded.keys():
+        raise SystemExit(f"loaded names {sorted(loaded)} differ from saved {sorted(expected)}")
+    for name, tensor in expected.items():
+        if not torch.equal(loaded[name], tensor):
+            raise SystemExit(f"{name} differs after a save and a load")
+
+
 def main() -> None:
+    args = _common.parse_args(__doc__)
+    width = 256 if args.quick else 1024
     torch.manual_seed(0)
     model = torch.nn.Sequential(
-        torch.nn.Linear(1024, 4096), torch.nn.GELU(), torch.nn.Linear(4096, 1024)
+        torch.nn.Linear(width, 4 * width), torch.nn.GELU(), torch.nn.Linear(4 * width, width)
     )
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    train_steps(model, optimizer, 2)
+    train_steps(model, optimizer, width, 2)
 
-    with s3_bucket() as bucket:
-        prefix = f"s3://{bucket}/demo/checkpoints"
-
+    with _common.s3_place(args, "checkpoint") as place:
         # 1. s3torch.save / s3torch.load: torch.save and torch.load with an s3:// URI.
         state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": 2}
         size = sum(t.numel() * t.element_size() for t in model.state_dict().values())
         started = time.perf_counter()
-        s3torch.save(state, f"{prefix}/step-2.pt")
+        s3torch.save(state, place.uri("step-2.pt"))
         saved = time.perf_counter() - started
         started = time.perf_counter()
-        loaded = s3torch.load(f"{prefix}/step-2.pt", map_location="cpu")
+        loaded = s3torch.load(place.uri("step-2.pt"), weights_only=True)
         took = time.perf_counter() - started
-        for name, tensor in model.state_dict().items():
-            assert torch.equal(loaded["model"][name], tensor)
+        check_equal(model.state_dict(), loaded["model"])
+        check_equal(optimizer.state_dict()["state"][0], loaded["optimizer"]["state"][0])
         print(
             f"saved and loaded a {size / 2**20:.0f} MiB model with its optimizer state "
-            f"(save {saved:.2f}s, load {took:.2f}s)"
+            f"(save {saved:.2f}s, load {took:.2f}s): equal"
         )
 
         # 2. S3Checkpoint: file objects, the s3torchconnector way.
-        checkpoint = s3torch.S3Checkpoint()
-        with checkpoint.writer(f"{prefix}/weights-only.pt") as writer:
+        checkpoint = s3torch.S3Checkpoint()  # region, endpoint, credentials: the AWS way
+        with checkpoint.writer(place.uri("weights-only.pt")) as writer:
             torch.save(model.state_dict(), writer)
-        with checkpoint.reader(f"{prefix}/weights-only.pt") as reader:
-            model.load_state_dict(torch.load(reader))
-        print("wrote and read a state dict through S3Checkpoint.writer / .reader")
+        with checkpoint.reader(place.uri("weights-only.pt")) as reader:
+            check_equal(model.state_dict(), torch.load(reader, weights_only=True))
+        print("wrote and read a state dict through S3Checkpoint.writer / .reader: equal")
 
-        # 3. save_async: snapshot now, upload in the background, keep training.
-        expected = {name: t.clone() for name, t in model.state_dict().items()}
-        started = time.perf_counter()
-        future = s3torch.save_async(
-            {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": 4},
-            f"{prefix}/step-4.pt",
-            client=checkpoint,
-        )
-        returned = time.perf_counter() - started
-        train_steps(model, optimizer, 3)  # changes every weight while the upload runs
-        future.result()  # raises if the save failed
-        loaded = s3torch.load(f"{prefix}/step-4.pt", client=checkpoint)
-        assert all(torch.equal(loaded["model"][n], t) for n, t in expected.items())
-        print(
-            f"save_async returned after {returned * 1000:.0f} ms; training went on, and the "
-            "checkpoint holds the weights from the moment of the call"
-        )
-
-        # 4. A save that fails part-way leaves the previous checkpoint untouched.
-        before = checkpoint.client.head_object(bucket, "demo/checkpoints/step-2.pt").etag
+        # 3. A save that fails part-way leaves the previous checkpoint untouched.
+        before = checkpoint.client.head_object(place.bucket, place.key("step-2.pt")).etag
 
         class CannotBePickled:
             def __reduce__(self) -> object:
@@ -106,20 +91,28 @@ def main() -> None:
 
         try:
             s3torch.save(
-                {"model": model.state_dict(), "oops": CannotBePickled()}, f"{prefix}/step-2.pt"
+                {"model": model.state_dict(), "oops": CannotBePickled()}, place.uri("step-2.pt")
             )
         except RuntimeError as error:
             print(f"the save failed ({error}) ...")
-        after = checkpoint.client.head_object(bucket, "demo/checkpoints/step-2.pt").etag
-        assert after == before
+        else:
+            raise SystemExit("saving an object that cannot be pickled succeeded")
+        after = checkpoint.client.head_object(place.bucket, place.key("step-2.pt")).etag
+        if after != before:
+            raise SystemExit("a failed save replaced the previous checkpoint")
+        check_equal(model.state_dict(), s3torch.load(place.uri("step-2.pt"))["model"])
         print("... and the previous checkpoint under that key is untouched")
 
-        # 5. Errors are typed: a missing checkpoint is a FileNotFoundError.
+        # 4. Errors are typed: a missing checkpoint is a FileNotFoundError.
         try:
-            s3torch.load(f"{prefix}/missing.pt")
+            s3torch.load(place.uri("missing.pt"))
         except FileNotFoundError as error:
-            print(f"missing checkpoint -> {type(error).__name__}")
-    print("done")
+            print(
+                f"loading a missing checkpoint raises {type(error).__name__}, a FileNotFoundError"
+            )
+        else:
+            raise SystemExit("loading a missing checkpoint did not raise FileNotFoundError")
+    print("checkpoints: OK")
 
 
 if __name__ == "__main__":

