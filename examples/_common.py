@@ -156,6 +156,7 @@ def run_under_torchrun(args: argparse.Namespace, script: str) -> None:
             command.append("--keep")  # the server and its data go away at the end anyway
         if sys.platform.startswith("linux"):
             env.setdefault("GLOO_SOCKET_IFNAME", "lo")  # all ranks are on this machine
+        env.setdefault("OMP_NUM_THREADS", "1")  # what torchrun would choose, without its notice
         print(f"starting {RANKS} ranks: torchrun --nproc-per-node={RANKS} {script}", flush=True)
         status = subprocess.run(command, env=env).returncode
     raise SystemExit(status)
