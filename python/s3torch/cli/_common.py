@@ -1,0 +1,333 @@
+"""What the commands share: client options, locations, errors, number formatting, a job pool."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar, Union
+
+from .._client import S3Client
+from .._config import MAX_ATTEMPTS_LIMIT, S3ClientConfig
+from .._errors import S3Exception
+from .._uri import parse_s3_uri
+
+if TYPE_CHECKING:
+    from ._progress import Progress
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+KIB = 1024
+MIB = 1024 * KIB
+
+
+class CommandError(Exception):
+    """A failure to report as one line on stderr (exit status 1)."""
+
+
+class Cancelled(Exception):
+    """A job stopped because the command was interrupted or failed elsewhere."""
+
+
+# -- locations --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class S3Location:
+    """``s3://bucket/key``; ``key`` may be empty or end with ``/`` (a prefix)."""
+
+    bucket: str
+    key: str
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    def __str__(self) -> str:
+        return self.uri
+
+
+@dataclass(frozen=True)
+class LocalPath:
+    """A local file or directory as the user wrote it; ``-`` is stdin or stdout."""
+
+    path: str
+
+    @property
+    def is_stdio(self) -> bool:
+        return self.path == "-"
+
+    def __str__(self) -> str:
+        return self.path
+
+
+Location = Union[S3Location, LocalPath]
+
+
+def s3_uri_argument(text: str) -> S3Location:
+    """argparse type of an argument that must be an ``s3://`` URI."""
+    try:
+        bucket, key = parse_s3_uri(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return S3Location(bucket, key)
+
+
+def location_argument(text: str) -> Location:
+    """argparse type of an argument that is an ``s3://`` URI or a local path."""
+    if text[:5].lower() == "s3://":
+        return s3_uri_argument(text)
+    if not text:
+        raise argparse.ArgumentTypeError("a local path must not be empty")
+    return LocalPath(text)
+
+
+def positive_int(text: str) -> int:
+    """argparse type of a count that must be at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": KIB,
+    "kb": 1000,
+    "kib": KIB,
+    "m": MIB,
+    "mb": 1000**2,
+    "mib": MIB,
+    "g": 1024**3,
+    "gb": 1000**3,
+    "gib": 1024**3,
+}
+
+
+def size_argument(text: str) -> int:
+    """argparse type of a byte size: ``4096``, ``64KiB``, ``8M``, ``1.5GiB``, ``10MB``."""
+    stripped = text.strip().replace("_", "")
+    number = stripped.rstrip("bBiIkKmMgG")
+    unit = stripped[len(number) :].lower()
+    try:
+        value = float(number)
+    except ValueError:
+        value = -1.0
+    if unit not in _SIZE_UNITS or not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a size (examples: 4096, 64KiB, 8MiB, 1GiB, 10MB)"
+        )
+    return int(value * _SIZE_UNITS[unit])
+
+
+def positive_size_argument(text: str) -> int:
+    size = size_argument(text)
+    if size < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1 byte")
+    return size
+
+
+# -- client options ---------------------------------------------------------
+
+
+def add_debug_option(parser: argparse.ArgumentParser, *, default: object = False) -> None:
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=default,
+        help="show the full traceback of an error",
+    )
+
+
+def add_client_options(parser: argparse.ArgumentParser) -> None:
+    """The aws-cli style options that say which S3 to talk to and how."""
+    group = parser.add_argument_group(
+        "S3 connection",
+        "Settings not given here are found as the library finds them: AWS_REGION,\n"
+        "AWS_ENDPOINT_URL(_S3), AWS_PROFILE, AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY,\n"
+        "~/.aws/config and ~/.aws/credentials.",
+    )
+    group.add_argument(
+        "--endpoint-url",
+        metavar="URL",
+        help="URL of an S3-compatible endpoint, e.g. http://127.0.0.1:8333",
+    )
+    group.add_argument("--region", help="region to sign requests for (default: us-east-1)")
+    group.add_argument("--profile", help="named profile of ~/.aws/config to use")
+    group.add_argument(
+        "--no-sign-request",
+        action="store_true",
+        help="send anonymous requests (public buckets)",
+    )
+    group.add_argument(
+        "--force-path-style",
+        action="store_true",
+        help="address buckets as ENDPOINT/BUCKET/KEY (the default for custom endpoints)",
+    )
+    group.add_argument(
+        "--max-attempts",
+        type=positive_int,
+        metavar="N",
+        help=f"attempts per request, first one included (1 to {MAX_ATTEMPTS_LIMIT}, default 10)",
+    )
+    group.add_argument(
+        "--ca-bundle", metavar="PEM", help="CA certificates to trust instead of the system's"
+    )
+
+
+def make_client(args: argparse.Namespace) -> S3Client:
+    """An S3Client configured from the client options (and the environment)."""
+    settings: dict[str, object] = {
+        "unsigned": bool(args.no_sign_request),
+        "force_path_style": bool(args.force_path_style),
+    }
+    if args.max_attempts is not None:
+        settings["max_attempts"] = args.max_attempts
+    if args.profile is not None:
+        settings["profile"] = args.profile
+    if args.ca_bundle is not None:
+        settings["ca_bundle"] = args.ca_bundle
+    try:
+        config = S3ClientConfig(**settings)  # type: ignore[arg-type]
+        return S3Client(args.region, endpoint=args.endpoint_url, s3client_config=config)
+    except (TypeError, ValueError) as err:
+        raise CommandError(_without_class_name(str(err))) from err
+
+
+def _without_class_name(message: str) -> str:
+    # Config errors name fields as "S3ClientConfig.max_attempts"; here they came from options.
+    return message.replace("S3ClientConfig.", "")
+
+
+# -- errors -----------------------------------------------------------------
+
+
+def describe_error(error: BaseException) -> str:
+    """One line saying what went wrong, for ``s3torch: error: ...``."""
+    if isinstance(error, S3Exception):
+        text = str(error)
+        if error.request_id and error.request_id not in text:
+            text += f" (request id {error.request_id})"
+        return text
+    if isinstance(error, OSError) and error.strerror:
+        where = error.filename
+        if where is None:
+            return error.strerror
+        text = f"{error.strerror}: {os.fsdecode(where)!r}"
+        if error.filename2 is not None:
+            text += f" -> {os.fsdecode(error.filename2)!r}"
+        return text
+    return str(error) or type(error).__name__
+
+
+# -- formatting -------------------------------------------------------------
+
+
+def human_size(size: float) -> str:
+    """``1536`` -> ``"1.5 KiB"``; below 1 KiB, ``"13 B"``."""
+    if size < KIB:
+        return f"{size:.0f} B"
+    for unit in ("KiB", "MiB", "GiB", "TiB", "PiB"):
+        size /= KIB
+        if size < KIB or unit == "PiB":
+            return f"{size:.1f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def rate_mib(size: int, seconds: float) -> float:
+    return size / MIB / seconds if seconds > 0 else 0.0
+
+
+# -- a pool of jobs ---------------------------------------------------------
+
+
+class JobPool:
+    """Runs jobs on threads; results are handed back on the calling (main) thread.
+
+    The client releases the GIL while it waits on the network, so threads give real
+    concurrency. Jobs call :meth:`check` between chunks of work: once the pool is cancelled
+    (Ctrl-C, or a failure the caller treats as fatal) it raises :class:`Cancelled`, so an
+    upload aborts and a download removes its temporary file.
+    """
+
+    def __init__(self, concurrency: int, progress: Progress) -> None:
+        self.concurrency = concurrency
+        self.progress = progress
+        self._cancelled = threading.Event()
+
+    def check(self) -> None:
+        if self._cancelled.is_set():
+            raise Cancelled()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    def run(
+        self,
+        work: Callable[[T], R],
+        items: Iterable[T],
+        on_result: Callable[[T, R], None],
+        on_error: Callable[[T, BaseException], None],
+    ) -> None:
+        """Run ``work(item)`` for every item, at most ``concurrency`` at a time.
+
+        ``on_result`` / ``on_error`` are called here as jobs finish. An exception raised by
+        them, or a KeyboardInterrupt, cancels the remaining jobs, waits for the running ones
+        to stop and propagates.
+        """
+        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="s3torch-cli")
+        running: dict[Future[R], T] = {}
+        todo = iter(items)
+        exhausted = False
+        try:
+            while True:
+                # Keep a little queue so that a worker never waits for the next job.
+                while not exhausted and len(running) < 2 * self.concurrency:
+                    try:
+                        item = next(todo)
+                    except StopIteration:
+                        exhausted = True
+                        break
+                    running[pool.submit(work, item)] = item
+                if not running:
+                    break
+                done, _ = wait(list(running), timeout=0.1, return_when=FIRST_COMPLETED)
+                for future in done:
+                    item = running.pop(future)
+                    error = future.exception()
+                    if error is None:
+                        on_result(item, future.result())
+                    elif not isinstance(error, Cancelled):
+                        on_error(item, error)
+                self.progress.render()
+        except BaseException:
+            self.cancel()
+            for future in running:
+                future.cancel()
+            pool.shutdown(wait=True)
+            raise
+        pool.shutdown(wait=True)
+
+
+class Stopwatch:
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start

@@ -1,0 +1,99 @@
+"""``s3torch ls``: list the objects and prefixes under an S3 URI."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from ._common import (
+    EXIT_OK,
+    CommandError,
+    S3Location,
+    add_client_options,
+    human_size,
+    make_client,
+    s3_uri_argument,
+)
+
+_EPILOG = """\
+output:
+  DATE TIME  SIZE  NAME for each object, and  PRE NAME/  for each common prefix ("folder")
+  when not --recursive. Names are shown relative to the folder of the URI; with
+  --recursive, whole keys are shown. Times are local.
+
+examples:
+  s3torch ls s3://my-bucket                      # the top level of the bucket
+  s3torch ls s3://my-bucket/datasets/            # one level under datasets/
+  s3torch ls s3://my-bucket/datasets/train-      # names starting with train-
+  s3torch ls -r -H --summarize s3://my-bucket/checkpoints/
+
+A URI with a non-empty prefix under which nothing exists is an error (exit status 1).
+"""
+
+
+def add_parser(commands: Any) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "ls",
+        help="list objects and prefixes",
+        description="List the objects (and, unless --recursive, the common prefixes) under\n"
+        "s3://BUCKET/PREFIX.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "uri", type=s3_uri_argument, metavar="S3_URI", help="s3://BUCKET or s3://BUCKET/PREFIX"
+    )
+    parser.add_argument(
+        "-r", "--recursive", action="store_true", help="list every key under the prefix"
+    )
+    parser.add_argument(
+        "-H",
+        "--human-readable",
+        action="store_true",
+        help="show sizes as KiB, MiB, GiB, ...",
+    )
+    parser.add_argument(
+        "--summarize",
+        action="store_true",
+        help="end with the number of objects listed and their total size",
+    )
+    add_client_options(parser)
+    parser.set_defaults(run=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    location: S3Location = args.uri
+    client = make_client(args)
+    delimiter = "" if args.recursive else "/"
+    # Without --recursive, names are shown relative to the "folder" the prefix is in.
+    shown_from = 0 if args.recursive else location.key.rfind("/") + 1
+    size_text = human_size if args.human_readable else str
+    out = sys.stdout
+    objects = total_size = prefixes = 0
+    for page in client.list_objects(location.bucket, location.key, delimiter):
+        lines: list[tuple[str, str]] = []
+        for prefix in page.common_prefixes:
+            prefixes += 1
+            lines.append((prefix, f"{'PRE':>30} {prefix[shown_from:]}"))
+        for info in page.object_info:
+            name = info.key[shown_from:]
+            if not name:
+                continue  # the folder's own marker object (key == "folder/")
+            objects += 1
+            total_size += info.size
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info.last_modified))
+            lines.append((info.key, f"{when} {size_text(info.size):>10} {name}"))
+        # S3 sorts keys and prefixes separately within a page; show them interleaved.
+        lines.sort(key=lambda entry: entry[0])
+        for _, line in lines:
+            out.write(line + "\n")
+    if location.key and not objects and not prefixes:
+        raise CommandError(f"nothing found under {location.uri}")
+    if args.summarize:
+        total = human_size(total_size) if args.human_readable else f"{total_size} bytes"
+        out.write(f"\nTotal objects: {objects}\n   Total size: {total}\n")
+    out.flush()
+    return EXIT_OK
