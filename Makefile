@@ -91,7 +91,7 @@ demo: build
 	$(PY) examples/quickstart.py
 
 docs: $(DOCS_STAMP)
-	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 bench: build
 	$(PY) benchmarks/run.py $(BENCH_ARGS)
