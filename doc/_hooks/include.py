@@ -1,10 +1,11 @@
 """MkDocs hook: include a Markdown file from outside doc/ (the benchmark results) in a page.
 
 A page line ``<!-- include: benchmarks/results/latest.md -->`` (path from the repository root) is
-replaced by that file's text, read at every build, so the page always shows the latest results.
-Headings move one level down (the file's title becomes a section of the page), and relative
-links are rebased: a link to a page of the site points to it from the including page; a link to
-anything else outside doc/ keeps its text only, since the site does not publish it.
+replaced by that file's text, read at every build, so the page always shows the current file.
+Headings move one level down (the file's title becomes a section of the page; add ``shift=0``
+after the path to keep them), and relative links are rebased: a link to a page of the site
+points to it from the including page; a link to anything else outside doc/ keeps its text only,
+since the site does not publish it.
 
 A line ``<!-- include-image: benchmarks/results/ratios.png "alt text" -->`` publishes that image
 with the site (under ``assets/``) and shows it, when the file exists; otherwise the line is
@@ -26,7 +27,7 @@ from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
-_INCLUDE = re.compile(r"^<!-- include: (?P<path>\S+) -->[ \t]*$", re.M)
+_INCLUDE = re.compile(r"^<!-- include: (?P<path>\S+)(?: shift=(?P<shift>[0-5]))? -->[ \t]*$", re.M)
 _IMAGE = re.compile(r'^<!-- include-image: (?P<path>\S+) "(?P<alt>[^"]*)" -->[ \t]*$', re.M)
 _LINK = re.compile(r"(?P<bang>!?)\[(?P<text>[^\]]*)\]\((?P<target>[^)\s]+)\)")
 _HEADING = re.compile(r"^(#{1,5}) ", re.M)
@@ -75,12 +76,14 @@ def _rebase(text: str, included: str, page: Page, config: MkDocsConfig) -> str:
     return _LINK.sub(link, text)
 
 
-def _demote(text: str) -> str:
+def _demote(text: str, levels: int) -> str:
     out, in_fence = [], False
     for line in text.split("\n"):
         if _FENCE.match(line):
             in_fence = not in_fence
-        out.append(line if in_fence else _HEADING.sub(lambda m: "#" + m.group(1) + " ", line))
+        if not in_fence:
+            line = _HEADING.sub(lambda m: "#" * levels + m.group(1) + " ", line)
+        out.append(line)
     return "\n".join(out)
 
 
@@ -94,7 +97,8 @@ def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, **kwargs: 
                 text = source.read()
         except OSError as error:
             raise PluginError(f"{page.file.src_uri}: cannot include {match.group('path')}: {error}")
-        return _demote(_rebase(text, path, page, config))
+        levels = int(match.group("shift") or 1)
+        return _demote(_rebase(text, path, page, config), levels)
 
     def image(match: re.Match[str]) -> str:
         if not os.path.isfile(os.path.join(root, match.group("path"))):
