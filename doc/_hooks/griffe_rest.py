@@ -16,7 +16,9 @@ import griffe
 
 _ROLE = re.compile(r":(?:py:)?(?:class|func|meth|attr|mod|exc|data|obj):`(~?)([^`]+)`")
 # A paragraph ending in "::" and the indented block under it.
-_LITERAL = re.compile(r"^(?P<indent>[ ]*)(?P<text>.*?)(?P<colons>:?:)\n\n(?P<block>(?:(?P=indent)[ ]{4}.*\n|[ ]*\n)+)", re.M)
+_LITERAL = re.compile(
+    r"^(?P<indent>[ ]*)(?P<text>.*?)::\n\n(?P<block>(?:(?P=indent)[ ]{4}.*\n|[ ]*\n)+)", re.M
+)
 
 
 def _resolve(obj: griffe.Object, name: str) -> str | None:
@@ -46,8 +48,9 @@ def _role(obj: griffe.Object, match: re.Match[str]) -> str:
 
 
 def _literal(match: re.Match[str]) -> str:
-    indent, text, colons = match.group("indent"), match.group("text"), match.group("colons")
-    lines = [line[len(indent) + 4 :] if line.strip() else "" for line in match.group("block").split("\n")]
+    indent, text = match.group("indent"), match.group("text")
+    block = match.group("block").split("\n")
+    lines = [line[len(indent) + 4 :] if line.strip() else "" for line in block]
     code = "\n".join(lines).rstrip("\n")
     lead = f"{indent}{text}:\n\n" if text.strip() else ""
     fenced = "\n".join(f"{indent}{line}" if line else "" for line in code.split("\n"))

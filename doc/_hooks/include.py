@@ -70,7 +70,8 @@ def _rebase(text: str, included: str, page: Page, config: MkDocsConfig) -> str:
         if absolute.startswith(docs_dir + os.sep):
             inside = os.path.relpath(absolute, docs_dir).replace(os.sep, "/")
             rebased = posixpath.relpath(inside, page_dir or ".")
-            return f"{match.group('bang')}[{match.group('text')}]({rebased}{'#' + anchor if anchor else ''})"
+            fragment = "#" + anchor if anchor else ""
+            return f"{match.group('bang')}[{match.group('text')}]({rebased}{fragment})"
         return match.group("text")
 
     return _LINK.sub(link, text)
@@ -96,14 +97,17 @@ def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, **kwargs: 
             with open(path, encoding="utf-8") as source:
                 text = source.read()
         except OSError as error:
-            raise PluginError(f"{page.file.src_uri}: cannot include {match.group('path')}: {error}")
+            raise PluginError(
+                f"{page.file.src_uri}: cannot include {match.group('path')}: {error}"
+            ) from error
         levels = int(match.group("shift") or 1)
         return _demote(_rebase(text, path, page, config), levels)
 
     def image(match: re.Match[str]) -> str:
         if not os.path.isfile(os.path.join(root, match.group("path"))):
             return ""
-        uri = posixpath.relpath(_asset_uri(match.group("path")), posixpath.dirname(page.file.src_uri) or ".")
+        page_dir = posixpath.dirname(page.file.src_uri) or "."
+        uri = posixpath.relpath(_asset_uri(match.group("path")), page_dir)
         return f"![{match.group('alt')}]({uri})"
 
     return _IMAGE.sub(image, _INCLUDE.sub(include, markdown))
