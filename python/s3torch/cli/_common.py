@@ -167,7 +167,7 @@ def add_client_options(parser: argparse.ArgumentParser) -> None:
         metavar="URL",
         help="URL of an S3-compatible endpoint, e.g. http://127.0.0.1:8333",
     )
-    group.add_argument("--region", help="region to sign requests for (default: us-east-1)")
+    group.add_argument("--region", help="region of the bucket, to sign requests for")
     group.add_argument("--profile", help="named profile of ~/.aws/config to use")
     group.add_argument(
         "--no-sign-request",

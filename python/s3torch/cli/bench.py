@@ -98,22 +98,29 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "--size",
         type=positive_size_argument,
         default=DEFAULT_SIZE,
-        help="size of each large object",
+        metavar="SIZE",
+        help=f"size of each large object (default {human_size(DEFAULT_SIZE)})",
     )
     parser.add_argument(
-        "--count", type=positive_int, default=DEFAULT_COUNT, help="number of large objects"
+        "--count",
+        type=positive_int,
+        default=DEFAULT_COUNT,
+        metavar="N",
+        help=f"number of large objects (default {DEFAULT_COUNT})",
     )
     parser.add_argument(
         "--small-size",
         type=positive_size_argument,
         default=DEFAULT_SMALL_SIZE,
-        help="size of each small object",
+        metavar="SIZE",
+        help=f"size of each small object (default {human_size(DEFAULT_SMALL_SIZE)})",
     )
     parser.add_argument(
         "--small-count",
         type=positive_int,
         default=DEFAULT_SMALL_COUNT,
-        help="number of small objects",
+        metavar="N",
+        help=f"number of small objects (default {DEFAULT_SMALL_COUNT})",
     )
     parser.add_argument(
         "-j",
@@ -164,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
             "region": client.region,
             "concurrency": args.concurrency,
             "kept": bool(args.keep),
-            "results": [asdict(result) for result in results],
+            "results": [_rounded(asdict(result)) for result in results],
         }
         print(json.dumps(document, indent=2))
     else:
@@ -172,6 +179,12 @@ def run(args: argparse.Namespace) -> int:
         if args.keep:
             print(f"\nThe test objects were kept under s3://{location.bucket}/{prefix}")
     return EXIT_OK
+
+
+def _rounded(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        name: round(value, 4) if isinstance(value, float) else value for name, value in row.items()
+    }
 
 
 def format_table(results: Sequence[Result]) -> str:

@@ -75,9 +75,16 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         help="keep the data (and the server's log, weed.log) in DIR, across runs",
     )
     parser.add_argument(
-        "--access-key", default="s3torch", help="the access key to accept (default: s3torch)"
+        "--access-key",
+        default="s3torch",
+        metavar="KEY",
+        help="the access key to accept (default: s3torch)",
     )
-    parser.add_argument("--secret-key", help="the secret key to accept (default: a new random one)")
+    parser.add_argument(
+        "--secret-key",
+        metavar="SECRET",
+        help="the secret key to accept (default: a new random one)",
+    )
     parser.add_argument(
         "--region", default="us-east-1", help="the region clients sign for (default: us-east-1)"
     )
