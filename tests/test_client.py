@@ -3,10 +3,12 @@ head/delete/copy, keys with unusual characters, pickling, and the GIL."""
 
 from __future__ import annotations
 
+import copy
 import pickle
 import socket
 import threading
 import time
+from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 import pytest
@@ -98,17 +100,39 @@ def test_a_missing_ca_bundle_is_a_value_error(tmp_path: Any) -> None:
         _core.S3Client("us-east-1", ca_bundle=str(tmp_path / "missing.pem"))
 
 
-def test_pickled_client_works_and_keeps_its_settings(client: s3torch.S3Client, bucket: str) -> None:
+def test_client_sent_to_a_child_process_works_and_keeps_its_settings(
+    client: s3torch.S3Client, bucket: str
+) -> None:
     put(client, bucket, "k", b"pickled")
-    clone = pickle.loads(pickle.dumps(client))
+    # multiprocessing's pickler (DataLoader workers, spawn) keeps static credentials.
+    clone = pickle.loads(ForkingPickler.dumps(client))
     assert (clone.region, clone.endpoint, clone.s3client_config) == (
         client.region,
         client.endpoint,
         client.s3client_config,
     )
     assert clone.get_object_stream(bucket, "k").read() == b"pickled"
-    native = pickle.loads(pickle.dumps(client._native))
-    assert native.part_size == client._native.part_size
+    assert copy.deepcopy(client).get_object_stream(bucket, "k").read() == b"pickled"
+
+
+def test_plain_pickles_leave_static_credentials_out(client: s3torch.S3Client) -> None:
+    secret = client.s3client_config.secret_access_key
+    assert secret
+    data = pickle.dumps(client)
+    assert secret.encode() not in data
+    config = pickle.loads(pickle.dumps(client.s3client_config))
+    assert config.credentials_withheld and config.secret_access_key is None
+    with pytest.raises(ValueError, match="unpickled without its static credentials"):
+        pickle.loads(data)
+    # A config without static credentials pickles whole.
+    plain = s3torch.S3ClientConfig(max_attempts=3)
+    assert pickle.loads(pickle.dumps(plain)) == plain
+    assert not pickle.loads(pickle.dumps(plain)).credentials_withheld
+
+
+def test_the_native_client_is_never_pickled(client: s3torch.S3Client) -> None:
+    with pytest.raises(TypeError):
+        pickle.dumps(client._native)
 
 
 def test_max_attempts_from_the_environment_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import pickle
 import re
 from collections.abc import Mapping
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 
 import pytest
@@ -49,6 +51,7 @@ def test_fields_order_and_defaults() -> None:
         ("ca_bundle", None),
         ("addressing_style", "auto"),
         ("upload_checksum", "crc32c"),
+        ("stall_timeout_s", 120.0),
     ]
 
 
@@ -420,9 +423,20 @@ def test_pickle_round_trip(tmp_path: Path) -> None:
     ]
     for config in configs:
         for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
-            clone = pickle.loads(pickle.dumps(config, protocol=protocol))
+            # Handed to another process (DataLoader workers): everything travels.
+            clone = pickle.loads(ForkingPickler.dumps(config, protocol=protocol))
             assert clone == config
             assert repr(clone) == repr(config)
+            assert copy.deepcopy(config) == config
+            # Written to a pickle: everything but the static credentials.
+            data = pickle.dumps(config, protocol=protocol)
+            assert b"shh" not in data and b"tok" not in data and b"AKIA" not in data
+            written = pickle.loads(data)
+            assert written == dataclasses.replace(
+                config, access_key_id=None, secret_access_key=None, session_token=None
+            )
+            assert written.credentials_withheld == (config.access_key_id is not None)
+            assert not dataclasses.replace(written).credentials_withheld
 
 
 # --------------------------------------------------------------------------

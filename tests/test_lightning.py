@@ -292,8 +292,10 @@ def test_checkpoint_directories_on_s3_with_s3fs(
 
 def test_plugin_pickles_with_its_settings(plugin: Any) -> None:
     import pickle
+    from multiprocessing.reduction import ForkingPickler
 
-    copy = pickle.loads(pickle.dumps(plugin))
+    # Handed to another process (ddp_spawn): its static credentials travel with it.
+    copy = pickle.loads(ForkingPickler.dumps(plugin))
     assert copy.region == plugin.region
     assert copy.client.endpoint == plugin.client.endpoint
     assert copy.client.s3client_config == plugin.client.s3client_config

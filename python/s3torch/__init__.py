@@ -32,6 +32,7 @@ from ._errors import (
     S3TimeoutError,
     S3WrongRegionError,
 )
+from ._logging import disable_logging, enable_logging
 from ._uri import make_s3_uri, parse_s3_uri
 from .s3checkpoint import S3Checkpoint, load, save
 from .s3iterable_dataset import S3IterableDataset
@@ -74,6 +75,8 @@ __all__ = [
     "ShuffleDataset",
     "TarShardError",
     "__version__",
+    "disable_logging",
+    "enable_logging",
     "load",
     "make_s3_uri",
     "parse_s3_uri",

@@ -42,7 +42,11 @@ class S3Client:
     - CA bundle: ``s3client_config.ca_bundle``, else ``AWS_CA_BUNDLE``.
 
     A client can be pickled (e.g. into DataLoader workers) and survives ``fork``: each process
-    builds its own connection pool on first use.
+    builds its own connection pool on first use. Static credentials stay out of pickles written
+    with ``pickle``/``torch.save``; see :class:`S3ClientConfig`.
+
+    :meth:`metrics` returns this client's counters (requests, retries, errors, bytes), for a
+    training loop to log.
 
     Args:
         region: AWS region of the bucket(s).
@@ -68,6 +72,13 @@ class S3Client:
             raise TypeError(
                 f"s3client_config must be an S3ClientConfig, got {type(config).__name__}"
             )
+        if config.credentials_withheld:
+            raise ValueError(
+                "this S3ClientConfig was unpickled without its static credentials "
+                "(access_key_id, secret_access_key, session_token are never written to "
+                "pickles): build the config again with them, or use a profile or the environment"
+            )
+        self._user_agent_prefix = _user_agent_prefix(user_agent)
         profile = resolve_profile(config.profile)
         self._region = resolve_region(region, profile)
         self._endpoint = resolve_endpoint(endpoint, profile)
@@ -76,7 +87,7 @@ class S3Client:
         self._native = _core.S3Client(
             self._region,
             endpoint=self._endpoint,
-            user_agent_prefix=_user_agent_prefix(user_agent),
+            user_agent_prefix=self._user_agent_prefix,
             throughput_target_gbps=float(config.throughput_target_gbps),
             part_size=config.part_size,
             profile=profile if not config.unsigned and config.access_key_id is None else None,
@@ -89,6 +100,7 @@ class S3Client:
             requester_pays=config.requester_pays,
             ca_bundle=resolve_ca_bundle(config.ca_bundle),
             upload_checksum=config.upload_checksum is not None,
+            stall_timeout_s=config.stall_timeout_s,
         )
 
     @property
@@ -139,13 +151,16 @@ class S3Client:
         get_object_info: ObjectInfoCallable
         if object_info is None:
             get_object_info = partial(self.head_object, bucket, key)
+            get_stream = partial(self._native.get_object, bucket, key)
         else:
             get_object_info = partial(_identity, object_info)
+            # A known size lets a GET to the end hold a buffer of that size, not a whole part.
+            get_stream = partial(self._native.get_object, bucket, key, size_hint=object_info.size)
         return constructor(
             bucket=bucket,
             key=key,
             get_object_info=get_object_info,
-            get_stream=partial(self._native.get_object, bucket, key),
+            get_stream=get_stream,
         )
 
     def put_object(self, bucket: str, key: str, storage_class: str | None = None) -> S3Writer:
@@ -193,8 +208,44 @@ class S3Client:
         """Copy an object server-side."""
         self._native.copy_object(src_bucket, src_key, dst_bucket, dst_key)
 
+    def metrics(self) -> dict[str, int]:
+        """This client's counters since it was made, as a flat dict for a training loop to log.
+
+        ``requests`` (HTTP requests sent, retries included) and ``requests.<Operation>``
+        (e.g. ``requests.GetObject``, ``requests.UploadPart``); ``retries`` (failed attempts
+        the client tried again); ``errors`` and ``errors.<status>`` (failed attempts by HTTP
+        status, or ``errors.network`` when no response came); ``throttles`` (503 and 429
+        answers); ``canceled``; ``timeouts`` (steps that exceeded ``stall_timeout_s``);
+        ``bytes_read`` and ``bytes_written`` (object data received and sent). Counters of
+        a client unpickled in another process start again from zero there.
+
+        Example::
+
+            before = client.metrics()
+            ...  # an epoch
+            after = client.metrics()
+            print({k: after[k] - before.get(k, 0) for k in ("requests", "retries", "errors")})
+        """
+        return self._native.metrics()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt from its settings where it is unpickled; the config decides what travels.
+        return (
+            _unpickle_client,
+            (self._region, self._endpoint, self._user_agent_prefix, self._config),
+        )
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> S3Client:
+        return _unpickle_client(self._region, self._endpoint, self._user_agent_prefix, self._config)
+
     def __repr__(self) -> str:
         return f"S3Client(region={self._region!r}, endpoint={self._endpoint!r})"
+
+
+def _unpickle_client(
+    region: str, endpoint: str | None, user_agent_prefix: str, config: S3ClientConfig
+) -> S3Client:
+    return S3Client(region, endpoint=endpoint, user_agent=user_agent_prefix, s3client_config=config)
 
 
 _T = TypeVar("_T")

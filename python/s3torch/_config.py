@@ -14,10 +14,13 @@ always count as "not set".
 from __future__ import annotations
 
 import configparser
+import dataclasses
 import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from multiprocessing.reduction import ForkingPickler
+from typing import Any
 from urllib.parse import urlsplit
 
 __all__ = [
@@ -109,11 +112,15 @@ class S3ClientConfig:
     exactly (including positional order); the others are extensions.
 
     Static credentials (``access_key_id``, ``secret_access_key`` and
-    ``session_token``) are never shown by ``repr()`` nor in error messages.
-    They are ordinary fields, however, so they are included when the config
-    is pickled, for example when a dataset using it is sent to
-    ``DataLoader`` worker processes: treat such pickles as secrets, or
-    prefer credentials from the environment or a profile.
+    ``session_token``) are never shown by ``repr()`` nor in error messages,
+    and never written to pickles: ``pickle.dumps`` (and so ``torch.save``)
+    of a config, or of anything holding one, leaves them out, and a client
+    built from such an unpickled config raises ``ValueError`` instead of
+    silently using other credentials. Handing a config to ``DataLoader``
+    workers and other ``multiprocessing`` children (fork, spawn and
+    forkserver alike) keeps them, since that goes through a pipe between
+    the processes rather than into a file. ``copy.copy``/``copy.deepcopy``
+    keep them too.
 
     Attributes:
         throughput_target_gbps: Throughput the client tries to reach, in
@@ -152,6 +159,17 @@ class S3ClientConfig:
         upload_checksum: Checksum algorithm sent with uploads: ``"crc32c"``,
             or None to send no checksum (for servers that reject them).
             Default ``"crc32c"``.
+        stall_timeout_s: Longest wait, in seconds, for one step of an
+            operation: response headers, the next part of a body, a page of
+            a listing, HEAD/DELETE, or an upload accepting more data. A step
+            that takes longer is canceled and raises
+            :class:`~s3torch.S3TimeoutError`. Retries happen inside a step,
+            so keep it above the time ``max_attempts`` attempts take against
+            a store that is down (about 30 s for 10 attempts). Completing an
+            upload and server-side copies, whose one step lasts as long as
+            the data takes, are bounded only by the CRT's own detection of
+            stalled connections (no bytes for 30 s fails the attempt). None
+            waits as long as that takes. Default 120.0.
 
     Raises:
         TypeError: If a field has the wrong type (the message names the
@@ -175,6 +193,7 @@ class S3ClientConfig:
     ca_bundle: str | None = None
     addressing_style: str = "auto"
     upload_checksum: str | None = "crc32c"
+    stall_timeout_s: float | None = 120.0
 
     def __post_init__(self) -> None:
         self._check_throughput()
@@ -204,6 +223,45 @@ class S3ClientConfig:
                 f"{_name('upload_checksum')}={_show(self.upload_checksum)} is not "
                 "supported: must be 'crc32c' or None"
             )
+        self._check_stall_timeout()
+
+    def _check_stall_timeout(self) -> None:
+        value: object = self.stall_timeout_s
+        if value is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(
+                f"{_name('stall_timeout_s')} must be a number of seconds or None, "
+                f"not {type(value).__name__} ({_show(value)})"
+            )
+        try:
+            seconds = float(value)
+        except OverflowError:
+            seconds = math.inf
+        if not (math.isfinite(seconds) and seconds > 0):
+            raise ValueError(
+                f"{_name('stall_timeout_s')}={_show(value)} is out of range: "
+                "must be a finite number of seconds greater than 0, or None for no limit"
+            )
+        object.__setattr__(self, "stall_timeout_s", seconds)
+
+    @property
+    def credentials_withheld(self) -> bool:
+        """True for a config unpickled from a pickle that left its static credentials out."""
+        return bool(self.__dict__.get("_credentials_withheld", False))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Plain pickles (files, torch.save, sockets) never carry the static credentials.
+        values = _field_values(self)
+        secrets = [values.pop(name) for name in _SECRET_FIELDS]
+        withheld = self.credentials_withheld or any(v is not None for v in secrets)
+        return (_unpickle_config, (values, withheld))
+
+    def __copy__(self) -> S3ClientConfig:
+        return self  # immutable
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> S3ClientConfig:
+        return self  # immutable
 
     def _check_throughput(self) -> None:
         value: object = self.throughput_target_gbps
@@ -297,6 +355,26 @@ class S3ClientConfig:
         :func:`default_addressing_style` to settle it for an endpoint).
         """
         return "path" if self.force_path_style else self.addressing_style
+
+
+def _field_values(config: S3ClientConfig) -> dict[str, Any]:
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+
+
+def _unpickle_config(values: dict[str, Any], withheld: bool) -> S3ClientConfig:
+    config = S3ClientConfig(**values)
+    if withheld:
+        object.__setattr__(config, "_credentials_withheld", True)
+    return config
+
+
+def _reduce_for_child_process(config: S3ClientConfig) -> tuple[Any, ...]:
+    # multiprocessing hands objects to its children (DataLoader workers under spawn/forkserver)
+    # through a pipe: those keep their credentials.
+    return (_unpickle_config, (_field_values(config), config.credentials_withheld))
+
+
+ForkingPickler.register(S3ClientConfig, _reduce_for_child_process)
 
 
 def _clean(value: str | None) -> str | None:

@@ -1,7 +1,7 @@
 """Stubs of s3torch's native core (private: use the names re-exported by ``s3torch``)."""
 
 from collections.abc import Iterator
-from typing import Any, final
+from typing import final
 
 from typing_extensions import Buffer as _BufferProtocol
 
@@ -38,6 +38,7 @@ class S3Client:
         ca_bundle: str | None = None,
         upload_checksum: bool = True,
         read_window: int = ...,
+        stall_timeout_s: float | None = None,
     ) -> S3Client: ...
     @property
     def region(self) -> str: ...
@@ -50,12 +51,23 @@ class S3Client:
     @property
     def max_attempts(self) -> int: ...
     @property
+    def stall_timeout_s(self) -> float | None: ...
+    @property
     def user_agent(self) -> str: ...
+    def metrics(self) -> dict[str, int]:
+        """This client's counters: requests, retries, errors, throttles, timeouts, bytes."""
     def get_object(
-        self, bucket: str, key: str, start: int | None = None, end: int | None = None
+        self,
+        bucket: str,
+        key: str,
+        start: int | None = None,
+        end: int | None = None,
+        *,
+        size_hint: int | None = None,
     ) -> GetObjectStream:
         """Start a GET of the whole object, or of bytes ``start`` (inclusive) to ``end``
-        (exclusive)."""
+        (exclusive). ``size_hint``, the object's size if known, lets a read up to the end
+        reserve less memory."""
     def put_object(
         self, bucket: str, key: str, storage_class: str | None = None
     ) -> PutObjectStream:
@@ -70,7 +82,6 @@ class S3Client:
         """Delete an object (a missing key is not an error)."""
     def copy_object(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> None:
         """Copy an object server-side."""
-    def __getnewargs_ex__(self) -> tuple[tuple[str], dict[str, Any]]: ...
 
 @final
 class Buffer:
@@ -195,3 +206,15 @@ class ListObjectStream:
     def complete(self) -> bool: ...
     def __iter__(self) -> Iterator[ListObjectResult]: ...
     def __next__(self) -> ListObjectResult: ...
+
+def _set_log_level(level: int) -> bool:
+    """Forward the native core's log events at ``level`` (a ``logging`` level) and above;
+    above 50 turns forwarding off. False when another tracing subscriber owns the process."""
+
+def _set_crt_log_level(level: int) -> bool:
+    """Forward the CRT's own log at ``level`` and above; above 50 turns it off. False when
+    another CRT logger owns the process."""
+
+def _drain_logs(max_records: int, timeout: float) -> tuple[list[tuple[int, str, str, float]], int]:
+    """Up to ``max_records`` queued records ``(level, source, message, created)``, waiting up
+    to ``timeout`` seconds for the first, and the count of records dropped since the last call."""

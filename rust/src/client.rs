@@ -1,25 +1,29 @@
 //! The client: one configuration, one CRT S3 client per process.
 
-use crate::errors::{describe_chain, Error, ErrorKind, Result, Target};
+use crate::errors::{describe_chain, Error, ErrorKind, Result, ServiceError, Target};
 use crate::fork::ForkGuard;
 use crate::get::PyGetObjectStream;
 use crate::list::PyListObjectStream;
+use crate::metrics::{Metrics, Telemetry};
 use crate::object::PyHeadObjectResult;
 use crate::put::PyPutObjectStream;
-use futures::executor::block_on;
+use crate::wait::{self, Stalled};
 use mountpoint_s3_client::config::{
     AddressingStyle, Allocator, CredentialsProvider, CredentialsProviderStaticOptions, EndpointConfig,
     S3ClientAuthConfig, S3ClientConfig, TlsConfig, Uri,
 };
+use mountpoint_s3_client::error::ObjectClientError;
 use mountpoint_s3_client::types::{CopyObjectParams, HeadObjectParams};
 use mountpoint_s3_client::user_agent::UserAgent;
-use mountpoint_s3_client::{NewClientError, ObjectClient, S3CrtClient};
+use mountpoint_s3_client::{NewClientError, ObjectClient, S3CrtClient, S3RequestError};
 use percent_encoding::{percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::fmt;
+use std::future::Future;
 use std::num::NonZeroUsize;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 const MIB: usize = 1024 * 1024;
 pub const MIN_PART_SIZE: usize = 5 * MIB;
@@ -68,6 +72,8 @@ pub struct Settings {
     pub ca_bundle: Option<String>,
     pub upload_checksum: bool,
     pub read_window: usize,
+    /// Longest wait for one step of an operation, in seconds; `None`: no limit of our own.
+    pub stall_timeout: Option<f64>,
 }
 
 impl Settings {
@@ -113,6 +119,13 @@ impl Settings {
                 self.read_window
             )));
         }
+        if let Some(seconds) = self.stall_timeout {
+            if !(seconds.is_finite() && seconds > 0.0) {
+                return Err(Error::invalid(format!(
+                    "stall_timeout_s={seconds} is out of range: must be a positive number of seconds, or None"
+                )));
+            }
+        }
         if self.unsigned && (self.credentials.is_some() || self.profile.is_some()) {
             return Err(Error::invalid(
                 "unsigned=True cannot be combined with credentials or a profile",
@@ -129,8 +142,14 @@ impl Settings {
         }
     }
 
-    /// Build a CRT client. Slow (it starts the CRT's threads): call it with the GIL released.
-    pub fn build(&self) -> Result<S3CrtClient> {
+    /// The stall limit as a duration (a huge number of seconds means no limit).
+    fn stall_limit(&self) -> Option<Duration> {
+        self.stall_timeout.and_then(|s| Duration::try_from_secs_f64(s).ok())
+    }
+
+    /// Build a CRT client that counts its requests into `metrics`. Slow (it starts the CRT's
+    /// threads): call it with the GIL released.
+    pub fn build(&self, metrics: &Arc<Metrics>) -> Result<S3CrtClient> {
         self.validate()?;
         let allocator = Allocator::default();
         let mut endpoint_config = EndpointConfig::new(&self.region);
@@ -170,7 +189,8 @@ impl Settings {
             .max_attempts(max_attempts)
             .user_agent(UserAgent::new(Some(self.user_agent())))
             .read_backpressure(true)
-            .initial_read_window(self.read_window);
+            .initial_read_window(self.read_window)
+            .telemetry_callback(Arc::new(Telemetry(metrics.clone())));
         if self.requester_pays {
             config = config.request_payer("requester");
         }
@@ -228,6 +248,58 @@ pub fn check_key(key: &str) -> Result<()> {
     Ok(())
 }
 
+/// What every request of one client shares: the CRT client, its counters and its stall limit.
+#[derive(Clone)]
+pub struct Handle {
+    pub crt: S3CrtClient,
+    pub metrics: Arc<Metrics>,
+    pub stall_limit: Option<Duration>,
+}
+
+impl Handle {
+    /// Wait (GIL released) for one step of `operation` on `target`: its result, or the error the
+    /// caller sees, counted. A step that takes longer than the stall limit is canceled (the
+    /// future is dropped) and fails with a timeout.
+    pub fn wait<T, E: ServiceError>(
+        &self,
+        operation: &'static str,
+        target: &Target,
+        step: impl Future<Output = std::result::Result<T, ObjectClientError<E, S3RequestError>>>,
+    ) -> Result<T> {
+        self.settle(operation, target, wait::block_on(step, self.stall_limit))
+    }
+
+    /// The outcome of a step already waited for, as [`Handle::wait`] reports it.
+    pub fn settle<T, E: ServiceError>(
+        &self,
+        operation: &'static str,
+        target: &Target,
+        outcome: std::result::Result<std::result::Result<T, ObjectClientError<E, S3RequestError>>, Stalled>,
+    ) -> Result<T> {
+        match outcome {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(self.failed(Error::from_client(operation, target.clone(), e))),
+            Err(Stalled) => Err(self.failed(self.stalled(operation, target))),
+        }
+    }
+
+    /// Count an error that is about to reach the caller.
+    pub fn failed(&self, error: Error) -> Error {
+        self.metrics.on_failure(&error);
+        error
+    }
+
+    fn stalled(&self, operation: &'static str, target: &Target) -> Error {
+        let seconds = self.stall_limit.map_or(0.0, |limit| limit.as_secs_f64());
+        Error::request(
+            ErrorKind::Timeout,
+            operation,
+            target.clone(),
+            format!("no answer from the server for {seconds} s (stall_timeout_s), so the request was canceled"),
+        )
+    }
+}
+
 /// A connection to S3 or an S3-compatible store.
 ///
 /// It belongs to the process that built it; in a forked child it builds a fresh CRT client on
@@ -236,19 +308,27 @@ pub fn check_key(key: &str) -> Result<()> {
 pub struct PyS3Client {
     settings: Settings,
     client: Mutex<ForkGuard<S3CrtClient>>,
+    metrics: Arc<Metrics>,
 }
 
 impl PyS3Client {
-    /// This process's CRT client, built on first use after a fork.
-    pub fn crt(&self) -> Result<S3CrtClient> {
+    /// This process's CRT client (built on first use after a fork), with the client's counters.
+    pub fn handle(&self) -> Result<Handle> {
         let mut slot = self.client.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(client) = slot.get() {
-            return Ok(client.clone());
-        }
-        let fresh = self.settings.build()?;
-        // Replacing the slot drops the parent's guard, which leaks the parent's client.
-        *slot = ForkGuard::new(fresh.clone());
-        Ok(fresh)
+        let crt = match slot.get() {
+            Some(client) => client.clone(),
+            None => {
+                let fresh = self.settings.build(&self.metrics)?;
+                // Replacing the slot drops the parent's guard, which leaks the parent's client.
+                *slot = ForkGuard::new(fresh.clone());
+                fresh
+            }
+        };
+        Ok(Handle {
+            crt,
+            metrics: self.metrics.clone(),
+            stall_limit: self.settings.stall_limit(),
+        })
     }
 
     pub fn settings(&self) -> &Settings {
@@ -277,6 +357,7 @@ impl PyS3Client {
         ca_bundle=None,
         upload_checksum=true,
         read_window=64 * MIB,
+        stall_timeout_s=None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -297,6 +378,7 @@ impl PyS3Client {
         ca_bundle: Option<String>,
         upload_checksum: bool,
         read_window: usize,
+        stall_timeout_s: Option<f64>,
     ) -> PyResult<Self> {
         let credentials = match (access_key_id, secret_access_key, session_token) {
             (None, None, None) => None,
@@ -327,16 +409,20 @@ impl PyS3Client {
             ca_bundle,
             upload_checksum,
             read_window,
+            stall_timeout: stall_timeout_s,
         };
-        let client = py.detach(|| settings.build())?;
+        let metrics = Arc::new(Metrics::default());
+        let client = py.detach(|| settings.build(&metrics))?;
         Ok(Self {
             settings,
             client: Mutex::new(ForkGuard::new(client)),
+            metrics,
         })
     }
 
     /// Start a GET of the whole object, or of bytes `start` (inclusive) to `end` (exclusive).
-    #[pyo3(signature = (bucket, key, start=None, end=None))]
+    /// `size_hint`, the object's size if known, lets a read up to the end reserve less memory.
+    #[pyo3(signature = (bucket, key, start=None, end=None, *, size_hint=None))]
     fn get_object(
         &self,
         py: Python<'_>,
@@ -344,6 +430,7 @@ impl PyS3Client {
         key: &str,
         start: Option<u64>,
         end: Option<u64>,
+        size_hint: Option<u64>,
     ) -> PyResult<PyGetObjectStream> {
         check_bucket(bucket)?;
         check_key(key)?;
@@ -358,13 +445,14 @@ impl PyS3Client {
                 Some(start..end)
             }
         };
-        let client = py.detach(|| self.crt())?;
+        let handle = py.detach(|| self.handle())?;
         Ok(PyGetObjectStream::start(
-            client,
+            handle,
             bucket,
             key,
             range,
             self.settings.read_window as u64,
+            size_hint,
         ))
     }
 
@@ -379,9 +467,9 @@ impl PyS3Client {
     ) -> PyResult<PyPutObjectStream> {
         check_bucket(bucket)?;
         check_key(key)?;
-        let client = py.detach(|| self.crt())?;
+        let handle = py.detach(|| self.handle())?;
         Ok(PyPutObjectStream::new(
-            client,
+            handle,
             bucket,
             key,
             storage_class,
@@ -406,8 +494,8 @@ impl PyS3Client {
             ))
             .into());
         }
-        let client = py.detach(|| self.crt())?;
-        Ok(PyListObjectStream::start(client, bucket, prefix, delimiter, max_keys))
+        let handle = py.detach(|| self.handle())?;
+        Ok(PyListObjectStream::start(handle, bucket, prefix, delimiter, max_keys))
     }
 
     /// Size, ETag, last-modified time and storage class of an object.
@@ -415,9 +503,13 @@ impl PyS3Client {
         check_bucket(bucket)?;
         check_key(key)?;
         let head = py.detach(|| -> Result<_> {
-            let client = self.crt()?;
-            block_on(client.head_object(bucket, key, &HeadObjectParams::new()))
-                .map_err(|e| Error::from_client("HeadObject", Target::object(bucket, key), e))
+            let handle = self.handle()?;
+            let params = HeadObjectParams::new();
+            handle.wait(
+                "HeadObject",
+                &Target::object(bucket, key),
+                handle.crt.head_object(bucket, key, &params),
+            )
         })?;
         Ok(head.into())
     }
@@ -427,9 +519,9 @@ impl PyS3Client {
         check_bucket(bucket)?;
         check_key(key)?;
         py.detach(|| -> Result<()> {
-            let client = self.crt()?;
-            block_on(client.delete_object(bucket, key))
-                .map_err(|e| Error::from_client("DeleteObject", Target::object(bucket, key), e))?;
+            let handle = self.handle()?;
+            let target = Target::object(bucket, key);
+            handle.wait("DeleteObject", &target, handle.crt.delete_object(bucket, key))?;
             Ok(())
         })?;
         Ok(())
@@ -454,10 +546,18 @@ impl PyS3Client {
         // x-amz-copy-source header as given, where S3 expects it URL-encoded.
         let encoded_src_key = percent_encode(src_key.as_bytes(), COPY_SOURCE_KEY).to_string();
         py.detach(|| -> Result<()> {
-            let client = self.crt()?;
+            let handle = self.handle()?;
             let params = CopyObjectParams::new();
-            block_on(client.copy_object(src_bucket, &encoded_src_key, dst_bucket, dst_key, &params))
-                .map_err(|e| Error::from_client("CopyObject", Target::object(src_bucket, src_key), e))?;
+            // A copy's one wait lasts as long as the store takes to copy the whole object, so the
+            // stall limit does not apply; the CRT's own stall detection still does.
+            let copied = futures::executor::block_on(handle.crt.copy_object(
+                src_bucket,
+                &encoded_src_key,
+                dst_bucket,
+                dst_key,
+                &params,
+            ));
+            handle.settle("CopyObject", &Target::object(src_bucket, src_key), Ok(copied))?;
             Ok(())
         })?;
         Ok(())
@@ -489,6 +589,21 @@ impl PyS3Client {
     }
 
     #[getter]
+    fn stall_timeout_s(&self) -> Option<f64> {
+        self.settings.stall_timeout
+    }
+
+    /// This client's counters since it was made: requests (by operation), retries, errors (by
+    /// HTTP status, or "network"), throttles, canceled requests, timeouts, bytes read and written.
+    fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let counters = PyDict::new(py);
+        for (name, value) in self.metrics.snapshot() {
+            counters.set_item(name, value)?;
+        }
+        Ok(counters)
+    }
+
+    #[getter]
     fn user_agent(&self) -> String {
         self.settings.user_agent()
     }
@@ -498,30 +613,6 @@ impl PyS3Client {
             "S3Client(region={:?}, endpoint={:?}, part_size={}, max_attempts={})",
             self.settings.region, self.settings.endpoint, self.settings.part_size, self.settings.max_attempts
         )
-    }
-
-    /// Pickle support: a client travels as its settings and is rebuilt where it is unpickled.
-    fn __getnewargs_ex__<'py>(&self, py: Python<'py>) -> PyResult<((String,), Bound<'py, PyDict>)> {
-        let s = &self.settings;
-        let kwargs = PyDict::new(py);
-        kwargs.set_item("endpoint", &s.endpoint)?;
-        kwargs.set_item("user_agent_prefix", &s.user_agent_prefix)?;
-        kwargs.set_item("throughput_target_gbps", s.throughput_target_gbps)?;
-        kwargs.set_item("part_size", s.part_size)?;
-        kwargs.set_item("profile", &s.profile)?;
-        kwargs.set_item("unsigned", s.unsigned)?;
-        kwargs.set_item("force_path_style", s.force_path_style)?;
-        kwargs.set_item("max_attempts", s.max_attempts)?;
-        if let Some(credentials) = &s.credentials {
-            kwargs.set_item("access_key_id", &credentials.access_key_id)?;
-            kwargs.set_item("secret_access_key", &credentials.secret_access_key)?;
-            kwargs.set_item("session_token", &credentials.session_token)?;
-        }
-        kwargs.set_item("requester_pays", s.requester_pays)?;
-        kwargs.set_item("ca_bundle", &s.ca_bundle)?;
-        kwargs.set_item("upload_checksum", s.upload_checksum)?;
-        kwargs.set_item("read_window", s.read_window)?;
-        Ok(((s.region.clone(),), kwargs))
     }
 }
 
@@ -545,6 +636,7 @@ mod tests {
             ca_bundle: None,
             upload_checksum: true,
             read_window: 64 * MIB,
+            stall_timeout: Some(120.0),
         }
     }
 

@@ -30,6 +30,7 @@ pub enum ErrorKind {
     PreconditionFailed,
     InvalidRange,
     Canceled,
+    Timeout,
     Other,
 }
 
@@ -48,6 +49,7 @@ impl ErrorKind {
             Self::PreconditionFailed => "S3PreconditionFailedError",
             Self::InvalidRange => "S3InvalidRangeError",
             Self::Canceled => "S3CanceledError",
+            Self::Timeout => "S3TimeoutError",
             Self::Other => "S3Exception",
         }
     }
@@ -158,6 +160,14 @@ impl Error {
         match self {
             Self::InvalidArgument(_) => None,
             Self::Request(failure) => Some(failure.kind),
+        }
+    }
+
+    /// The HTTP status of a failed request's response, if one arrived.
+    pub fn status(&self) -> Option<i32> {
+        match self {
+            Self::InvalidArgument(_) => None,
+            Self::Request(failure) => failure.status,
         }
     }
 

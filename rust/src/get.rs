@@ -1,15 +1,16 @@
 //! GET: an object body as a stream of buffers, read in order.
 
 use crate::buffer::{BorrowedBuffer, PyBuffer};
+use crate::client::Handle;
 use crate::errors::{Error, ErrorKind, Result, Target};
 use crate::fork::ProcessLocal;
 use crate::inflight::InFlight;
+use crate::wait;
 use bytes::Bytes;
-use futures::executor::block_on;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use mountpoint_s3_client::error::{GetObjectError, ObjectClientError};
 use mountpoint_s3_client::types::{ClientBackpressureHandle, GetObjectParams, GetObjectResponse, HeadObjectParams};
-use mountpoint_s3_client::{ObjectClient, S3CrtClient, S3GetObjectResponse, S3RequestError};
+use mountpoint_s3_client::{ObjectClient, S3GetObjectResponse, S3RequestError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use std::ops::Range;
@@ -27,7 +28,7 @@ enum State {
 }
 
 struct Body {
-    client: S3CrtClient,
+    handle: Handle,
     target: Target,
     state: State,
     /// Received but not yet handed out: the tail of a part a read consumed only partly.
@@ -38,6 +39,11 @@ struct Body {
     read_window: u64,
     /// Whether the whole object was asked for (no range).
     whole_object: bool,
+    /// Where the request on the wire stops short of the object's end, because it was asked for
+    /// up to the end but sent with the expected size as its range end (see
+    /// [`PyGetObjectStream::start`]). Reaching it means the object may be longer than
+    /// expected: the rest is asked for with a new request.
+    provisional_end: Option<u64>,
 }
 
 impl Body {
@@ -51,44 +57,54 @@ impl Body {
         loop {
             match std::mem::replace(&mut self.state, State::Finished) {
                 State::Finished => return Ok(None),
-                State::Starting(started) => match started.wait() {
-                    Ok(response) => self.state = State::Streaming(response),
-                    Err(e) => {
-                        let error = self.error(e);
-                        // The CRT asks for the first part as a range starting at byte 0; some
-                        // stores answer 416 when the object is empty. Only an empty object
-                        // makes that range unsatisfiable, so this is an empty body.
-                        if self.whole_object && error.kind() == Some(ErrorKind::InvalidRange) {
-                            return Ok(None);
+                State::Starting(started) => {
+                    let outcome = started.wait(self.handle.stall_limit);
+                    match self.handle.settle("GetObject", &self.target, outcome) {
+                        Ok(response) => self.state = State::Streaming(response),
+                        // A range starting at the object's end, which only an object no longer
+                        // than expected (the first request, whole object: an empty one) makes
+                        // unsatisfiable; some stores answer so to the CRT's first ranged part of
+                        // an empty object too. Either way the body has ended.
+                        Err(error)
+                            if error.kind() == Some(ErrorKind::InvalidRange)
+                                && (self.whole_object && self.position == 0 || self.provisional_end.is_some()) =>
+                        {
+                            return Ok(None)
                         }
-                        return Err(error);
+                        Err(error) => return Err(error),
                     }
-                },
-                State::Streaming(mut response) => match futures::executor::block_on(response.next()) {
-                    None => return Ok(None),
-                    Some(Err(e)) => return Err(self.error(e)),
-                    Some(Ok(part)) => {
-                        if part.offset != self.position {
-                            return Err(Error::request(
-                                ErrorKind::Other,
-                                "GetObject",
-                                self.target.clone(),
-                                format!(
-                                    "body part at offset {} arrived while expecting {}",
-                                    part.offset, self.position
-                                ),
-                            ));
+                }
+                State::Streaming(mut response) => {
+                    let step = wait::block_on(response.next().map(Option::transpose), self.handle.stall_limit);
+                    let Some(part) = self.handle.settle("GetObject", &self.target, step)? else {
+                        if self.provisional_end.take() == Some(self.position) {
+                            // The object is at least one byte longer than expected: ask for the rest.
+                            self.state = State::Starting(request(&self.handle, &self.target, self.position..u64::MAX));
+                            continue;
                         }
-                        self.position += part.data.len() as u64;
-                        if let Some(handle) = response.backpressure_handle() {
-                            handle.ensure_read_window(self.position.saturating_add(self.read_window));
-                        }
-                        self.state = State::Streaming(response);
-                        if !part.data.is_empty() {
-                            return Ok(Some(part.data));
-                        }
+                        return Ok(None);
+                    };
+                    if part.offset != self.position {
+                        return Err(Error::request(
+                            ErrorKind::Other,
+                            "GetObject",
+                            self.target.clone(),
+                            format!(
+                                "body part at offset {} arrived while expecting {}",
+                                part.offset, self.position
+                            ),
+                        ));
                     }
-                },
+                    self.position += part.data.len() as u64;
+                    self.handle.metrics.add_bytes_read(part.data.len());
+                    if let Some(handle) = response.backpressure_handle() {
+                        handle.ensure_read_window(self.position.saturating_add(self.read_window));
+                    }
+                    self.state = State::Streaming(response);
+                    if !part.data.is_empty() {
+                        return Ok(Some(part.data));
+                    }
+                }
             }
         }
     }
@@ -127,11 +143,12 @@ impl Body {
     /// Bytes left in the body after `position`, from the object's size (one HEAD request).
     fn remaining(&self) -> Result<u64> {
         let key = self.target.key.as_deref().unwrap_or_default();
-        let head = block_on(
-            self.client
-                .head_object(&self.target.bucket, key, &HeadObjectParams::new()),
-        )
-        .map_err(|e| Error::from_client("HeadObject", self.target.clone(), e))?;
+        let params = HeadObjectParams::new();
+        let head = self.handle.wait(
+            "HeadObject",
+            &self.target,
+            self.handle.crt.head_object(&self.target.bucket, key, &params),
+        )?;
         Ok(head.size.saturating_sub(self.position))
     }
 
@@ -149,10 +166,6 @@ impl Body {
             }
         }
         Ok(filled)
-    }
-
-    fn error(&self, error: ObjectClientError<GetObjectError, S3RequestError>) -> Error {
-        Error::from_client("GetObject", self.target.clone(), error)
     }
 }
 
@@ -176,16 +189,42 @@ pub struct PyGetObjectStream {
 }
 
 impl PyGetObjectStream {
-    pub fn start(client: S3CrtClient, bucket: &str, key: &str, range: Option<Range<u64>>, read_window: u64) -> Self {
+    /// Start the GET of `range` (the whole object when `None`; an end of `u64::MAX` means up to
+    /// the object's end).
+    ///
+    /// `size_hint`, the object's size if known (from a listing), only changes how a read up to
+    /// the end is sent: as a range ending one byte past the expected size. The CRT then holds a
+    /// buffer of that size for the first part instead of a whole part (8 MiB), which matters
+    /// when many small GETs are in flight at once; an object that has grown since is still read
+    /// whole (the extra byte shows it, and the rest is asked for).
+    pub fn start(
+        handle: Handle,
+        bucket: &str,
+        key: &str,
+        range: Option<Range<u64>>,
+        read_window: u64,
+        size_hint: Option<u64>,
+    ) -> Self {
         let start = range.as_ref().map_or(0, |r| r.start);
         let end = range.as_ref().map(|r| r.end).filter(|end| *end != u64::MAX);
         let whole_object = range.is_none();
-        let state = if range.as_ref().is_some_and(|r| r.is_empty()) {
-            State::Finished
-        } else {
-            let (b, k, c) = (bucket.to_owned(), key.to_owned(), client.clone());
-            let params = GetObjectParams::new().range(range);
-            State::Starting(InFlight::start(async move { c.get_object(&b, &k, &params).await }))
+        let target = Target::object(bucket, key);
+        let mut provisional_end = None;
+        let state = match (range, size_hint) {
+            (Some(range), _) if range.is_empty() => State::Finished,
+            (None, Some(size)) => {
+                provisional_end = Some(size.saturating_add(1));
+                State::Starting(request(&handle, &target, 0..size.saturating_add(1)))
+            }
+            (Some(range), Some(size)) if range.end == u64::MAX && range.start <= size => {
+                provisional_end = Some(size.saturating_add(1));
+                State::Starting(request(&handle, &target, range.start..size.saturating_add(1)))
+            }
+            (range, _) => {
+                let (b, k, c) = (bucket.to_owned(), key.to_owned(), handle.crt.clone());
+                let params = GetObjectParams::new().range(range);
+                State::Starting(InFlight::start(async move { c.get_object(&b, &k, &params).await }))
+            }
         };
         Self {
             bucket: bucket.to_owned(),
@@ -194,18 +233,30 @@ impl PyGetObjectStream {
             end,
             body: ProcessLocal::new(
                 Body {
-                    client: client.clone(),
-                    target: Target::object(bucket, key),
+                    handle,
+                    target,
                     state,
                     unread: Bytes::new(),
                     position: start,
                     read_window,
                     whole_object,
+                    provisional_end,
                 },
                 "stream",
             ),
         }
     }
+}
+
+/// Start a GET of `range` of the target object.
+fn request(handle: &Handle, target: &Target, range: Range<u64>) -> Started {
+    let (b, k, c) = (
+        target.bucket.clone(),
+        target.key.clone().unwrap_or_default(),
+        handle.crt.clone(),
+    );
+    let params = GetObjectParams::new().range(Some(range));
+    InFlight::start(async move { c.get_object(&b, &k, &params).await })
 }
 
 /// Copy `chunks`, in order, to the start of `out`.

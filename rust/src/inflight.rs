@@ -6,9 +6,11 @@
 //! waker. This is how many GETs (or the next page of a listing) are in flight at once without an
 //! executor of our own.
 
+use crate::wait::{self, Stalled};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
@@ -28,11 +30,12 @@ impl<T> InFlight<T> {
         }
     }
 
-    /// Block the calling thread until the result is there. Call it with the GIL released.
-    pub fn wait(self) -> T {
+    /// Block the calling thread until the result is there, or until `limit` has passed (which
+    /// drops, and so cancels, the request). Call it with the GIL released.
+    pub fn wait(self, limit: Option<Duration>) -> Result<T, Stalled> {
         match self {
-            Self::Ready(value) => value,
-            Self::Pending(future) => futures::executor::block_on(future),
+            Self::Ready(value) => Ok(value),
+            Self::Pending(future) => wait::block_on(future, limit),
         }
     }
 }
@@ -55,11 +58,11 @@ mod tests {
         });
         assert!(started.load(Ordering::SeqCst), "the first poll must happen in start()");
         std::thread::spawn(move || tx.send(41));
-        assert_eq!(inflight.wait(), 42);
+        assert_eq!(inflight.wait(None), Ok(42));
     }
 
     #[test]
     fn immediately_ready_futures_are_kept() {
-        assert_eq!(InFlight::start(async { 7 }).wait(), 7);
+        assert_eq!(InFlight::start(async { 7 }).wait(None), Ok(7));
     }
 }

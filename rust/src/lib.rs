@@ -11,8 +11,11 @@ mod fork;
 mod get;
 mod inflight;
 mod list;
+mod logging;
+mod metrics;
 mod object;
 mod put;
+mod wait;
 
 use pyo3::prelude::*;
 
@@ -32,5 +35,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<object::PyHeadObjectResult>()?;
     m.add_class::<object::PyRestoreStatus>()?;
     m.add_class::<buffer::PyBuffer>()?;
+    m.add_function(wrap_pyfunction!(logging::_set_log_level, m)?)?;
+    m.add_function(wrap_pyfunction!(logging::_set_crt_log_level, m)?)?;
+    m.add_function(wrap_pyfunction!(logging::_drain_logs, m)?)?;
     Ok(())
 }

@@ -1,12 +1,13 @@
 //! LIST: ListObjectsV2, a page at a time, with the next page requested while this one is used.
 
-use crate::errors::{Error, Result, Target};
+use crate::client::Handle;
+use crate::errors::{Result, Target};
 use crate::fork::ProcessLocal;
 use crate::inflight::InFlight;
 use crate::object::PyObjectInfo;
 use mountpoint_s3_client::error::{ListObjectsError, ObjectClientError};
 use mountpoint_s3_client::types::ListObjectsResult;
-use mountpoint_s3_client::{ObjectClient, S3CrtClient, S3RequestError};
+use mountpoint_s3_client::{ObjectClient, S3RequestError};
 use pyo3::prelude::*;
 
 type Page = InFlight<std::result::Result<ListObjectsResult, ObjectClientError<ListObjectsError, S3RequestError>>>;
@@ -30,7 +31,7 @@ impl PyListObjectResult {
 }
 
 struct Listing {
-    client: S3CrtClient,
+    handle: Handle,
     target: Target,
     prefix: String,
     delimiter: String,
@@ -41,7 +42,7 @@ struct Listing {
 
 impl Listing {
     fn request(&self, token: Option<String>) -> Page {
-        let client = self.client.clone();
+        let client = self.handle.crt.clone();
         let bucket = self.target.bucket.clone();
         let (prefix, delimiter, max_keys) = (self.prefix.clone(), self.delimiter.clone(), self.max_keys);
         InFlight::start(async move {
@@ -55,9 +56,9 @@ impl Listing {
         let Some(page) = self.next.take() else {
             return Ok(None);
         };
-        let result = page
-            .wait()
-            .map_err(|e| Error::from_client("ListObjectsV2", self.target.clone(), e))?;
+        let result = self
+            .handle
+            .settle("ListObjectsV2", &self.target, page.wait(self.handle.stall_limit))?;
         self.continuation_token = result.next_continuation_token.clone();
         self.next = self.continuation_token.clone().map(|token| self.request(Some(token)));
         Ok(Some(result))
@@ -79,9 +80,9 @@ pub struct PyListObjectStream {
 }
 
 impl PyListObjectStream {
-    pub fn start(client: S3CrtClient, bucket: &str, prefix: String, delimiter: String, max_keys: usize) -> Self {
+    pub fn start(handle: Handle, bucket: &str, prefix: String, delimiter: String, max_keys: usize) -> Self {
         let mut listing = Listing {
-            client,
+            handle,
             target: if prefix.is_empty() {
                 Target::bucket(bucket)
             } else {

@@ -2,16 +2,16 @@
 //! multipart upload whose parts are sent while the caller keeps writing.
 
 use crate::buffer::BorrowedBuffer;
+use crate::client::Handle;
 use crate::errors::{Error, Result, Target};
 use crate::fork::ProcessLocal;
-use futures::executor::block_on;
+use crate::wait;
 use mountpoint_s3_client::checksums::crc32c;
-use mountpoint_s3_client::error::{ObjectClientError, PutObjectError};
 use mountpoint_s3_client::types::{
     ChecksumAlgorithm, PutObjectParams, PutObjectSingleParams, PutObjectTrailingChecksums, UploadChecksum,
     UploadReviewOutcome,
 };
-use mountpoint_s3_client::{ObjectClient, PutObjectRequest, S3CrtClient, S3PutObjectRequest, S3RequestError};
+use mountpoint_s3_client::{ObjectClient, PutObjectRequest, S3PutObjectRequest};
 use pyo3::prelude::*;
 
 /// Writes at least this large skip our buffer and go straight to the CRT, which copies them into
@@ -30,7 +30,7 @@ enum State {
 }
 
 struct Upload {
-    client: S3CrtClient,
+    handle: Handle,
     target: Target,
     storage_class: Option<String>,
     checksum: bool,
@@ -42,10 +42,6 @@ struct Upload {
 impl Upload {
     fn key(&self) -> &str {
         self.target.key.as_deref().unwrap_or_default()
-    }
-
-    fn fail(&self, error: ObjectClientError<PutObjectError, S3RequestError>) -> Error {
-        Error::from_client("PutObject", self.target.clone(), error)
     }
 
     fn closed_error(&self) -> Error {
@@ -69,7 +65,8 @@ impl Upload {
         if let Some(storage_class) = &self.storage_class {
             params = params.storage_class(storage_class.clone());
         }
-        block_on(self.client.put_object(&self.target.bucket, self.key(), &params)).map_err(|e| self.fail(e))
+        let started = self.handle.crt.put_object(&self.target.bucket, self.key(), &params);
+        self.handle.wait("PutObject", &self.target, started)
     }
 
     fn write(&mut self, data: &[u8]) -> Result<()> {
@@ -89,11 +86,11 @@ impl Upload {
                 None => self.start_multipart()?,
             };
             if !pending.is_empty() {
-                block_on(request.write(&pending)).map_err(|e| self.fail(e))?;
+                self.send(&mut request, &pending)?;
                 pending.clear();
             }
             if data.len() >= DIRECT_WRITE {
-                block_on(request.write(data)).map_err(|e| self.fail(e))?;
+                self.send(&mut request, data)?;
             } else {
                 pending.extend_from_slice(data);
             }
@@ -101,6 +98,13 @@ impl Upload {
         };
         self.written += data.len() as u64;
         self.state = State::Open { pending, upload };
+        Ok(())
+    }
+
+    /// Hand `data` to the upload, waiting while its part buffers are full.
+    fn send(&self, request: &mut S3PutObjectRequest, data: &[u8]) -> Result<()> {
+        self.handle.wait("PutObject", &self.target, request.write(data))?;
+        self.handle.metrics.add_bytes_written(data.len());
         Ok(())
     }
 
@@ -114,7 +118,7 @@ impl Upload {
                 // AbortMultipartUpload in the background. Refusing the upload at review time makes
                 // the CRT abort it before the request finishes, and we wait for that finish.
                 let refused = request.review_and_complete(|_review| UploadReviewOutcome::Abort);
-                let _expected_failure = block_on(refused);
+                let _expected_failure = wait::block_on(refused, self.handle.stall_limit);
             }
             State::Open { upload: None, .. } | State::Failed | State::Aborted => {}
             completed @ State::Completed(_) => self.state = completed,
@@ -136,19 +140,27 @@ impl Upload {
                 if let Some(storage_class) = &self.storage_class {
                     params = params.storage_class(storage_class.clone());
                 }
-                block_on(
-                    self.client
-                        .put_object_single(&self.target.bucket, self.key(), &params, pending),
-                )
+                let size = pending.len();
+                let put = self
+                    .handle
+                    .crt
+                    .put_object_single(&self.target.bucket, self.key(), &params, pending);
+                let result = self.handle.wait("PutObject", &self.target, put)?;
+                self.handle.metrics.add_bytes_written(size);
+                result
             }
             Some(mut request) => {
                 if !pending.is_empty() {
-                    block_on(request.write(&pending)).map_err(|e| self.fail(e))?;
+                    self.send(&mut request, &pending)?;
                 }
-                block_on(request.complete())
+                // Completing waits for every part still in flight, however long the data
+                // outstanding takes to send, so the stall limit does not apply; the CRT's own
+                // stall detection still does.
+                let completed = futures::executor::block_on(request.complete());
+                self.handle.settle("PutObject", &self.target, Ok(completed))?
             }
         };
-        let etag = result.map_err(|e| self.fail(e))?.etag.into_inner();
+        let etag = result.etag.into_inner();
         self.state = State::Completed(etag.clone());
         Ok(etag)
     }
@@ -166,14 +178,14 @@ pub struct PyPutObjectStream {
 }
 
 impl PyPutObjectStream {
-    pub fn new(client: S3CrtClient, bucket: &str, key: &str, storage_class: Option<String>, checksum: bool) -> Self {
-        let part_size = client.write_part_size();
+    pub fn new(handle: Handle, bucket: &str, key: &str, storage_class: Option<String>, checksum: bool) -> Self {
+        let part_size = handle.crt.write_part_size();
         Self {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
             upload: ProcessLocal::new(
                 Upload {
-                    client,
+                    handle,
                     target: Target::object(bucket, key),
                     storage_class,
                     checksum,
