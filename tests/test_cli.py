@@ -143,6 +143,14 @@ def test_an_exception_from_a_command_is_one_line_without_traceback_unless_debug(
     assert "Traceback" in err and err.endswith("'/no/such/file'\n")
 
 
+def test_a_bad_connection_setting_fails_naming_the_option(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _, err = run_cli(capsys, "ls", "s3://bucket", "--max-attempts", "1000")
+    assert code == 1
+    assert err.startswith("s3torch: error: --max-attempts=1000 is out of range")
+
+
 def test_ctrl_c_exits_130(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

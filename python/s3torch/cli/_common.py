@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import threading
@@ -25,7 +26,6 @@ R = TypeVar("R")
 
 EXIT_OK = 0
 EXIT_FAILED = 1
-EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 KIB = 1024
@@ -192,26 +192,25 @@ def add_client_options(parser: argparse.ArgumentParser) -> None:
 
 def make_client(args: argparse.Namespace) -> S3Client:
     """An S3Client configured from the client options (and the environment)."""
-    settings: dict[str, object] = {
-        "unsigned": bool(args.no_sign_request),
-        "force_path_style": bool(args.force_path_style),
-    }
-    if args.max_attempts is not None:
-        settings["max_attempts"] = args.max_attempts
-    if args.profile is not None:
-        settings["profile"] = args.profile
-    if args.ca_bundle is not None:
-        settings["ca_bundle"] = args.ca_bundle
     try:
-        config = S3ClientConfig(**settings)  # type: ignore[arg-type]
+        config = S3ClientConfig(
+            unsigned=bool(args.no_sign_request),
+            force_path_style=bool(args.force_path_style),
+            profile=args.profile,
+            ca_bundle=args.ca_bundle,
+        )
+        if args.max_attempts is not None:
+            config = dataclasses.replace(config, max_attempts=args.max_attempts)
         return S3Client(args.region, endpoint=args.endpoint_url, s3client_config=config)
     except (TypeError, ValueError) as err:
-        raise CommandError(_without_class_name(str(err))) from err
+        raise CommandError(_as_option_names(str(err))) from err
 
 
-def _without_class_name(message: str) -> str:
-    # Config errors name fields as "S3ClientConfig.max_attempts"; here they came from options.
-    return message.replace("S3ClientConfig.", "")
+def _as_option_names(message: str) -> str:
+    # Config errors name fields ("S3ClientConfig.max_attempts"); here they came from options.
+    for field in ("max_attempts", "ca_bundle", "profile"):
+        message = message.replace(f"S3ClientConfig.{field}", "--" + field.replace("_", "-"))
+    return message
 
 
 # -- errors -----------------------------------------------------------------
@@ -249,8 +248,11 @@ def human_size(size: float) -> str:
     raise AssertionError("unreachable")
 
 
-def rate_mib(size: int, seconds: float) -> float:
-    return size / MIB / seconds if seconds > 0 else 0.0
+def format_rate(size: int, seconds: float) -> str:
+    """Bytes per second in MiB/s, with fewer decimals as the figure grows."""
+    rate = size / MIB / seconds if seconds > 0 else 0.0
+    decimals = 0 if rate >= 100 else 1 if rate >= 10 else 2
+    return f"{rate:,.{decimals}f} MiB/s"
 
 
 # -- a pool of jobs ---------------------------------------------------------

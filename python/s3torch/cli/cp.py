@@ -26,11 +26,11 @@ from ._common import (
     Stopwatch,
     add_client_options,
     describe_error,
+    format_rate,
     human_size,
     location_argument,
     make_client,
     positive_int,
-    rate_mib,
 )
 from ._progress import Progress, wants_progress
 
@@ -260,7 +260,7 @@ class _Copier:
             noun = "file" if self.copied == 1 else "files"
             summary = (
                 f"Copied {self.copied} {noun} ({human_size(self.copied_bytes)}) in "
-                f"{seconds:.2f} s: {rate_mib(self.copied_bytes, seconds):.1f} MiB/s"
+                f"{seconds:.2f} s: {format_rate(self.copied_bytes, seconds)}"
             )
             if self.failed:
                 summary += f"; {self.failed} failed"
@@ -368,7 +368,7 @@ def _upload_stdin(client: S3Client, destination: S3Location, quiet: bool) -> int
         seconds = clock.elapsed
         print(
             f"upload: - to {destination.uri}\nCopied 1 file ({human_size(size)}) in "
-            f"{seconds:.2f} s: {rate_mib(size, seconds):.1f} MiB/s",
+            f"{seconds:.2f} s: {format_rate(size, seconds)}",
             flush=True,
         )
     return EXIT_OK

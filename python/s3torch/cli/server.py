@@ -181,10 +181,22 @@ def _serve(server: LocalS3Server, stop: threading.Event) -> None:
             answered = False
         failures = 0 if answered else failures + 1
         if failures >= _HEALTH_CHECK_FAILURES:
-            raise CommandError(
-                f"the S3 server at {server.endpoint} stopped answering; its log was "
-                f"{server.log_path}"
-            )
+            _show_log_tail(server)
+            raise CommandError(f"the S3 server at {server.endpoint} stopped answering")
+
+
+def _show_log_tail(server: LocalS3Server, lines: int = 20) -> None:
+    """Print the end of the server's log (which a temporary data folder takes with it)."""
+    if server.log_path is None:
+        return
+    try:
+        with open(server.log_path, encoding="utf-8", errors="replace") as log:
+            tail = log.readlines()[-lines:]
+    except OSError:
+        return
+    print(f"The last lines of {server.log_path}:", file=sys.stderr)
+    sys.stderr.writelines(tail)
+    sys.stderr.flush()
 
 
 @contextmanager
