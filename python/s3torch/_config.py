@@ -135,7 +135,7 @@ class S3ClientConfig:
             (``https://endpoint/bucket/key``); overrides
             ``addressing_style``. Default False.
         max_attempts: Total number of attempts for a request, including the
-            first one, between 1 and 100. Default 10.
+            first one, between 1 and 64. Default 10.
         profile: Name of the AWS profile to use for credentials and
             settings, or None for the default (``AWS_PROFILE`` or
             ``default``). Must not be empty.

@@ -149,15 +149,20 @@ class S3IterableDataset(torch.utils.data.IterableDataset[Any]):
                 ...
 
     Args:
-        region, get_dataset_objects, endpoint, transform, s3client_config,
-        reader_constructor: as for :class:`S3MapDataset`.
+        region: the region of the bucket; None finds it as :class:`S3Client` does.
+        get_dataset_objects: what to read; use :meth:`from_prefix` or :meth:`from_objects`.
+        endpoint: an S3-compatible endpoint URL, or None.
+        transform: turns each object's :class:`S3Reader` into a sample.
+        s3client_config: client settings; see :class:`S3ClientConfig`.
         enable_sharding: split the objects over ranks and DataLoader workers.
+        reader_constructor: how objects are read; see :class:`S3ReaderConstructor`.
         shuffle: visit the objects in a new seeded permutation each epoch.
         seed: the seed of those permutations; use the same one on every rank.
         prefetch_objects: most GETs in flight ahead of the current object (0: none).
         prefetch_bytes: most bytes (by listed size) those GETs may add up to.
-        rank, world_size: this process's place in the job, when not taken from an initialised
-            ``torch.distributed`` (give both or neither).
+        rank: this process's rank, when not taken from an initialised ``torch.distributed``
+            (give both ``rank`` and ``world_size`` or neither).
+        world_size: the number of ranks, given together with ``rank``.
     """
 
     def __init__(

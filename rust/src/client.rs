@@ -216,7 +216,10 @@ impl Settings {
                 ),
             ),
             NewClientError::TlsConfigValidationError(_) | NewClientError::TlsConfigurationError(_) => {
-                Error::invalid(format!("ca_bundle {:?} cannot be used: {detail}", self.ca_bundle))
+                Error::invalid(format!(
+                    "ca_bundle {:?} cannot be used: {detail}",
+                    self.ca_bundle.as_deref().unwrap_or_default()
+                ))
             }
             _ => Error::invalid(format!("invalid client configuration: {detail}")),
         }

@@ -217,7 +217,7 @@ impl Error {
                 let status = (result.response_status >= 100).then_some(result.response_status);
                 let detail = match (&meta.error_message, status) {
                     (Some(message), _) => message.clone(),
-                    (None, Some(status)) => format!("the server answered HTTP {status}"),
+                    (None, Some(_)) => "the server answered with an error and no message".to_owned(),
                     (None, None) => format!("no response from the server ({})", result.crt_error),
                 };
                 let request_id = result
