@@ -97,23 +97,29 @@ def check(status: int, output: str, success: str) -> None:
     assert success in output.splitlines(), f"no {success!r} line; output:\n{output[-6000:]}"
 
 
+def keys(client: Any, bucket: str) -> list[str]:
+    return [info.key for page in client.list_objects(bucket, "") for info in page.object_info]
+
+
 @pytest.mark.parametrize("script", sorted(SINGLE_PROCESS))
-def test_example_passes_its_checks(
-    script: str, s3_server: Any, bucket: str, tmp_path: Path
+def test_example_passes_its_checks_and_cleans_up(
+    script: str, s3_server: Any, bucket: str, client: Any, tmp_path: Path
 ) -> None:
     command = [sys.executable, str(EXAMPLES / script), "--quick", "--bucket", bucket]
     status, output = run(command, environment(s3_server), tmp_path)
     check(status, output, SINGLE_PROCESS[script])
+    assert keys(client, bucket) == [], "a successful run leaves nothing behind"
 
 
 def test_ddp_example_passes_its_checks_under_torchrun(
-    s3_server: Any, bucket: str, tmp_path: Path
+    s3_server: Any, bucket: str, client: Any, tmp_path: Path
 ) -> None:
     script = "map_dataset_ddp.py"
     command = [*TORCHRUN, str(EXAMPLES / script), "--quick", "--bucket", bucket]
     status, output = run(command, environment(s3_server), tmp_path)
     check(status, output, UNDER_TORCHRUN[script])
     assert output.count("the 2 ranks read all 256 samples once") == 2  # one line per epoch
+    assert keys(client, bucket) == [], "a successful run leaves nothing behind"
 
 
 def test_dcp_example_needs_no_setup(tmp_path: Path) -> None:
@@ -137,6 +143,17 @@ def test_example_exits_non_zero_when_s3_refuses_it(
     assert status != 0, output
     assert "S3CredentialsError" in output, output[-6000:]  # SignatureDoesNotMatch
     assert "checkpoints: OK" not in output
+
+
+def test_keep_keeps_what_the_run_wrote(
+    s3_server: Any, bucket: str, client: Any, tmp_path: Path
+) -> None:
+    command = [sys.executable, str(EXAMPLES / "resume.py"), "--quick", "--bucket", bucket]
+    status, output = run([*command, "--prefix", "mine", "--keep"], environment(s3_server), tmp_path)
+    check(status, output, SINGLE_PROCESS["resume.py"])
+    written = keys(client, bucket)
+    assert len(written) == 100
+    assert all(key.startswith("mine/resume-") for key in written)
 
 
 def test_every_example_is_tested_and_listed_in_the_readme() -> None:
