@@ -2,9 +2,11 @@
 fork, spawn and forkserver from a parent that already uses the client, and interpreter exit
 with streams still open. No deadlock, hang, crash or cross-talk; process exit never hangs.
 
-The default run does 10,000 mixed operations from 8 threads (about 10 s on a 2-core machine
-shared with the server). ``S3TORCH_SOAK=1`` runs the soak instead: 100,000 operations from 16
-threads, with more multipart uploads, and five DataLoader epochs per start method::
+The default run (about 55 s on a 2-core machine shared with the server) does 10,000 mixed
+operations from 8 threads, and runs the busy-parent and exit-with-a-loader tests under ``fork``
+only (the start method that copies the parent's running client). ``S3TORCH_SOAK=1`` runs the
+soak instead: 100,000 operations from 16 threads, every DataLoader test under all three start
+methods, and five epochs each::
 
     S3TORCH_SOAK=1 python -m pytest tests/test_concurrency.py
 
