@@ -253,7 +253,11 @@ impl Error {
             ),
             S3RequestError::Throttled => (ErrorKind::Throttled, "the request was throttled".to_owned(), None),
             S3RequestError::RequestCanceled => (ErrorKind::Canceled, "the request was canceled".to_owned(), None),
-            S3RequestError::CrtError(crt) => (ErrorKind::Network, crt.to_string(), None),
+            S3RequestError::CrtError(crt) => (
+                ErrorKind::Network,
+                format!("no usable response from the server ({crt})"),
+                None,
+            ),
             other => (ErrorKind::Other, describe_chain(other), None),
         };
         Self::Request(Box::new(RequestFailure {

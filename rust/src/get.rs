@@ -5,6 +5,7 @@ use crate::client::Handle;
 use crate::errors::{Error, ErrorKind, Result, Target};
 use crate::fork::ProcessLocal;
 use crate::inflight::InFlight;
+use crate::pybytes::bytes_filled;
 use crate::wait;
 use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
@@ -274,7 +275,7 @@ fn join<'py>(py: Python<'py>, chunks: &[Bytes]) -> PyResult<Bound<'py, PyBytes>>
         return Ok(PyBytes::new(py, single));
     }
     let total = chunks.iter().map(Bytes::len).sum();
-    PyBytes::new_with(py, total, |out| {
+    bytes_filled(py, total, |out| {
         py.detach(|| copy_chunks(chunks, out));
         Ok(())
     })
@@ -309,7 +310,7 @@ impl PyGetObjectStream {
             expected = expected.min(limit - held_len);
         }
         let mut filled = 0usize;
-        let result = PyBytes::new_with(py, held_len + expected, |out| {
+        let result = bytes_filled(py, held_len + expected, |out| {
             let (head, tail) = out.split_at_mut(held_len);
             py.detach(|| copy_chunks(&held, head));
             drop(held);

@@ -15,6 +15,7 @@ mod logging;
 mod metrics;
 mod object;
 mod put;
+mod pybytes;
 mod wait;
 
 use pyo3::prelude::*;
