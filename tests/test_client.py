@@ -199,3 +199,33 @@ def test_blocking_reads_release_the_gil() -> None:
     reader.join(timeout=30)
     assert not reader.is_alive()
     assert isinstance(outcome[0], s3torch.S3Exception)
+
+
+def test_environment_keys_win_over_a_profile_named_by_aws_profile(
+    s3_server: Any, bucket: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    credentials = tmp_path / "credentials"
+    credentials.write_text("[other]\naws_access_key_id = WRONG\naws_secret_access_key = WRONG\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_PROFILE", "other")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret_key)
+    if s3_server.session_token:
+        monkeypatch.setenv("AWS_SESSION_TOKEN", s3_server.session_token)
+    base = {"force_path_style": True}
+    client = s3torch.S3Client(
+        s3_server.region,
+        endpoint=s3_server.endpoint,
+        s3client_config=s3torch.S3ClientConfig(**base),
+    )
+    put(client, bucket, "env-wins", b"ok")
+    assert client.get_object_stream(bucket, "env-wins").read() == b"ok"
+    # A profile named in the config wins over the environment, as in boto3.
+    named = s3torch.S3Client(
+        s3_server.region,
+        endpoint=s3_server.endpoint,
+        s3client_config=s3torch.S3ClientConfig(profile="other", **base),
+    )
+    with pytest.raises(PermissionError):  # a HEAD answer has no body to say which 403 it is
+        named.head_object(bucket, "env-wins")

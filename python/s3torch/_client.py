@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import partial
 from typing import Any, TypeVar
 
@@ -90,7 +91,7 @@ class S3Client:
             user_agent_prefix=self._user_agent_prefix,
             throughput_target_gbps=float(config.throughput_target_gbps),
             part_size=config.part_size,
-            profile=profile if not config.unsigned and config.access_key_id is None else None,
+            profile=_credentials_profile(config, profile),
             unsigned=config.unsigned,
             force_path_style=style == "path",
             max_attempts=config.max_attempts,
@@ -240,6 +241,20 @@ class S3Client:
 
     def __repr__(self) -> str:
         return f"S3Client(region={self._region!r}, endpoint={self._endpoint!r})"
+
+
+def _credentials_profile(config: S3ClientConfig, profile: str | None) -> str | None:
+    """The profile to take credentials from, or None for the default chain.
+
+    As in the AWS CLI and boto3: keys in the environment win over a profile named only by
+    ``AWS_PROFILE``; a profile named in the config wins over them.
+    """
+    if config.unsigned or config.access_key_id is not None:
+        return None
+    if config.profile is None and os.environ.get("AWS_ACCESS_KEY_ID"):
+        if os.environ.get("AWS_SECRET_ACCESS_KEY"):
+            return None
+    return profile
 
 
 def _unpickle_client(

@@ -136,3 +136,9 @@ __all__ = [
     "S3TimeoutError",
     "S3WrongRegionError",
 ]
+
+# Shown as `s3torch.S3NoSuchKeyError` in tracebacks, where users import them from (and pickles
+# find them there too).
+for _name in __all__:
+    globals()[_name].__module__ = "s3torch"
+del _name

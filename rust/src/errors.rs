@@ -236,7 +236,13 @@ impl Error {
             }
             S3RequestError::Forbidden(message, _) => (
                 ErrorKind::from_response(Some(403), meta.error_code.as_deref()),
-                message.clone(),
+                if message.is_empty() || message == "<no message>" {
+                    "access denied, with no details (a HEAD answer has no body): check the \
+                     credentials, and that they may access this bucket and key"
+                        .to_owned()
+                } else {
+                    message.clone()
+                },
                 None,
             ),
             S3RequestError::IncorrectRegion(region, _) => (
