@@ -592,14 +592,6 @@ def test_exit_with_a_daemon_thread_reading_is_prompt_and_publishes_nothing(
     assert objects == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with any daemon thread alive at exit (s3torch's own 's3torch-log' thread after "
-    "enable_logging(), a DataLoader's pin-memory thread, ...), CPython does not collect module "
-    "globals, so unclosed uploads are never aborted: their multipart uploads stay on the "
-    "server (billed on AWS until a lifecycle rule removes them). An atexit hook aborting "
-    "open uploads would fix it",
-)
 @pytest.mark.timeout(120)
 def test_exit_with_a_daemon_thread_alive_leaves_no_multipart_upload(
     daemon_exit: tuple[float, str, tuple[list[str], list[str]]],

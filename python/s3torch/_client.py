@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
+import logging
 import os
+import weakref
 from functools import partial
 from typing import Any, TypeVar
 
@@ -24,6 +27,30 @@ from .s3reader import (
 from .s3writer import S3Writer
 
 __all__ = ["S3Client"]
+
+log = logging.getLogger(__name__)
+
+# Uploads started in this process. At interpreter exit an unclosed one may never be collected (a
+# daemon thread still refers to it, and then CPython does not clear module globals either), so
+# the exit hook aborts what is left open rather than leave multipart uploads on the server.
+_uploads: weakref.WeakSet[_core.PutObjectStream] = weakref.WeakSet()
+
+
+@atexit.register
+def _abort_open_uploads() -> None:
+    for stream in list(_uploads):
+        try:
+            if stream.closed:
+                continue
+            log.warning(
+                "the interpreter exited with the upload of s3://%s/%s still open: it was "
+                "aborted and no object was created; close writers (or use `with`) before exiting",
+                stream.bucket,
+                stream.key,
+            )
+            stream.abort()
+        except Exception:  # e.g. an upload another process (before a fork) opened
+            pass
 
 
 class S3Client:
@@ -170,7 +197,7 @@ class S3Client:
         Args:
             storage_class: e.g. ``"STANDARD_IA"``; None for the bucket's default.
         """
-        return S3Writer(self._native.put_object(bucket, key, storage_class))
+        return S3Writer(self.put_object_stream(bucket, key, storage_class))
 
     def get_object_stream(
         self, bucket: str, key: str, start: int | None = None, end: int | None = None
@@ -188,8 +215,12 @@ class S3Client:
     def put_object_stream(
         self, bucket: str, key: str, storage_class: str | None = None
     ) -> _core.PutObjectStream:
-        """Open an upload to ``s3://bucket/key``; the object appears when the stream is closed."""
-        return self._native.put_object(bucket, key, storage_class)
+        """Open an upload to ``s3://bucket/key``; the object appears when the stream is closed.
+
+        An upload still open when the interpreter exits is aborted."""
+        stream = self._native.put_object(bucket, key, storage_class)
+        _uploads.add(stream)
+        return stream
 
     def list_objects(
         self, bucket: str, prefix: str = "", delimiter: str = "", max_keys: int = 1000

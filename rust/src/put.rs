@@ -168,7 +168,7 @@ impl Upload {
 
 /// An upload of one object. Nothing is visible under the key until `close()` succeeds; `abort()`
 /// (or dropping the stream unclosed) cancels it and leaves any previous object untouched.
-#[pyclass(name = "PutObjectStream", module = "s3torch._core", frozen)]
+#[pyclass(name = "PutObjectStream", module = "s3torch._core", frozen, weakref)]
 pub struct PyPutObjectStream {
     #[pyo3(get)]
     bucket: String,
