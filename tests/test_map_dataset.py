@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 import uuid
 from collections.abc import Iterator
+from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 import pytest
@@ -195,7 +196,8 @@ def test_the_constructor_takes_get_dataset_objects_and_lists_once(
     assert len(dataset) == 3
     assert dataset[2] == ("other/2.bin", body("other/2.bin"))
     assert len(dataset) == 3 and source.calls == 1
-    copy = pickle.loads(pickle.dumps(dataset))  # the copy carries the listing
+    # The copy a DataLoader worker gets carries the listing (and the static credentials).
+    copy = pickle.loads(ForkingPickler.dumps(dataset))
     assert [copy[i] for i in range(3)] == [dataset[i] for i in range(3)]
 
 
