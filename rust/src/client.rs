@@ -164,6 +164,10 @@ impl Settings {
         let auth = if self.unsigned {
             S3ClientAuthConfig::NoSigning
         } else if let Some(credentials) = &self.credentials {
+            crate::logging::redact(&credentials.secret_access_key);
+            if let Some(token) = &credentials.session_token {
+                crate::logging::redact(token);
+            }
             let provider = CredentialsProvider::new_static(
                 &allocator,
                 CredentialsProviderStaticOptions {

@@ -11,7 +11,7 @@ use pyo3::prelude::*;
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
-use std::sync::{Condvar, Mutex, OnceLock, PoisonError};
+use std::sync::{Condvar, Mutex, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tracing::field::{Field, Visit};
 use tracing::level_filters::LevelFilter;
@@ -20,9 +20,9 @@ use tracing::subscriber::Interest;
 use tracing::{Event, Level, Metadata, Subscriber};
 
 /// Records kept for the Python side; beyond this, new ones are dropped (and counted).
-const CAPACITY: usize = 10_000;
+const CAPACITY: usize = 100_000;
 /// How often a producer retries a busy queue before dropping its record.
-const PUSH_TRIES: usize = 64;
+const PUSH_TRIES: usize = 4096;
 
 /// Severity, ordered like Python's levels. 0 means off.
 const OFF: u8 = 0;
@@ -86,7 +86,40 @@ fn from_python_level(level: i64) -> u8 {
     }
 }
 
+/// Secrets (static secret keys, session tokens) never to forward: the CRT's own log shows some.
+fn secrets() -> &'static RwLock<Vec<String>> {
+    static SECRETS: OnceLock<RwLock<Vec<String>>> = OnceLock::new();
+    SECRETS.get_or_init(|| RwLock::new(Vec::new()))
+}
+
+/// Never forward `secret` in a log record; it is replaced by `***`.
+pub fn redact(secret: &str) {
+    if secret.is_empty() {
+        return;
+    }
+    let mut known = secrets().write().unwrap_or_else(PoisonError::into_inner);
+    if !known.iter().any(|s| s == secret) {
+        known.push(secret.to_owned());
+    }
+}
+
+/// `message` with every known secret replaced, or `None` when the list cannot be read (held by a
+/// thread a fork did not copy): then the record is dropped rather than risk showing a secret.
+fn redacted(mut message: String) -> Option<String> {
+    let known = secrets().try_read().ok()?;
+    for secret in known.iter() {
+        if message.contains(secret.as_str()) {
+            message = message.replace(secret.as_str(), "***");
+        }
+    }
+    Some(message)
+}
+
 fn push(severity: u8, source: String, message: String) {
+    let Some(message) = redacted(message) else {
+        queue().dropped.fetch_add(1, Relaxed);
+        return;
+    };
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
@@ -259,6 +292,16 @@ pub fn _drain_logs(py: Python<'_>, max_records: usize, timeout: f64) -> (Vec<Log
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_are_redacted() {
+        redact("s3cr3t-value");
+        assert_eq!(
+            redacted("token=s3cr3t-value; again s3cr3t-value".to_owned()).as_deref(),
+            Some("token=***; again ***")
+        );
+        assert_eq!(redacted("nothing here".to_owned()).as_deref(), Some("nothing here"));
+    }
 
     #[test]
     fn python_levels_map_both_ways() {
