@@ -43,12 +43,14 @@ import collections
 import contextlib
 import dataclasses
 import logging
+import os
 import random
 import select
 import socket
 import struct
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from email.utils import formatdate
 from types import TracebackType
@@ -74,6 +76,19 @@ _ERRORS = {
         "We encountered an internal error. Please try again.",
     ),
 }
+
+
+_RUNNING: weakref.WeakSet[FaultProxy] = weakref.WeakSet()
+
+
+def _close_inherited_sockets() -> None:
+    """In a child made by fork (a DataLoader worker), close the copies of the proxy's sockets:
+    they would keep a closed port listening and dropped connections open."""
+    for proxy in list(_RUNNING):
+        proxy._forget_sockets()
+
+
+os.register_at_fork(after_in_child=_close_inherited_sockets)
 
 
 class _Dropped(Exception):
@@ -176,6 +191,8 @@ class _Socket:
                 raise _Dropped(str(err)) from None
             if not ready:
                 continue
+            if self.dropped():  # woken by the drop itself, or data came just after it
+                raise _Dropped("dropped by the proxy")
             try:
                 return self.sock.recv(_COPY)
             except OSError as err:
@@ -219,6 +236,8 @@ class _Socket:
         return data
 
     def send(self, data: bytes) -> None:
+        if self.dropped():
+            raise _Dropped("dropped by the proxy")
         try:
             self.sock.sendall(data)
         except OSError as err:
@@ -305,11 +324,14 @@ class FaultProxy:
         self.stall_s = stall_s
         self.gone_s = gone_s
         self.configure(probabilities or {}, operations)
-        self._forced: collections.deque[tuple[str, str | None]] = collections.deque()
+        self._forced: collections.deque[tuple[str, str | None, str]] = collections.deque()
         self._injected: collections.Counter[str] = collections.Counter()
         self._injected_by_operation: collections.Counter[tuple[str, str]] = collections.Counter()
         self._requests: collections.Counter[str] = collections.Counter()
+        self._lost: collections.Counter[str] = collections.Counter()
         self._connections = 0
+        self._journal: collections.deque[str] = collections.deque(maxlen=200)
+        self._started = time.monotonic()
         self._release = threading.Event()
         self._state = "stopped"  # "serving", "refuse", "blackhole", "stopped"
         self._epoch = 0  # bumped whenever open connections must be dropped
@@ -350,18 +372,30 @@ class FaultProxy:
             if gone_s is not None:
                 self.gone_s = gone_s
 
-    def fail_next(self, fault: str, operation: str | None = None, count: int = 1) -> None:
-        """Inject ``fault`` into the next ``count`` requests (of ``operation``, if given),
-        before any random draw."""
+    def fail_next(
+        self, fault: str, operation: str | None = None, count: int = 1, where: str = ""
+    ) -> None:
+        """Inject ``fault`` into the next ``count`` requests of ``operation`` (any, if None)
+        whose target or ``Range`` header contains ``where`` (e.g. ``"partNumber=2&"``,
+        ``"bytes=0-"``), before any random draw.
+        Besides the fault types, ``"reset_before"`` and ``"reset_after"`` choose where a reset
+        happens."""
         if fault not in FAULTS and fault not in ("reset_before", "reset_after"):
             raise ValueError(f"unknown fault type {fault!r}")
         with self._lock:
-            self._forced.extend([(fault, operation)] * count)
+            self._forced.extend([(fault, operation, where)] * count)
 
     def injected(self) -> dict[str, int]:
         """Faults injected so far, by type."""
         with self._lock:
             return dict(self._injected)
+
+    def lost_answers(self) -> dict[str, int]:
+        """Requests, by operation, that reached the server but whose answer did not fully reach
+        the client (reset or cut short after forwarding, dropped while in flight): the server
+        may have carried them out without the client knowing. An upper bound."""
+        with self._lock:
+            return dict(self._lost)
 
     def injected_by_operation(self) -> dict[tuple[str, str], int]:
         """Faults injected so far, by (type, operation)."""
@@ -373,12 +407,18 @@ class FaultProxy:
         with self._lock:
             return dict(self._requests)
 
+    def journal(self) -> list[str]:
+        """The last 200 requests and faults, one line each (for failure messages)."""
+        with self._lock:
+            return list(self._journal)
+
     def reset_counts(self) -> None:
         """Start counting faults and requests from zero."""
         with self._lock:
             self._injected.clear()
             self._injected_by_operation.clear()
             self._requests.clear()
+            self._lost.clear()
 
     @property
     def connections(self) -> int:
@@ -388,6 +428,7 @@ class FaultProxy:
     # -- lifetime ------------------------------------------------------------------------
 
     def start(self) -> FaultProxy:
+        _RUNNING.add(self)
         self._open_listener()
         self._state = "serving"
         self._accept_thread = threading.Thread(
@@ -464,6 +505,16 @@ class FaultProxy:
 
     # -- internals -----------------------------------------------------------------------
 
+    def _forget_sockets(self) -> None:
+        # Runs in a forked child, where no other thread exists: no lock (it may be held
+        # forever by a thread that is not there).
+        sockets = [s.sock for _, group in list(self._open.values()) for s in list(group)]
+        if self._listener is not None:
+            sockets.append(self._listener)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
+
     def _open_listener(self) -> None:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -494,11 +545,21 @@ class FaultProxy:
             except OSError:
                 continue
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            group: list[_Socket] = []
             with self._lock:
-                self._connections += 1
-                epoch = self._epoch
-            thread = threading.Thread(target=self._serve, args=(conn, epoch), daemon=True)
-            self._threads.add(thread)
+                # Gone since the accept began: the connection is dropped like the others.
+                serving = self._state == "serving"
+                if serving:
+                    self._connections += 1
+                    epoch = self._epoch
+                    self._open[id(conn)] = (epoch, group)
+                    thread = threading.Thread(
+                        target=self._serve, args=(conn, epoch, group), daemon=True
+                    )
+                    self._threads.add(thread)
+            if not serving:
+                _Socket(conn, lambda: True).reset()
+                continue
             thread.start()
 
     def _drop_all(self) -> None:
@@ -509,11 +570,15 @@ class FaultProxy:
             with contextlib.suppress(OSError):
                 s.sock.shutdown(socket.SHUT_RDWR)
 
-    def _draw(self, operation: str) -> str | None:
+    def _note(self, line: str) -> None:
+        with self._lock:
+            self._journal.append(f"{time.monotonic() - self._started:8.3f} {line}")
+
+    def _draw(self, operation: str, target: str) -> str | None:
         with self._lock:
             self._requests[operation] += 1
-            for i, (fault, only) in enumerate(self._forced):
-                if only is None or only == operation:
+            for i, (fault, only, where) in enumerate(self._forced):
+                if (only is None or only == operation) and where in target:
                     del self._forced[i]
                     return fault
             if self._operations is not None and operation not in self._operations:
@@ -531,17 +596,18 @@ class FaultProxy:
             self._injected_by_operation[fault, operation] += 1
         log.debug("fault %s injected into %s", fault, operation)
 
-    def _serve(self, conn: socket.socket, epoch: int) -> None:
-        key = id(conn)
+    def _lose(self, operation: str) -> None:
+        with self._lock:
+            self._lost[operation] += 1
 
+    def _serve(self, conn: socket.socket, epoch: int, group: list[_Socket]) -> None:
         def dropped() -> bool:
             return self._epoch != epoch or self._state == "stopped"
 
         client = _Socket(conn, dropped)
-        group = [client]
         upstream: _Socket | None = None
         with self._lock:
-            self._open[key] = (epoch, group)
+            group.append(client)
         try:
             while True:
                 raw = client.read_head()
@@ -550,7 +616,8 @@ class FaultProxy:
                 request = _Head.parse(raw)
                 if upstream is None:
                     upstream = self._connect_upstream(dropped)
-                    group.append(upstream)
+                    with self._lock:
+                        group.append(upstream)
                 keep = self._exchange(client, upstream, request, dropped)
                 if not keep:
                     return
@@ -566,7 +633,7 @@ class FaultProxy:
             if upstream is not None:
                 upstream.close()
             with self._lock:
-                self._open.pop(key, None)
+                self._open.pop(id(conn), None)
                 self._threads.discard(threading.current_thread())
 
     def _connect_upstream(self, dropped: Callable[[], bool]) -> _Socket:
@@ -585,10 +652,12 @@ class FaultProxy:
         connection open for another request."""
         method, target = request.start[0], request.start[1]
         operation = operation_of(method, target, request.headers)
-        fault = self._draw(operation)
-        log.debug("%s %s (%s): %s", method, target, operation, request.headers)
+        span = request.headers.get("range", "")
+        fault = self._draw(operation, f"{target} {span}")
         if fault == "reset":
             fault = self._rng_choice(("reset_before", "reset_after"))
+        log.debug("%s %s (%s): %s", method, target, operation, request.headers)
+        self._note(f"{method} {target} {span} {operation}: {fault or 'ok'}")
         expects_continue = "100-continue" in request.tokens("expect")
 
         if fault == "reset_before":
@@ -604,6 +673,23 @@ class FaultProxy:
             return self._answer_error(client, request, fault, expects_continue)
 
         upstream.send(request.raw)
+        try:
+            return self._forward(client, upstream, request, fault, operation, dropped)
+        except _Dropped:
+            self._lose(operation)
+            raise
+
+    def _forward(
+        self,
+        client: _Socket,
+        upstream: _Socket,
+        request: _Head,
+        fault: str | None,
+        operation: str,
+        dropped: Callable[[], bool],
+    ) -> bool:
+        """The rest of :meth:`_exchange` once the request head went to the server."""
+        expects_continue = "100-continue" in request.tokens("expect")
         response, body_sent = self._relay_request_body(client, upstream, request, expects_continue)
         framing = response.body_framing(request)
         if not body_sent:  # the server answered without taking the body: pass that on, close
@@ -634,6 +720,7 @@ class FaultProxy:
             elif fault == "truncate":
                 self._count("truncate", operation)
                 client.send(response.raw + bytes(body[: self._rng_below(len(body))]))
+                self._lose(operation)
                 return False
             else:  # reset_after: some prefix of the answer, perhaps none, then RST
                 self._count("reset", operation)
