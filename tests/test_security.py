@@ -358,21 +358,15 @@ def test_logs_at_every_level_never_show_credentials(
     assert "s3torch.client" in loggers, "the native records were not forwarded: nothing checked"
 
 
-_TOKEN_IN_CRT_LOG = pytest.mark.xfail(
-    strict=True,
-    reason="with the CRT's log forwarded (enable_logging(crt_level=INFO or lower), "
-    "S3TORCH_CRT_LOG=INFO), the SigV4 signer's INFO record 'Signing successfully built "
-    "canonical request' contains the line 'x-amz-security-token:<session token>'",
-)
-
-
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize(
     "crt_level",
     [
         pytest.param(logging.WARNING, id="WARNING"),
-        pytest.param(logging.INFO, id="INFO", marks=_TOKEN_IN_CRT_LOG),
-        pytest.param(logging.DEBUG, id="DEBUG", marks=_TOKEN_IN_CRT_LOG),
+        # The SigV4 signer logs the canonical request, security token included, at INFO.
+        pytest.param(logging.INFO, id="INFO"),
+        pytest.param(logging.DEBUG, id="DEBUG"),
+        pytest.param(5, id="TRACE"),
     ],
 )
 def test_the_crt_log_never_shows_credentials(
@@ -393,24 +387,6 @@ def test_the_crt_log_never_shows_credentials(
 
 def signer_records(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if "canonical request" in r.getMessage()]
-
-
-@pytest.mark.timeout(120)
-def test_the_crt_log_never_shows_the_secret_key(
-    s3_server: ServerInfo,
-    bucket: str,
-    client: s3torch.S3Client,
-    caplog: pytest.LogCaptureFixture,
-    capfd: pytest.CaptureFixture[str],
-) -> None:
-    """What holds today of the check above, at the most verbose level: the secret keys never
-    appear (the session token does, see above)."""
-    caplog.set_level(1)
-    with everything_logged(crt_level=logging.DEBUG):
-        run_logged_session(s3_server, bucket, client)
-    secrets = [s for s in secrets_of(s3_server) if s not in (CANARY_TOKEN, s3_server.session_token)]
-    scan_logs(caplog, capfd, secrets)
-    assert signer_records(caplog), "the signer's records did not arrive: nothing checked"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -842,6 +818,19 @@ def test_a_refused_certificate_with_default_attempts_is_a_prompt_tls_error(
     error, elapsed, _ = refused_handshakes["default attempts"]
     assert isinstance(error, s3torch.S3NetworkError) and "TLS" in str(error), error
     assert elapsed < 40
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="with max_attempts=1 the CRT still opens 4 connections for a refused certificate, "
+    "each waiting out s2n's 10-30 s blinding delay: the error comes after about 70 s",
+)
+@pytest.mark.timeout(300)
+def test_a_refused_certificate_with_one_attempt_fails_after_one_connection(
+    refused_handshakes: dict[str, tuple[BaseException | None, float, bytes]],
+) -> None:
+    _, elapsed, _ = refused_handshakes["system trust store"]
+    assert elapsed < 35, f"{elapsed:.0f} s: more than one blinding delay (at most 30 s)"
 
 
 @pytest.mark.timeout(120)
