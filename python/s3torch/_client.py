@@ -173,6 +173,8 @@ class S3Client:
             ValueError: empty bucket or key.
             S3NoSuchKeyError, S3NoSuchBucketError, ...: on the first read.
         """
+        _text("bucket", bucket)
+        _text("key", key)
         constructor = (
             reader_constructor if reader_constructor is not None else S3ReaderConstructor.default()
         )
@@ -210,6 +212,10 @@ class S3Client:
             ValueError: empty bucket or key, or ``end < start``.
             S3NoSuchKeyError, S3NoSuchBucketError, ...: when the body is first read.
         """
+        _text("bucket", bucket)
+        _text("key", key)
+        _offset("start", start)
+        _offset("end", end)
         return self._native.get_object(bucket, key, start, end)
 
     def put_object_stream(
@@ -218,6 +224,10 @@ class S3Client:
         """Open an upload to ``s3://bucket/key``; the object appears when the stream is closed.
 
         An upload still open when the interpreter exits is aborted."""
+        _text("bucket", bucket)
+        _text("key", key)
+        if storage_class is not None:
+            _text("storage_class", storage_class)
         stream = self._native.put_object(bucket, key, storage_class)
         _uploads.add(stream)
         return stream
@@ -226,18 +236,32 @@ class S3Client:
         self, bucket: str, prefix: str = "", delimiter: str = "", max_keys: int = 1000
     ) -> _core.ListObjectStream:
         """List keys under ``prefix``, a page of up to ``max_keys`` at a time (ListObjectsV2)."""
+        for name, value in (("bucket", bucket), ("prefix", prefix), ("delimiter", delimiter)):
+            _text(name, value)
+        _offset("max_keys", max_keys)
         return self._native.list_objects(bucket, prefix, delimiter, max_keys)
 
     def head_object(self, bucket: str, key: str) -> _core.HeadObjectResult:
         """Size, ETag, last-modified time and storage class of an object."""
+        _text("bucket", bucket)
+        _text("key", key)
         return self._native.head_object(bucket, key)
 
     def delete_object(self, bucket: str, key: str) -> None:
         """Delete an object; deleting a missing key succeeds, as in S3."""
+        _text("bucket", bucket)
+        _text("key", key)
         self._native.delete_object(bucket, key)
 
     def copy_object(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> None:
         """Copy an object server-side."""
+        for name, value in (
+            ("src_bucket", src_bucket),
+            ("src_key", src_key),
+            ("dst_bucket", dst_bucket),
+            ("dst_key", dst_key),
+        ):
+            _text(name, value)
         self._native.copy_object(src_bucket, src_key, dst_bucket, dst_key)
 
     def metrics(self) -> dict[str, int]:
@@ -272,6 +296,33 @@ class S3Client:
 
     def __repr__(self) -> str:
         return f"S3Client(region={self._region!r}, endpoint={self._endpoint!r})"
+
+
+def _text(name: str, value: object) -> None:
+    """Refuse what cannot be sent as text: non-strings, and lone surrogates (from bytes decoded
+    with ``surrogateescape``), naming the argument."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(
+            f"{name} {value!r} is not valid Unicode text (it has a lone surrogate, as bytes "
+            "decoded with errors='surrogateescape' do): S3 names are UTF-8"
+        ) from None
+
+
+_MAX_U64 = 2**64 - 1
+
+
+def _offset(name: str, value: int | None) -> None:
+    """Refuse counts and offsets that are not whole numbers from 0 to 2**64 - 1, naming them."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if not 0 <= value <= _MAX_U64:
+        raise ValueError(f"{name}={value} is out of range: must be between 0 and 2**64 - 1")
 
 
 def _credentials_profile(config: S3ClientConfig, profile: str | None) -> str | None:

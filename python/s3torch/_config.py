@@ -284,7 +284,13 @@ class S3ClientConfig:
 
     def _check_credentials(self) -> None:
         for field_name in _SECRET_FIELDS:
-            _check_optional_str(field_name, getattr(self, field_name), secret=True)
+            value = getattr(self, field_name)
+            _check_optional_str(field_name, value, secret=True)
+            if value is not None and any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+                raise ValueError(
+                    f"{_name(field_name)} contains a control character (such as a line "
+                    "break): it cannot be sent in a request"
+                )
         has_id = self.access_key_id is not None
         has_secret = self.secret_access_key is not None
         if has_id != has_secret:
@@ -377,10 +383,12 @@ def _reduce_for_child_process(config: S3ClientConfig) -> tuple[Any, ...]:
 ForkingPickler.register(S3ClientConfig, _reduce_for_child_process)
 
 
-def _clean(value: str | None) -> str | None:
+def _clean(value: str | None, what: str = "value") -> str | None:
     """Strip ``value``; None and empty strings both mean "not set"."""
     if value is None:
         return None
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str or None, not {type(value).__name__}")
     value = value.strip()
     return value or None
 
@@ -404,7 +412,7 @@ def resolve_profile(profile: str | None, environ: Mapping[str, str] = os.environ
     Returns:
         The profile name, or None.
     """
-    return _clean(profile) or _env(environ, "AWS_PROFILE")
+    return _clean(profile, "profile") or _env(environ, "AWS_PROFILE")
 
 
 def _profile_setting(option: str, profile: str | None, environ: Mapping[str, str]) -> str | None:
@@ -455,7 +463,7 @@ def resolve_region(
         The region name.
     """
     return (
-        _clean(region)
+        _clean(region, "region")
         or _env(environ, "AWS_REGION")
         or _env(environ, "AWS_DEFAULT_REGION")
         or _profile_setting("region", profile, environ)
@@ -465,7 +473,8 @@ def resolve_region(
 
 def _checked_endpoint(url: str, source: str) -> str:
     def problem(reason: str) -> ValueError:
-        return ValueError(f"invalid S3 endpoint {url!r} (from {source}): {reason}")
+        shown = _without_userinfo(url)
+        return ValueError(f"invalid S3 endpoint {shown!r} (from {source}): {reason}")
 
     if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
         raise problem("must not contain whitespace or control characters")
@@ -477,9 +486,23 @@ def _checked_endpoint(url: str, source: str) -> str:
         raise problem("must be an http:// or https:// URL with a host") from None
     if parts.scheme.lower() not in ("http", "https") or not host:
         raise problem("must be an http:// or https:// URL with a host")
+    if parts.username is not None or parts.password is not None:
+        raise problem(
+            "must not contain a user name or password (give credentials as "
+            "access_key_id/secret_access_key, a profile or the environment)"
+        )
     if parts.query or parts.fragment:
         raise problem("must not have a query string or fragment")
     return url.rstrip("/")
+
+
+def _without_userinfo(url: str) -> str:
+    """``url`` with any ``user:password@`` replaced, for error messages."""
+    scheme, sep, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = "***@" + authority.rpartition("@")[2]
+    return scheme + sep + authority + slash + path
 
 
 def resolve_endpoint(
@@ -513,7 +536,7 @@ def resolve_endpoint(
             string, a fragment, whitespace or control characters). The
             message shows the URL and where it came from.
     """
-    url = _clean(endpoint)
+    url = _clean(endpoint, "endpoint")
     if url is not None:
         return _checked_endpoint(url, "the endpoint argument")
     ignore = (_env(environ, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS") or "").lower()
@@ -544,7 +567,7 @@ def resolve_ca_bundle(ca_bundle: str | None, environ: Mapping[str, str] = os.env
     Returns:
         The path, or None.
     """
-    return _clean(ca_bundle) or _env(environ, "AWS_CA_BUNDLE")
+    return _clean(ca_bundle, "ca_bundle") or _env(environ, "AWS_CA_BUNDLE")
 
 
 def default_addressing_style(endpoint: str | None, style: str) -> str:

@@ -126,6 +126,48 @@ impl Settings {
                 )));
             }
         }
+        // These go into HTTP headers: a control character would make every request fail late.
+        let header_texts = [
+            ("region", Some(self.region.as_str()), true),
+            ("user_agent", Some(self.user_agent_prefix.as_str()), true),
+            ("profile", self.profile.as_deref(), true),
+            ("endpoint", self.endpoint.as_deref(), true),
+            (
+                "access_key_id",
+                self.credentials.as_ref().map(|c| c.access_key_id.as_str()),
+                false,
+            ),
+            (
+                "secret_access_key",
+                self.credentials.as_ref().map(|c| c.secret_access_key.as_str()),
+                false,
+            ),
+            (
+                "session_token",
+                self.credentials.as_ref().and_then(|c| c.session_token.as_deref()),
+                false,
+            ),
+        ];
+        for (field, text, show) in header_texts {
+            if let Some(text) = text {
+                check_header_text(field, text, show)?;
+            }
+        }
+        if let Some(endpoint) = &self.endpoint {
+            let authority = endpoint
+                .split("://")
+                .nth(1)
+                .unwrap_or(endpoint)
+                .split('/')
+                .next()
+                .unwrap_or("");
+            if authority.contains('@') {
+                return Err(Error::invalid(
+                    "endpoint must not contain a user name or password (give credentials as \
+                     access_key_id/secret_access_key, a profile or the environment)",
+                ));
+            }
+        }
         if self.unsigned && (self.credentials.is_some() || self.profile.is_some()) {
             return Err(Error::invalid(
                 "unsigned=True cannot be combined with credentials or a profile",
@@ -228,6 +270,18 @@ impl Settings {
             _ => Error::invalid(format!("invalid client configuration: {detail}")),
         }
     }
+}
+
+/// Refuse text that cannot go into an HTTP header (control characters), naming the field and,
+/// unless it is secret, the value.
+pub fn check_header_text(field: &str, text: &str, show: bool) -> Result<()> {
+    if text.chars().any(char::is_control) {
+        let shown = if show { format!("={text:?}") } else { String::new() };
+        return Err(Error::invalid(format!(
+            "{field}{shown} contains a control character (such as a line break): it cannot be sent in a request"
+        )));
+    }
+    Ok(())
 }
 
 pub fn check_bucket(bucket: &str) -> Result<()> {
@@ -474,6 +528,9 @@ impl PyS3Client {
     ) -> PyResult<PyPutObjectStream> {
         check_bucket(bucket)?;
         check_key(key)?;
+        if let Some(storage_class) = &storage_class {
+            check_header_text("storage_class", storage_class, true)?;
+        }
         let handle = py.detach(|| self.handle())?;
         Ok(PyPutObjectStream::new(
             handle,

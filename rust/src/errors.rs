@@ -234,8 +234,17 @@ impl Error {
                     request_id,
                 )
             }
+            // A 400 with no details (a HEAD answer has no body) is, from S3, almost always a
+            // request signed for another region than the bucket's.
+            S3RequestError::Forbidden(_, _) if meta.http_code == Some(400) && meta.error_code.is_none() => (
+                ErrorKind::WrongRegion,
+                "HTTP 400 with no details: most likely the bucket is in another region than the \
+                 client's (set region= or AWS_REGION)"
+                    .to_owned(),
+                None,
+            ),
             S3RequestError::Forbidden(message, _) => (
-                ErrorKind::from_response(Some(403), meta.error_code.as_deref()),
+                ErrorKind::from_response(meta.http_code.or(Some(403)), meta.error_code.as_deref()),
                 if message.is_empty() || message == "<no message>" {
                     "access denied, with no details (a HEAD answer has no body): check the \
                      credentials, and that they may access this bucket and key"

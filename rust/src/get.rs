@@ -45,11 +45,19 @@ struct Body {
     /// [`PyGetObjectStream::start`]). Reaching it means the object may be longer than
     /// expected: the rest is asked for with a new request.
     provisional_end: Option<u64>,
+    /// Closed by the caller: reads fail rather than look like the end of the body.
+    closed: bool,
 }
 
 impl Body {
     /// The next bytes of the body, or `None` at its end. Blocks: call it with the GIL released.
     fn next_chunk(&mut self) -> Result<Option<Bytes>> {
+        if self.closed {
+            return Err(Error::invalid(format!(
+                "I/O operation on closed stream: the download of {} was closed",
+                self.target
+            )));
+        }
         if !self.unread.is_empty() {
             let chunk = std::mem::take(&mut self.unread);
             self.position += chunk.len() as u64;
@@ -242,6 +250,7 @@ impl PyGetObjectStream {
                     read_window,
                     whole_object,
                     provisional_end,
+                    closed: false,
                 },
                 "stream",
             ),
@@ -357,6 +366,7 @@ impl PyGetObjectStream {
         Ok(self.body.with(py, |body| {
             body.state = State::Finished;
             body.unread = Bytes::new();
+            body.closed = true;
             Ok(())
         })?)
     }

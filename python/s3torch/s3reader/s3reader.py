@@ -78,7 +78,12 @@ class S3Reader(ABC, io.BufferedIOBase):
 
     def prefetch(self) -> None:
         """Start fetching the object now, so a later read waits less. Readers without
-        read-ahead ignore it."""
+        read-ahead ignore it.
+
+        Raises:
+            ValueError: the reader is closed.
+        """
+        self._check_open()
 
     def read1(self, size: int | None = -1) -> bytes:
         """Read up to ``size`` bytes, with at most one request."""

@@ -16,6 +16,8 @@ __all__ = ["SequentialS3Reader"]
 #: Reads at least this large go straight from the stream into their destination (one copy, the
 #: GIL released) instead of through the chunks kept for backward seeks.
 DIRECT_READ = 256 * 1024
+# Offsets from here on cannot exist in S3 (and do not fit a request's 64-bit range).
+_MAX_OFFSET = 2**64 - 1
 
 #: Bytes of already-read chunks kept for backward seeks (at least the last chunk is kept).
 DEFAULT_HISTORY = 8 * 1024 * 1024
@@ -103,7 +105,8 @@ class SequentialS3Reader(S3Reader):
             return None
         if self._stream is None:
             start = self._stream_position
-            if self._size is not None and start >= self._size:
+            if (self._size is not None and start >= self._size) or start >= _MAX_OFFSET:
+                # Past the end (or past any offset S3 can hold): end of file, no request.
                 self._stream_done = True
             elif start == 0:
                 self._stream = self._get_stream()
