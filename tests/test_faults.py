@@ -381,13 +381,9 @@ def read_everything(
 # Writes: exact or raised, previous object intact, no upload left behind
 # ---------------------------------------------------------------------------
 
-WRITE_OPERATIONS = (
-    "PutObject",
-    "CreateMultipartUpload",
-    "UploadPart",
-    "CompleteMultipartUpload",
-    "AbortMultipartUpload",
-)
+# Not AbortMultipartUpload: one failure of it leaves the upload behind (pinned by an xfail test
+# at the end), which would make these tests fail by chance.
+WRITE_OPERATIONS = ("PutObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload")
 # The first fault of each type goes where it surely applies (a body to cut short).
 FIRST_FAULT_AT = {"truncate": "CompleteMultipartUpload"}
 WRITE_LIMIT_S = 120.0
@@ -508,6 +504,47 @@ def test_failed_write_raises_and_leaves_previous_object_and_no_upload(
     tally.bytes_verified += len(previous)
     assert incomplete_uploads(boto3_client, bucket) == [], journal_tail(proxy)
     tally.outcomes["raised, previous object intact"] += 1
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("fault", ["reset", "slowdown", "internal_error", "truncate", "stall"])
+def test_an_aborted_upload_leaves_the_previous_object_and_no_upload(
+    fault: str,
+    proxy: FaultProxy,
+    via: Callable[..., s3torch.S3Client],
+    bucket: str,
+    client: s3torch.S3Client,
+    boto3_client: Any,
+    tally: Tally,
+) -> None:
+    """Uploads aborted part-way (explicitly, or by an exception in the ``with`` block) while
+    their requests fail now and then."""
+    faulty = via()
+    previous = payload(7, 1234)
+    write(client, bucket, "k", previous)
+    proxy.configure({fault: 3 * FAULT_RATE}, ("CreateMultipartUpload", "UploadPart"))
+
+    def abort_explicitly() -> None:
+        writer = faulty.put_object(bucket, "k")
+        writer.write(payload(8, 2 * PART_SIZE + 3))  # two parts sent or under way
+        writer.abort()
+
+    def abort_by_exception() -> None:
+        with pytest.raises(KeyError), faulty.put_object(bucket, "k") as writer:
+            writer.write(payload(9, 2 * PART_SIZE + 3))
+            raise KeyError("the code producing the data failed")
+
+    for what, run in (("abort", abort_explicitly), ("abort by exception", abort_by_exception)):
+        try:
+            bounded(tally, f"put+{what}", run, 60)
+        except S3Exception:
+            tally.outcomes["a write under faults raised before its abort"] += 1
+        else:
+            tally.outcomes["aborted, previous object intact"] += 1
+        assert read_directly(boto3_client, bucket, "k") == previous, what
+        tally.bytes_verified += len(previous)
+    leftover = incomplete_uploads(boto3_client, bucket)
+    assert len(leftover) <= proxy.lost_answers().get("CreateMultipartUpload", 0), leftover
 
 
 # ---------------------------------------------------------------------------
@@ -700,7 +737,10 @@ def test_dataloader_workers_exit_cleanly_when_the_server_goes_away(
     expected = s3torch.S3NetworkError if mode == "refuse" else s3torch.S3TimeoutError
     assert isinstance(error, expected), error
     tally.errors[type(error).__name__] += 1
-    # The error's traceback holds the iterator; with both gone, the loader shuts its workers.
+    # The error's traceback holds the iterator in a reference cycle (PyTorch re-raises it from
+    # a frame of its own): without it, dropping the iterator shuts the workers down at once
+    # (else the garbage collector does it later, and PyTorch then waits 5 s per worker).
+    error.__traceback__ = None
     del error, iterator
     gc.collect()
     deadline = time.monotonic() + 20
