@@ -11,6 +11,7 @@ use mountpoint_s3_client::error::{
 };
 use mountpoint_s3_client::error_metadata::{ClientErrorMetadata, ProvideErrorMetadata};
 use mountpoint_s3_client::S3RequestError;
+use mountpoint_s3_crt_sys::aws_s3_errors;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -212,6 +213,7 @@ impl Error {
 
     fn from_request_error(operation: &'static str, target: Target, error: S3RequestError) -> Self {
         let meta = error.meta();
+        let (mut status, mut code) = (meta.http_code, meta.error_code.clone());
         let (kind, detail, request_id) = match &error {
             S3RequestError::ResponseError(result) => {
                 let status = (result.response_status >= 100).then_some(result.response_status);
@@ -268,6 +270,26 @@ impl Error {
             ),
             S3RequestError::Throttled => (ErrorKind::Throttled, "the request was throttled".to_owned(), None),
             S3RequestError::RequestCanceled => (ErrorKind::Canceled, "the request was canceled".to_owned(), None),
+            // The CRT reports a 500 (or 503) it gave up retrying as an error of its own, with the
+            // response dropped: say what the server answered.
+            S3RequestError::CrtError(crt) if crt.raw_error() == aws_s3_errors::AWS_ERROR_S3_INTERNAL_ERROR as i32 => {
+                status = status.or(Some(500));
+                code = code.or_else(|| Some("InternalError".to_owned()));
+                (
+                    ErrorKind::Other,
+                    "the server kept answering 500 Internal Error, on every attempt".to_owned(),
+                    None,
+                )
+            }
+            S3RequestError::CrtError(crt) if crt.raw_error() == aws_s3_errors::AWS_ERROR_S3_SLOW_DOWN as i32 => {
+                status = status.or(Some(503));
+                code = code.or_else(|| Some("SlowDown".to_owned()));
+                (
+                    ErrorKind::Throttled,
+                    "the server kept asking to slow down (503), on every attempt".to_owned(),
+                    None,
+                )
+            }
             S3RequestError::CrtError(crt) => (
                 ErrorKind::Network,
                 format!("no usable response from the server ({crt})"),
@@ -279,8 +301,8 @@ impl Error {
             kind,
             operation,
             target,
-            status: meta.http_code,
-            code: meta.error_code,
+            status,
+            code,
             detail,
             request_id,
         }))
