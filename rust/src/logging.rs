@@ -92,9 +92,13 @@ fn secrets() -> &'static RwLock<Vec<String>> {
     SECRETS.get_or_init(|| RwLock::new(Vec::new()))
 }
 
+/// Secrets shorter than this are not looked for: replacing every "b" or "key" in the log would
+/// garble it, and real keys and tokens are far longer (an AWS secret key has 40 characters).
+const MIN_REDACTED: usize = 8;
+
 /// Never forward `secret` in a log record; it is replaced by `***`.
 pub fn redact(secret: &str) {
-    if secret.is_empty() {
+    if secret.len() < MIN_REDACTED {
         return;
     }
     let mut known = secrets().write().unwrap_or_else(PoisonError::into_inner);
@@ -301,6 +305,8 @@ mod tests {
             Some("token=***; again ***")
         );
         assert_eq!(redacted("nothing here".to_owned()).as_deref(), Some("nothing here"));
+        redact("b");
+        assert_eq!(redacted("HeadObject".to_owned()).as_deref(), Some("HeadObject"));
     }
 
     #[test]
