@@ -867,7 +867,7 @@ def test_requests_are_still_retried_after_outages_with_many_requests_in_flight(
             verify(tally, stored, key, faulty.get_object(stored.bucket, key).read())
             return "ok"
         except S3Exception as err:
-            return type(err).__name__
+            return f"{type(err).__name__}: {err}"
 
     def outage(seconds: float) -> None:
         proxy.go_away("refuse")
