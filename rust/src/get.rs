@@ -88,7 +88,8 @@ impl Body {
                     let Some(part) = self.handle.settle("GetObject", &self.target, step)? else {
                         if self.provisional_end.take() == Some(self.position) {
                             // The object is at least one byte longer than expected: ask for the rest.
-                            self.state = State::Starting(request(&self.handle, &self.target, self.position..u64::MAX));
+                            self.state =
+                                State::Starting(request(&self.handle, &self.target, Some(self.position..u64::MAX)));
                             continue;
                         }
                         return Ok(None);
@@ -221,19 +222,13 @@ impl PyGetObjectStream {
         let mut provisional_end = None;
         let state = match (range, size_hint) {
             (Some(range), _) if range.is_empty() => State::Finished,
-            (None, Some(size)) => {
-                provisional_end = Some(size.saturating_add(1));
-                State::Starting(request(&handle, &target, 0..size.saturating_add(1)))
+            // Up to the end (`end` is None), from a start within the expected size.
+            (_, Some(size)) if end.is_none() && start <= size => {
+                let hinted_end = size.saturating_add(1);
+                provisional_end = Some(hinted_end);
+                State::Starting(request(&handle, &target, Some(start..hinted_end)))
             }
-            (Some(range), Some(size)) if range.end == u64::MAX && range.start <= size => {
-                provisional_end = Some(size.saturating_add(1));
-                State::Starting(request(&handle, &target, range.start..size.saturating_add(1)))
-            }
-            (range, _) => {
-                let (b, k, c) = (bucket.to_owned(), key.to_owned(), handle.crt.clone());
-                let params = GetObjectParams::new().range(range);
-                State::Starting(InFlight::start(async move { c.get_object(&b, &k, &params).await }))
-            }
+            (range, _) => State::Starting(request(&handle, &target, range)),
         };
         Self {
             bucket: bucket.to_owned(),
@@ -258,14 +253,14 @@ impl PyGetObjectStream {
     }
 }
 
-/// Start a GET of `range` of the target object.
-fn request(handle: &Handle, target: &Target, range: Range<u64>) -> Started {
+/// Start a GET of `range` of the target object (the whole object when `None`).
+fn request(handle: &Handle, target: &Target, range: Option<Range<u64>>) -> Started {
     let (b, k, c) = (
         target.bucket.clone(),
         target.key.clone().unwrap_or_default(),
         handle.crt.clone(),
     );
-    let params = GetObjectParams::new().range(Some(range));
+    let params = GetObjectParams::new().range(range);
     InFlight::start(async move { c.get_object(&b, &k, &params).await })
 }
 
