@@ -30,6 +30,7 @@ import re
 __all__ = [
     "MAX_KEY_BYTES",
     "make_s3_uri",
+    "parse_object_uri",
     "parse_s3_uri",
     "validate_bucket_name",
     "validate_key",
@@ -191,3 +192,19 @@ def make_s3_uri(bucket: str, key: str) -> str:
     validate_bucket_name(bucket)
     validate_key(key)
     return f"s3://{bucket}/{key}"
+
+
+def parse_object_uri(uri: str) -> tuple[str, str]:
+    """Split an ``s3://bucket/key`` URI that must name one object (a non-empty key).
+
+    The same rules as :func:`parse_s3_uri`; this is the one check for every place that reads or
+    writes a single object (checkpoints, readers, writers, the CLI's object arguments).
+
+    Raises:
+        TypeError: If ``uri`` is not a ``str``.
+        ValueError: As :func:`parse_s3_uri`, or if the URI names a bucket or ends in no key.
+    """
+    bucket, key = parse_s3_uri(uri)
+    if not key:
+        raise ValueError(f"invalid S3 URI {uri!r}: it names a bucket, not an object (no key)")
+    return bucket, key

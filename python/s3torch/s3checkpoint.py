@@ -16,7 +16,7 @@ from typing import IO, TYPE_CHECKING, Any, Union, cast
 
 from ._client import S3Client
 from ._config import S3ClientConfig
-from ._uri import parse_s3_uri
+from ._uri import parse_object_uri
 
 if TYPE_CHECKING:
     from .s3reader import S3Reader, S3ReaderConstructorProtocol
@@ -90,7 +90,7 @@ class S3Checkpoint:
             ValueError: ``s3_uri`` is not an ``s3://`` URI or has no key.
             S3NoSuchKeyError, S3Exception: reading failed (raised by the first read).
         """
-        bucket, key = _object_location(s3_uri)
+        bucket, key = parse_object_uri(s3_uri)
         return self._client.get_object(bucket, key, reader_constructor=reader_constructor)
 
     def writer(self, s3_uri: str) -> S3Writer:
@@ -103,7 +103,7 @@ class S3Checkpoint:
         Raises:
             ValueError: ``s3_uri`` is not an ``s3://`` URI or has no key.
         """
-        bucket, key = _object_location(s3_uri)
+        bucket, key = parse_object_uri(s3_uri)
         return self._client.put_object(bucket, key)
 
     def __repr__(self) -> str:
@@ -159,7 +159,7 @@ def save(
     """
     import torch
 
-    bucket, key = _object_location(s3_uri)
+    bucket, key = parse_object_uri(s3_uri)
     s3 = _resolve_client(client, region, endpoint, s3client_config)
     with s3.put_object(bucket, key, storage_class) as writer:
         # S3Writer is a BufferedIOBase, which typeshed does not count as an IO[bytes].
@@ -211,18 +211,10 @@ def load(
     """
     import torch
 
-    bucket, key = _object_location(s3_uri)
+    bucket, key = parse_object_uri(s3_uri)
     s3 = _resolve_client(client, region, endpoint, s3client_config)
     with s3.get_object(bucket, key, reader_constructor=reader_constructor) as reader:
         return torch.load(cast(IO[bytes], reader), map_location, **torch_load_kwargs)
-
-
-def _object_location(s3_uri: str) -> tuple[str, str]:
-    """``(bucket, key)`` of an URI that must name an object (a non-empty key)."""
-    bucket, key = parse_s3_uri(s3_uri)
-    if not key:
-        raise ValueError(f"invalid S3 URI {s3_uri!r}: it names a bucket, not an object (no key)")
-    return bucket, key
 
 
 def _resolve_client(
