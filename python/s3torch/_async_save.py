@@ -25,7 +25,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ._config import S3ClientConfig
-from .s3checkpoint import ClientLike, _object_location, _resolve_client, save
+from ._uri import parse_object_uri
+from .s3checkpoint import ClientLike, _resolve_client, save
 
 if TYPE_CHECKING:
     import torch
@@ -87,7 +88,7 @@ def save_async(
         ...
         future.result()           # wait for it, and raise if the save failed
     """
-    _object_location(s3_uri)
+    parse_object_uri(s3_uri)
     s3 = _resolve_client(client, region, endpoint, s3client_config)
     saver = _saver()
     saver.slots.acquire()

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from .._client import S3Client
 from .._config import S3ClientConfig
-from ..s3checkpoint import _object_location, load, save
+from .._uri import parse_object_uri
+from ..s3checkpoint import load, save
 
 __all__ = ["S3LightningCheckpoint"]
 
@@ -181,7 +182,7 @@ def _location(path: object) -> tuple[str, str]:
             f"checkpoint path must be a str holding an s3:// URI, got {type(path).__name__} "
             f"{path!r} (pathlib paths are local paths)"
         )
-    return _object_location(path)
+    return parse_object_uri(path)
 
 
 def _lightning_before_2_6() -> bool:
