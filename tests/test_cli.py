@@ -25,7 +25,8 @@ import s3torch
 from s3torch.cli import bench as bench_command
 from s3torch.cli import ls as ls_command
 from s3torch.cli import main
-from s3torch.cli._common import Cancelled, JobPool, size_argument
+from s3torch.cli import rm as rm_command
+from s3torch.cli._common import Cancelled, JobPool, in_option_names, is_selected, size_argument
 from s3torch.cli._progress import Progress, wants_progress
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ def cli_env(server: ServerInfo) -> dict[str, str]:
 # -- arguments, help, exit codes ---------------------------------------------
 
 
-@pytest.mark.parametrize("command", [[], ["ls"], ["cp"], ["bench"], ["server"]])
+@pytest.mark.parametrize("command", [[], ["ls"], ["cp"], ["rm"], ["bench"], ["server"]])
 def test_help_of_every_command_exits_0_with_examples(
     capsys: pytest.CaptureFixture[str], command: list[str]
 ) -> None:
@@ -101,13 +102,17 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     [
         [],
         ["frobnicate"],
-        ["ls"],
         ["ls", "not-a-uri"],
         ["ls", "s3://x"],  # bucket name too short
         ["ls", "s3://bucket", "--no-such-option"],
         ["cp", "a", "b"],  # neither side on S3
         ["cp", "-", "s3://bucket/k", "--recursive"],
         ["cp", "a", "s3://bucket/k", "--concurrency", "0"],
+        ["cp", "-", "s3://bucket/k", "--exclude", "*"],
+        ["cp", "a", "s3://bucket/k", "--include"],  # a filter needs its pattern
+        ["rm"],
+        ["rm", "./local-file"],
+        ["rm", "s3://bucket/k", "--concurrency", "0"],
         ["bench", "s3://bucket", "--size", "lots"],
         ["server", "--bucket", "Not/A/Bucket"],
     ],
@@ -592,3 +597,335 @@ def test_job_pool_cancels_the_rest_when_interrupted() -> None:
         pool.run(work, range(100), on_result, lambda item, error: None)
     assert stopped.is_set()
     assert len(started) < 10
+
+
+# -- ls without a URI: the buckets -------------------------------------------
+
+
+def bucket_names(out: str) -> list[str]:
+    """``ls`` (no URI) lines as bucket names, checking the date in front of each."""
+    names = []
+    for line in out.splitlines():
+        date, clock, name = line.split(" ", 2)
+        assert len(date) == 10 and len(clock) == 8, line
+        names.append(name)
+    return names
+
+
+def test_ls_without_a_uri_lists_the_buckets(
+    capsys: pytest.CaptureFixture[str], s3_env: ServerInfo, bucket: str
+) -> None:
+    code, out, err = run_cli(capsys, "ls")
+    assert (code, err) == (0, "")
+    assert bucket in bucket_names(out)
+
+
+def test_ls_buckets_reads_the_keys_of_a_profile(
+    capsys: pytest.CaptureFixture[str],
+    s3_env: ServerInfo,
+    bucket: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    credentials = tmp_path / "credentials"
+    credentials.write_text(
+        "[default]\naws_access_key_id = wrong\naws_secret_access_key = wrong\n"
+        f"[lister]\naws_access_key_id = {s3_env.access_key}\n"
+        f"aws_secret_access_key = {s3_env.secret_key}\n"
+    )
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    code, out, err = run_cli(capsys, "ls", "--profile", "lister")
+    assert (code, err) == (0, "")
+    assert bucket in bucket_names(out)
+    # The default profile's keys are wrong: the server says so, and the message says who.
+    code, out, err = run_cli(capsys, "ls")
+    assert (code, out) == (1, "")
+    assert err.startswith(f"s3torch: error: ListBuckets on {s3_env.endpoint} failed: HTTP 403")
+
+
+def test_ls_buckets_says_what_to_do_about_credentials_it_cannot_read(
+    capsys: pytest.CaptureFixture[str],
+    s3_env: ServerInfo,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = tmp_path / "config"
+    config.write_text("[profile sso]\nsso_session = corp\nsso_account_id = 1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    code, out, err = run_cli(capsys, "ls", "--profile", "sso")
+    assert (code, out) == (1, "")
+    assert "through sso_session" in err and "AWS_ACCESS_KEY_ID" in err
+    code, out, err = run_cli(capsys, "ls", "--profile", "nobody")
+    assert (code, out) == (1, "")
+    assert "no credentials found" in err and "--no-sign-request" in err
+
+
+def test_ls_buckets_on_a_closed_port_names_the_endpoint(
+    capsys: pytest.CaptureFixture[str], s3_env: ServerInfo
+) -> None:
+    code, out, err = run_cli(capsys, "ls", "--endpoint-url", "http://127.0.0.1:1")
+    assert (code, out) == (1, "")
+    assert err.startswith("s3torch: error: could not connect to http://127.0.0.1:1")
+
+
+# -- rm -----------------------------------------------------------------------
+
+
+class _Terminal(io.StringIO):
+    """stdin as a terminal on which the user types ``answer``."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture
+def rm_bucket(s3_env: ServerInfo, bucket: str, client: Any) -> str:
+    for key in ("logs/a.log", "logs/a.tmp", "logs/sub/b.tmp", "logs/sub/c.log", "logs-old/d.log"):
+        put(client, bucket, key, key.encode())
+    return bucket
+
+
+def test_rm_deletes_one_object_and_fails_for_a_missing_one(
+    capsys: pytest.CaptureFixture[str], rm_bucket: str, client: Any
+) -> None:
+    code, out, err = run_cli(capsys, "rm", f"s3://{rm_bucket}/logs/a.log")
+    assert (code, err) == (0, "")
+    assert out == f"delete: s3://{rm_bucket}/logs/a.log\nDeleted 1 object\n"
+    assert "logs/a.log" not in all_keys(client, rm_bucket)
+    code, out, err = run_cli(capsys, "rm", f"s3://{rm_bucket}/logs/a.log")
+    assert (code, out) == (1, "")
+    assert f"s3://{rm_bucket}/logs/a.log" in err and err.count("\n") == 1
+
+
+def test_rm_of_a_prefix_needs_recursive(
+    capsys: pytest.CaptureFixture[str], rm_bucket: str, client: Any
+) -> None:
+    code, _, err = run_cli(capsys, "rm", f"s3://{rm_bucket}/logs/")
+    assert code == 1 and "--recursive" in err
+    assert len(all_keys(client, rm_bucket)) == 5
+
+
+def test_rm_recursive_with_yes_deletes_the_folder_only(
+    capsys: pytest.CaptureFixture[str], rm_bucket: str, client: Any
+) -> None:
+    # "logs" is the folder logs/: logs-old/ stays.
+    code, out, err = run_cli(capsys, "rm", "-r", "--yes", f"s3://{rm_bucket}/logs")
+    assert (code, err) == (0, ""), err
+    assert out.count("delete: ") == 4 and out.endswith("Deleted 4 objects\n")
+    assert all_keys(client, rm_bucket) == ["logs-old/d.log"]
+    code, _, err = run_cli(capsys, "rm", "-r", "--yes", f"s3://{rm_bucket}/logs")
+    assert code == 1 and f"nothing found under s3://{rm_bucket}/logs/" in err
+
+
+def test_rm_refuses_many_objects_without_a_terminal_or_yes(
+    capsys: pytest.CaptureFixture[str],
+    rm_bucket: str,
+    client: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("y\n"))  # piped: not a terminal
+    code, out, err = run_cli(capsys, "rm", "-r", f"s3://{rm_bucket}/logs/")
+    assert (code, out) == (1, "")
+    assert "refusing to delete 4 objects" in err and "--yes" in err
+    assert len(all_keys(client, rm_bucket)) == 5
+
+
+def test_rm_asks_on_a_terminal_and_deletes_only_on_yes(
+    capsys: pytest.CaptureFixture[str],
+    rm_bucket: str,
+    client: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sys, "stdin", _Terminal("\n"))  # Enter: the default, no
+    code, out, err = run_cli(capsys, "rm", "-r", f"s3://{rm_bucket}/logs/sub")
+    assert (code, out) == (1, "")
+    assert err.startswith(f"delete 2 objects (28 B) under s3://{rm_bucket}/logs/sub/? [y/N] ")
+    assert "nothing deleted" in err
+    assert len(all_keys(client, rm_bucket)) == 5
+    monkeypatch.setattr(sys, "stdin", _Terminal("yes\n"))
+    code, out, _ = run_cli(capsys, "rm", "-r", f"s3://{rm_bucket}/logs/sub")
+    assert code == 0 and out.endswith("Deleted 2 objects\n")
+    assert all_keys(client, rm_bucket, "logs/sub/") == []
+
+
+def test_rm_one_object_does_not_ask(
+    capsys: pytest.CaptureFixture[str],
+    rm_bucket: str,
+    client: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    code, _, err = run_cli(capsys, "rm", "-r", f"s3://{rm_bucket}/logs-old/")
+    assert (code, err) == (0, "")
+    assert "logs-old/d.log" not in all_keys(client, rm_bucket)
+
+
+def test_rm_dryrun_lists_and_deletes_nothing(
+    capsys: pytest.CaptureFixture[str], rm_bucket: str, client: Any
+) -> None:
+    code, out, err = run_cli(capsys, "rm", "-r", "--dryrun", f"s3://{rm_bucket}/logs/")
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        f"(dryrun) delete: s3://{rm_bucket}/logs/{name}"
+        for name in ("a.log", "a.tmp", "sub/b.tmp", "sub/c.log")
+    ]
+    assert len(all_keys(client, rm_bucket)) == 5
+
+
+def test_rm_filters_apply_in_order_relative_to_the_prefix(
+    capsys: pytest.CaptureFixture[str], rm_bucket: str, client: Any
+) -> None:
+    code, out, err = run_cli(
+        capsys,
+        "rm",
+        "-r",
+        "-y",
+        f"s3://{rm_bucket}/logs",
+        "--exclude",
+        "*",
+        "--include",
+        "*.tmp",
+        "--exclude",
+        "sub/*",
+    )
+    assert (code, err) == (0, ""), err
+    assert out.splitlines()[0] == f"delete: s3://{rm_bucket}/logs/a.tmp"
+    assert sorted(all_keys(client, rm_bucket)) == [
+        "logs-old/d.log",
+        "logs/a.log",
+        "logs/sub/b.tmp",
+        "logs/sub/c.log",
+    ]
+    # Everything excluded: nothing to do, and that is not an error.
+    code, out, _ = run_cli(capsys, "rm", "-r", f"s3://{rm_bucket}/logs/", "--exclude", "*")
+    assert (code, out) == (0, "Deleted 0 objects; 3 excluded by the filters\n")
+
+
+def test_rm_reports_a_failed_deletion_and_keeps_going(
+    capsys: pytest.CaptureFixture[str],
+    rm_bucket: str,
+    client: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_delete = s3torch.S3Client.delete_object
+
+    def delete(self: Any, bucket: str, key: str) -> None:
+        if key == "logs/a.tmp":
+            raise PermissionError(errno.EACCES, "Permission denied")
+        real_delete(self, bucket, key)
+
+    monkeypatch.setattr(s3torch.S3Client, "delete_object", delete)
+    code, out, err = run_cli(capsys, "rm", "-r", "-y", f"s3://{rm_bucket}/logs/")
+    assert code == 1
+    assert (
+        err == f"s3torch: error: delete of s3://{rm_bucket}/logs/a.tmp failed: Permission denied\n"
+    )
+    assert out.endswith("Deleted 3 objects; 1 failed\n")
+    assert sorted(all_keys(client, rm_bucket)) == ["logs-old/d.log", "logs/a.tmp"]
+    assert rm_command.DEFAULT_CONCURRENCY > 1
+
+
+# -- --include / --exclude on cp ---------------------------------------------
+
+
+def test_filters_last_match_wins_and_star_crosses_folders() -> None:
+    assert is_selected("a/b.txt", [])
+    assert not is_selected("a/b.txt", [(False, "*.txt")])
+    assert is_selected("a/b.txt", [(False, "*"), (True, "*.txt")])
+    assert not is_selected("a/b.txt", [(True, "*.txt"), (False, "*")])
+    assert not is_selected("a/b.txt", [(False, "a/*")])
+    assert is_selected("b.txt", [(False, "a/*")])
+    assert not is_selected("x1.bin", [(False, "x?.bin")])
+    assert is_selected("X1.bin", [(False, "x?.bin")])  # case matters, as in S3 keys
+
+
+def test_cp_filters_select_files_both_ways(
+    capsys: pytest.CaptureFixture[str],
+    s3_env: ServerInfo,
+    bucket: str,
+    client: Any,
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "run"
+    for relative in ("model.pt", "log.txt", "ckpt/1.pt", "ckpt/1.tmp", "cache/x.pt"):
+        path = source / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(relative.encode())
+    filters = ["--exclude", "*", "--include", "*.pt", "--exclude", "cache/*"]
+    code, out, err = run_cli(capsys, "cp", "-r", str(source), f"s3://{bucket}/run", *filters)
+    assert (code, err) == (0, ""), err
+    assert sorted(all_keys(client, bucket)) == ["run/ckpt/1.pt", "run/model.pt"]
+    assert "Copied 2 files" in out and "3 excluded by the filters" in out
+
+    target = tmp_path / "back"
+    code, _, err = run_cli(
+        capsys, "cp", "-r", f"s3://{bucket}/run/", str(target), "--exclude", "ckpt/*"
+    )
+    assert (code, err) == (0, ""), err
+    assert tree(target) == {"model.pt": b"model.pt"}
+
+    # One file is matched by its name.
+    code, out, _ = run_cli(
+        capsys, "cp", str(source / "log.txt"), f"s3://{bucket}/", "--exclude", "*.txt"
+    )
+    assert code == 0 and "1 excluded" in out
+    assert "log.txt" not in all_keys(client, bucket)
+
+
+# -- pipes and hints ------------------------------------------------------------
+
+
+def test_a_closed_pipe_on_stdout_ends_quietly_with_status_0(
+    s3_server: ServerInfo, bucket: str, client: Any
+) -> None:
+    for index in range(3):
+        put(client, bucket, f"k{index}", b"x")
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has gone before anything is written, as after `| head`
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "s3torch", "ls", f"s3://{bucket}"],
+            env=cli_env(s3_server),
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+def test_hints_name_the_cli_options_not_the_library_arguments(
+    s3_server: ServerInfo, bucket: str, tmp_path: Path
+) -> None:
+    env = cli_env(s3_server)
+    del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+    env.update(HOME=str(tmp_path), AWS_EC2_METADATA_DISABLED="true")
+    result = subprocess.run(
+        [sys.executable, "-m", "s3torch", "ls", f"s3://{bucket}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "credentials" in result.stderr and "--no-sign-request" in result.stderr
+    assert "unsigned=True" not in result.stderr
+
+
+def test_setting_names_in_messages_become_option_names() -> None:
+    assert in_option_names("or use unsigned=True for public buckets") == (
+        "or use --no-sign-request for public buckets"
+    )
+    assert in_option_names("S3ClientConfig.ca_bundle: no such file") == "--ca-bundle: no such file"
+    # Words that merely contain a setting's name stay as they are.
+    assert in_option_names("an unsigned request; my_max_attempts") == (
+        "an unsigned request; my_max_attempts"
+    )

@@ -1,10 +1,11 @@
-"""The ``s3torch`` command: ``ls``, ``cp``, ``bench`` and ``server``.
+"""The ``s3torch`` command: ``ls``, ``cp``, ``rm``, ``bench`` and ``server``.
 
 Run ``s3torch --help`` (or ``python -m s3torch --help``) for the commands, and
 ``s3torch COMMAND --help`` for each command's options.
 
 Exit status: 0 on success, 1 when an operation failed, 2 for a usage error, 130 when
-interrupted (Ctrl-C).
+interrupted (Ctrl-C). When the reader of the output goes away (``s3torch ls ... | head``), the
+command stops quietly with status 0.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from collections.abc import Sequence
 
 from .. import _core
 from .._errors import S3Exception
-from . import bench, cp, ls, server
+from . import bench, cp, ls, rm, server
 from ._common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
+    EXIT_OK,
     CommandError,
     add_debug_option,
     describe_error,
@@ -29,7 +31,7 @@ from ._common import (
 __all__ = ["build_parser", "main"]
 
 _DESCRIPTION = """\
-List, copy and benchmark objects on Amazon S3 or any S3-compatible store, and run a
+List, copy, delete and benchmark objects on Amazon S3 or any S3-compatible store, and run a
 local S3 server for experiments.
 """
 
@@ -37,6 +39,7 @@ _EPILOG = """\
 examples:
   s3torch ls s3://my-bucket/datasets/
   s3torch cp --recursive ./shards s3://my-bucket/datasets/shards/
+  s3torch rm --recursive s3://my-bucket/scratch/
   s3torch bench s3://my-bucket/scratch --endpoint-url http://127.0.0.1:8333
   s3torch server --bucket data
 
@@ -45,7 +48,7 @@ AWS_REGION, AWS_ENDPOINT_URL, AWS_PROFILE, the credentials variables and ~/.aws.
 Exit status: 0 success, 1 an operation failed, 2 usage error, 130 interrupted.
 """
 
-_COMMANDS = (ls, cp, bench, server)
+_COMMANDS = (ls, cp, rm, bench, server)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,15 +81,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help, --version, usage errors
         return _exit_code(exit_)
+    except BrokenPipeError:  # `s3torch --help | head`
+        _silence_stdout()
+        return EXIT_OK
     try:
         return int(args.run(args))
     except KeyboardInterrupt:
         _report("interrupted")
         return EXIT_INTERRUPTED
     except BrokenPipeError:
-        # The reader of our output went away (`s3torch ls ... | head`): not worth a message.
+        # The reader of our output went away (`s3torch ls ... | head`): it has what it wanted,
+        # so, as for other Unix tools in a pipeline, that is neither an error nor worth a word.
         _silence_stdout()
-        return EXIT_FAILED
+        return EXIT_OK
     except SystemExit as exit_:
         return _exit_code(exit_)
     except (CommandError, S3Exception, OSError, ValueError, RuntimeError) as error:

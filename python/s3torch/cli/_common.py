@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import fnmatch
 import math
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar, Union
+from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 from .._client import S3Client
 from .._config import MAX_ATTEMPTS_LIMIT, S3ClientConfig
@@ -93,6 +95,11 @@ def location_argument(text: str) -> Location:
     return LocalPath(text)
 
 
+def as_folder_prefix(key: str) -> str:
+    """``data`` -> ``data/``; ``""`` and ``data/`` stay as they are."""
+    return key if not key or key.endswith("/") else key + "/"
+
+
 def positive_int(text: str) -> int:
     """argparse type of a count that must be at least 1."""
     try:
@@ -140,6 +147,54 @@ def positive_size_argument(text: str) -> int:
     if size < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be at least 1 byte")
     return size
+
+
+# -- --include / --exclude ---------------------------------------------------
+
+
+class _AddFilter(argparse.Action):
+    """Appends ``(include, pattern)`` to one list, so the order of the options is kept."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        filters = list(getattr(namespace, self.dest) or [])
+        filters.append((self.const, values))
+        setattr(namespace, self.dest, filters)
+
+
+def add_filter_options(parser: argparse.ArgumentParser) -> None:
+    """``--exclude`` / ``--include``, with the AWS CLI's meaning."""
+    group = parser.add_argument_group(
+        "filters",
+        "Every file or object is selected unless a filter says otherwise. Filters apply in the\n"
+        "order given and the last one that matches decides. Patterns match the path relative\n"
+        "to SOURCE (the folder or prefix; for a single file or object, its name): * matches any\n"
+        "characters including /, ? one character, [abc] one of the characters.",
+    )
+    for flag, include, verb in (("--exclude", False, "skip"), ("--include", True, "select")):
+        group.add_argument(
+            flag,
+            action=_AddFilter,
+            dest="filters",
+            const=include,
+            default=[],
+            metavar="PATTERN",
+            help=f"{verb} the paths that match PATTERN (repeatable)",
+        )
+
+
+def is_selected(relative: str, filters: list[tuple[bool, str]]) -> bool:
+    """Whether ``relative`` (a path under the source, with ``/``) passes the filters."""
+    selected = True
+    for include, pattern in filters:
+        if fnmatch.fnmatchcase(relative, pattern):
+            selected = include
+    return selected
 
 
 # -- client options ---------------------------------------------------------
@@ -203,14 +258,33 @@ def make_client(args: argparse.Namespace) -> S3Client:
             config = dataclasses.replace(config, max_attempts=args.max_attempts)
         return S3Client(args.region, endpoint=args.endpoint_url, s3client_config=config)
     except (TypeError, ValueError) as err:
-        raise CommandError(_as_option_names(str(err))) from err
+        raise CommandError(in_option_names(str(err))) from err
 
 
-def _as_option_names(message: str) -> str:
-    # Config errors name fields ("S3ClientConfig.max_attempts"); here they came from options.
-    for field in ("max_attempts", "ca_bundle", "profile"):
-        message = message.replace(f"S3ClientConfig.{field}", "--" + field.replace("_", "-"))
-    return message
+# The library's names for the settings that the CLI takes as options.
+_OPTION_NAMES = (
+    ("unsigned=True", "--no-sign-request"),
+    ("S3ClientConfig.unsigned", "--no-sign-request"),
+    ("S3ClientConfig.max_attempts", "--max-attempts"),
+    ("max_attempts", "--max-attempts"),
+    ("S3ClientConfig.ca_bundle", "--ca-bundle"),
+    ("ca_bundle", "--ca-bundle"),
+    ("S3ClientConfig.force_path_style", "--force-path-style"),
+    ("force_path_style", "--force-path-style"),
+    ("S3ClientConfig.profile", "--profile"),
+    ("the endpoint argument", "--endpoint-url"),
+)
+_OPTION_NAME = re.compile("|".join(rf"\b{re.escape(name)}\b" for name, _ in _OPTION_NAMES))
+
+
+def in_option_names(message: str) -> str:
+    """``message`` with the library's setting names replaced by the CLI's options.
+
+    Errors and hints are written for library users (``unsigned=True``); someone at a shell
+    needs the flag that does the same (``--no-sign-request``).
+    """
+    options = dict(_OPTION_NAMES)
+    return _OPTION_NAME.sub(lambda match: options[match.group(0)], message)
 
 
 # -- errors -----------------------------------------------------------------
@@ -219,7 +293,7 @@ def _as_option_names(message: str) -> str:
 def describe_error(error: BaseException) -> str:
     """One line saying what went wrong, for ``s3torch: error: ...``."""
     if isinstance(error, S3Exception):
-        text = str(error)
+        text = in_option_names(str(error))
         if error.request_id and error.request_id not in text:
             text += f" (request id {error.request_id})"
         return text

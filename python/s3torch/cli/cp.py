@@ -25,9 +25,12 @@ from ._common import (
     S3Location,
     Stopwatch,
     add_client_options,
+    add_filter_options,
+    as_folder_prefix,
     describe_error,
     format_rate,
     human_size,
+    is_selected,
     location_argument,
     make_client,
     positive_int,
@@ -54,6 +57,7 @@ examples:
   s3torch cp s3://my-bucket/a.tar s3://other-bucket/a.tar   # server-side copy
   tar c data | s3torch cp - s3://my-bucket/data.tar         # from stdin
   s3torch cp s3://my-bucket/data.tar - | tar x              # to stdout
+  s3torch cp -r ./run s3://my-bucket/runs/7 --exclude "*" --include "*.pt"
 
 Downloads are written to a temporary file next to the destination and renamed when
 complete; an upload that fails is aborted. Neither leaves a partial file or object.
@@ -109,6 +113,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "--no-progress", action="store_true", help="do not draw a progress bar on stderr"
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    add_filter_options(parser)
     add_client_options(parser)
     parser.set_defaults(run=run, parser=parser)
     return parser
@@ -123,6 +128,10 @@ def run(args: argparse.Namespace) -> int:
     streams = [loc for loc in (source, destination) if isinstance(loc, LocalPath) and loc.is_stdio]
     if streams and args.recursive:
         parser.error('"-" (stdin or stdout) copies a single object: it cannot be --recursive')
+    if streams and args.filters:
+        parser.error(
+            '"-" (stdin or stdout) copies a single object: --include/--exclude do not apply'
+        )
 
     client = make_client(args)
     if isinstance(source, LocalPath) and source.is_stdio:
@@ -155,6 +164,8 @@ class _Copier:
         self.copied = 0
         self.copied_bytes = 0
         self.failed = 0
+        self.excluded = 0
+        self.filters: list[tuple[bool, str]] = args.filters
         self._file_mode = _new_file_mode()
 
     # -- planning -----------------------------------------------------------
@@ -165,10 +176,18 @@ class _Copier:
             assert isinstance(destination, S3Location)
             if self.recursive:
                 return list(self._plan_folder_upload(source.path, destination.key))
-            return [self._plan_file_upload(source.path, destination.key)]
+            return self._selected([self._plan_file_upload(source.path, destination.key)])
         if self.recursive:
             return self._plan_prefix_copies(source, destination)
-        return [self._plan_object_copy(source, destination)]
+        return self._selected([self._plan_object_copy(source, destination)])
+
+    def _selected(self, single: list[_Copy]) -> list[_Copy]:
+        # A single file or object is matched by its name, as if its folder were the source.
+        name = single[0].source.replace(os.sep, "/").rsplit("/", 1)[-1]
+        if is_selected(name, self.filters):
+            return single
+        self.excluded += 1
+        return []
 
     def _plan_file_upload(self, path: str, key: str) -> _Copy:
         info = os.stat(path)
@@ -182,7 +201,7 @@ class _Copier:
         if not os.path.isdir(folder):
             os.stat(folder)  # a clear "No such file or directory" if it does not exist
             raise CommandError(f"{folder!r} is not a folder (drop --recursive to copy a file)")
-        prefix = _as_folder_prefix(prefix)
+        prefix = as_folder_prefix(prefix)
 
         def fail(error: OSError) -> None:
             raise error
@@ -192,6 +211,9 @@ class _Copier:
             for name in sorted(files):
                 path = os.path.join(here, name)
                 relative = os.path.relpath(path, folder).replace(os.sep, "/")
+                if not is_selected(relative, self.filters):
+                    self.excluded += 1
+                    continue
                 try:
                     info = os.stat(path)
                 except OSError as error:
@@ -220,15 +242,18 @@ class _Copier:
         return _Copy(source.key, path, size)
 
     def _plan_prefix_copies(self, source: S3Location, destination: Location) -> list[_Copy]:
-        prefix = _as_folder_prefix(source.key)
+        prefix = as_folder_prefix(source.key)
         copies: list[_Copy] = []
         for page in self.client.list_objects(source.bucket, prefix):
             for info in page.object_info:
                 relative = info.key[len(prefix) :]
                 if not relative or relative.endswith("/"):
                     continue  # folder marker objects
+                if not is_selected(relative, self.filters):
+                    self.excluded += 1
+                    continue
                 if isinstance(destination, S3Location):
-                    target = _as_folder_prefix(destination.key) + relative
+                    target = as_folder_prefix(destination.key) + relative
                 else:
                     parts = relative.split("/")
                     if any(part in ("", ".", "..") for part in parts):
@@ -239,7 +264,7 @@ class _Copier:
                         continue
                     target = os.path.join(destination.path, *parts)
                 copies.append(_Copy(info.key, target, info.size))
-        if not copies and not self.failed:
+        if not copies and not self.failed and not self.excluded:
             raise CommandError(f"nothing found under s3://{source.bucket}/{prefix}")
         return copies
 
@@ -264,6 +289,8 @@ class _Copier:
             )
             if self.failed:
                 summary += f"; {self.failed} failed"
+            if self.excluded:
+                summary += f"; {self.excluded} excluded by the filters"
             print(summary, file=self.out, flush=True)
         return EXIT_FAILED if self.failed else EXIT_OK
 
@@ -386,11 +413,6 @@ def _download_stdout(client: S3Client, source: S3Location) -> int:
         stream.close()
     stdout.flush()
     return EXIT_OK
-
-
-def _as_folder_prefix(key: str) -> str:
-    """``data`` -> ``data/``; ``""`` and ``data/`` stay as they are."""
-    return key if not key or key.endswith("/") else key + "/"
 
 
 def _new_file_mode() -> int:

@@ -1,4 +1,4 @@
-"""``s3torch ls``: list the objects and prefixes under an S3 URI."""
+"""``s3torch ls``: list the objects and prefixes under an S3 URI, or the buckets."""
 
 from __future__ import annotations
 
@@ -21,9 +21,11 @@ _EPILOG = """\
 output:
   DATE TIME  SIZE  NAME for each object, and  PRE NAME/  for each common prefix ("folder")
   when not --recursive. Names are shown relative to the folder of the URI; with
-  --recursive, whole keys are shown. Times are local.
+  --recursive, whole keys are shown. Without a URI, DATE TIME BUCKET for each bucket
+  (DATE TIME is when it was created). Times are local.
 
 examples:
+  s3torch ls                                     # the buckets of the account
   s3torch ls s3://my-bucket                      # the top level of the bucket
   s3torch ls s3://my-bucket/datasets/            # one level under datasets/
   s3torch ls s3://my-bucket/datasets/train-      # names starting with train-
@@ -38,12 +40,16 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "ls",
         help="list objects and prefixes",
         description="List the objects (and, unless --recursive, the common prefixes) under\n"
-        "s3://BUCKET/PREFIX.",
+        "s3://BUCKET/PREFIX, or the buckets when no URI is given.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "uri", type=s3_uri_argument, metavar="S3_URI", help="s3://BUCKET or s3://BUCKET/PREFIX"
+        "uri",
+        nargs="?",
+        type=s3_uri_argument,
+        metavar="S3_URI",
+        help="s3://BUCKET or s3://BUCKET/PREFIX; none lists the buckets",
     )
     parser.add_argument(
         "-r", "--recursive", action="store_true", help="list every key under the prefix"
@@ -65,7 +71,9 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    location: S3Location = args.uri
+    location: S3Location | None = args.uri
+    if location is None:
+        return _list_buckets(args)
     client = make_client(args)
     delimiter = "" if args.recursive else "/"
     # Without --recursive, names are shown relative to the "folder" the prefix is in.
@@ -95,5 +103,28 @@ def run(args: argparse.Namespace) -> int:
     if args.summarize:
         total = human_size(total_size) if args.human_readable else f"{total_size} bytes"
         out.write(f"\nTotal objects: {objects}\n   Total size: {total}\n")
+    out.flush()
+    return EXIT_OK
+
+
+def _list_buckets(args: argparse.Namespace) -> int:
+    # Loaded here: it brings http.client, ssl and XML, which listing objects does without.
+    from ._buckets import list_buckets
+
+    out = sys.stdout
+    for bucket in list_buckets(
+        endpoint=args.endpoint_url,
+        region=args.region,
+        profile=args.profile,
+        unsigned=bool(args.no_sign_request),
+        ca_bundle=args.ca_bundle,
+        max_attempts=args.max_attempts,
+    ):
+        when = (
+            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(bucket.created))
+            if bucket.created is not None
+            else f"{'-':<19}"
+        )
+        out.write(f"{when} {bucket.name}\n")
     out.flush()
     return EXIT_OK
