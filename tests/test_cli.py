@@ -620,7 +620,7 @@ def test_ls_without_a_uri_lists_the_buckets(
     assert bucket in bucket_names(out)
 
 
-def test_ls_buckets_reads_the_keys_of_a_profile(
+def test_ls_buckets_takes_credentials_as_the_library_does(
     capsys: pytest.CaptureFixture[str],
     s3_env: ServerInfo,
     bucket: str,
@@ -629,21 +629,27 @@ def test_ls_buckets_reads_the_keys_of_a_profile(
 ) -> None:
     credentials = tmp_path / "credentials"
     credentials.write_text(
-        "[default]\naws_access_key_id = wrong\naws_secret_access_key = wrong\n"
+        "[wrong]\naws_access_key_id = wrong\naws_secret_access_key = wrong\n"
         f"[lister]\naws_access_key_id = {s3_env.access_key}\n"
         f"aws_secret_access_key = {s3_env.secret_key}\n"
     )
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
-    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
-    code, out, err = run_cli(capsys, "ls", "--profile", "lister")
+    # Keys in the environment (right ones here) win over a profile named by AWS_PROFILE...
+    monkeypatch.setenv("AWS_PROFILE", "wrong")
+    code, out, err = run_cli(capsys, "ls")
     assert (code, err) == (0, "")
     assert bucket in bucket_names(out)
-    # The default profile's keys are wrong: the server says so, and the message says who.
-    code, out, err = run_cli(capsys, "ls")
+    # ...and a profile named with --profile wins over them: the server refuses its keys.
+    code, out, err = run_cli(capsys, "ls", "--profile", "wrong")
     assert (code, out) == (1, "")
     assert err.startswith(f"s3torch: error: ListBuckets on {s3_env.endpoint} failed: HTTP 403")
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("AWS_PROFILE", "lister")
+    code, out, err = run_cli(capsys, "ls")
+    assert (code, err) == (0, "")
+    assert bucket in bucket_names(out)
 
 
 def test_ls_buckets_says_what_to_do_about_credentials_it_cannot_read(

@@ -1,12 +1,13 @@
 """ListBuckets for ``s3torch ls`` without a URI.
 
 The native client speaks to buckets only, so this one service-level request is sent from
-Python: signed with the standard library's SigV4 signer, over :mod:`http.client`. It resolves
-the endpoint, region and CA bundle exactly as the library does, and reads credentials from
-the places that hold them as plain keys: ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``
-(and ``AWS_SESSION_TOKEN``), then the profile's section of the shared credentials file and
-of the config file. Credentials that only a provider can produce (SSO, ``credential_process``,
-an assumed role, an instance or container role) are refused with a message that says so.
+Python: signed by s3torch's small SigV4 signer and sent with :mod:`http.client`. It resolves
+the endpoint, region and CA bundle as the library does, and reads credentials from the places
+that hold them as plain keys: ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` (and
+``AWS_SESSION_TOKEN``) unless ``--profile`` names a profile, else the profile's section of the
+shared credentials file and of the config file. Credentials that only a provider can produce
+(SSO, ``credential_process``, an assumed role, an instance or container role) are refused with
+a message that says what to do instead.
 """
 
 from __future__ import annotations
@@ -187,10 +188,11 @@ def _describe_failure(where: str, status: int, body: bytes, request_id: str | No
 
 
 def _credentials(profile: str | None, environ: Mapping[str, str]) -> _Credentials:
-    # Keys in the environment win over a profile, as in boto3 and the library.
+    # As in the library (and boto3): keys in the environment win over a profile named only by
+    # AWS_PROFILE; a profile named with --profile wins over them.
     access_key = (environ.get("AWS_ACCESS_KEY_ID") or "").strip()
     secret_key = (environ.get("AWS_SECRET_ACCESS_KEY") or "").strip()
-    if access_key and secret_key:
+    if profile is None and access_key and secret_key:
         token = (environ.get("AWS_SESSION_TOKEN") or "").strip() or None
         return _Credentials(access_key, secret_key, token)
     name = resolve_profile(profile, environ) or "default"
