@@ -238,7 +238,8 @@ def add_client_options(parser: argparse.ArgumentParser) -> None:
         "--max-attempts",
         type=positive_int,
         metavar="N",
-        help=f"attempts per request, first one included (1 to {MAX_ATTEMPTS_LIMIT}, default 10)",
+        help=f"attempts per request, first one included (1 to {MAX_ATTEMPTS_LIMIT}, default 10; "
+        "the CRT takes 1 as its own default of 4: use 2 to fail fast)",
     )
     group.add_argument(
         "--ca-bundle", metavar="PEM", help="CA certificates to trust instead of the system's"
