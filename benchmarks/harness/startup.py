@@ -103,7 +103,9 @@ def measure_startup(runs: int = 5, python: str = sys.executable) -> dict[str, An
     }
     figures: dict[str, Any] = {}
     for name, argv in results.items():
-        figures[name] = _summary(_time_command(argv, env, runs), TARGETS_S.get(name))
+        # Importing torch takes seconds a run: a few runs say enough about it.
+        count = min(runs, 3) if "torch" in name else runs
+        figures[name] = _summary(_time_command(argv, env, count), TARGETS_S.get(name))
     with LocalS3Server() as server:
         server.create_bucket(_BUCKET)
         env.update(
