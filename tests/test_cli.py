@@ -935,3 +935,82 @@ def test_setting_names_in_messages_become_option_names() -> None:
     assert in_option_names("an unsigned request; my_max_attempts") == (
         "an unsigned request; my_max_attempts"
     )
+
+
+# The answers of _PagedBuckets by continuation token: the buckets, then what follows them.
+_BUCKET_PAGES = {
+    "": (
+        "<Bucket><Name>first</Name><CreationDate>2024-05-01T12:34:56.000Z</CreationDate></Bucket>",
+        "<ContinuationToken>next page</ContinuationToken>",
+    ),
+    "next page": (
+        "<Bucket><Name>second</Name><CreationDate>2024-05-02T00:00:00Z</CreationDate></Bucket>",
+        "",
+    ),
+}
+
+
+class _PagedBuckets:
+    """A ListBuckets endpoint that answers 503 once, then in two pages, as AWS S3 can.
+
+    SeaweedFS returns every bucket at once and never fails, so a stand-in shows these two
+    behaviours. It records the query of each request.
+    """
+
+    def __init__(self) -> None:
+        import http.server
+        import urllib.parse
+
+        self.queries: list[str] = []
+        pages, queries = _BUCKET_PAGES, self.queries
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                query = urllib.parse.urlsplit(self.path).query
+                queries.append(query)
+                token = urllib.parse.parse_qs(query).get("continuation-token", [""])[0]
+                if len(queries) == 1:
+                    self._answer(503, b"<Error><Code>SlowDown</Code></Error>")
+                    return
+                buckets, more = pages[token]
+                body = (
+                    '<ListAllMyBucketsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+                    f"<Buckets>{buckets}</Buckets>{more}</ListAllMyBucketsResult>"
+                )
+                self._answer(200, body.encode())
+
+            def _answer(self, status: int, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_ls_buckets_retries_a_503_and_follows_the_pages(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    server = _PagedBuckets()
+    try:
+        code, out, err = run_cli(capsys, "ls", "--endpoint-url", server.endpoint)
+    finally:
+        server.close()
+        monkeypatch.undo()
+        time.tzset()
+    assert (code, err) == (0, "")
+    assert out == "2024-05-01 12:34:56 first\n2024-05-02 00:00:00 second\n"
+    assert server.queries == ["", "", "continuation-token=next%20page"]
