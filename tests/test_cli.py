@@ -1014,3 +1014,14 @@ def test_ls_buckets_retries_a_503_and_follows_the_pages(
     assert (code, err) == (0, "")
     assert out == "2024-05-01 12:34:56 first\n2024-05-02 00:00:00 second\n"
     assert server.queries == ["", "", "continuation-token=next%20page"]
+
+
+def test_a_connection_failure_names_the_endpoint_tried(
+    capsys: pytest.CaptureFixture[str], s3_env: ServerInfo
+) -> None:
+    code, out, err = run_cli(
+        capsys, "ls", "s3://bucket", "--endpoint-url", "http://127.0.0.1:1", "--max-attempts", "2"
+    )
+    assert (code, out) == (1, "")
+    assert err.startswith("s3torch: error: ") and err.count("\n") == 1
+    assert "http://127.0.0.1:1" in err

@@ -26,6 +26,7 @@ from ._common import (
     CommandError,
     add_debug_option,
     describe_error,
+    forget_endpoint,
 )
 
 __all__ = ["build_parser", "main"]
@@ -76,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Returns the exit status instead of exiting, also for ``--help`` and usage errors.
     """
+    forget_endpoint()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

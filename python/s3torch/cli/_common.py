@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 from .._client import S3Client
 from .._config import MAX_ATTEMPTS_LIMIT, S3ClientConfig
-from .._errors import S3Exception
+from .._errors import S3Exception, S3NetworkError, S3TimeoutError
 from .._uri import parse_s3_uri
 
 if TYPE_CHECKING:
@@ -246,8 +246,19 @@ def add_client_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+_endpoint_in_use: str | None = None
+"""Where the command's client sends its requests: for messages about not reaching it."""
+
+
+def forget_endpoint() -> None:
+    """Start a command with no endpoint known (each call of ``main`` is a new command)."""
+    global _endpoint_in_use
+    _endpoint_in_use = None
+
+
 def make_client(args: argparse.Namespace) -> S3Client:
     """An S3Client configured from the client options (and the environment)."""
+    global _endpoint_in_use
     try:
         config = S3ClientConfig(
             unsigned=bool(args.no_sign_request),
@@ -257,9 +268,13 @@ def make_client(args: argparse.Namespace) -> S3Client:
         )
         if args.max_attempts is not None:
             config = dataclasses.replace(config, max_attempts=args.max_attempts)
-        return S3Client(args.region, endpoint=args.endpoint_url, s3client_config=config)
+        client = S3Client(args.region, endpoint=args.endpoint_url, s3client_config=config)
     except (TypeError, ValueError) as err:
         raise CommandError(in_option_names(str(err))) from err
+    _endpoint_in_use = (
+        f"endpoint {client.endpoint}" if client.endpoint else f"AWS S3, region {client.region}"
+    )
+    return client
 
 
 # The library's names for the settings that the CLI takes as options.
@@ -297,6 +312,10 @@ def describe_error(error: BaseException) -> str:
         text = in_option_names(str(error))
         if error.request_id and error.request_id not in text:
             text += f" (request id {error.request_id})"
+        # A wrong endpoint is the usual cause: show which one was tried, unless the text does.
+        reach = isinstance(error, (S3NetworkError, S3TimeoutError))
+        if reach and _endpoint_in_use is not None and _endpoint_in_use.split()[-1] not in text:
+            text += f" ({_endpoint_in_use})"
         return text
     if isinstance(error, OSError) and error.strerror:
         where = error.filename
