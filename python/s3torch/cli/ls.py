@@ -38,7 +38,7 @@ A URI with a non-empty prefix under which nothing exists is an error (exit statu
 def add_parser(commands: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = commands.add_parser(
         "ls",
-        help="list objects and prefixes",
+        help="list objects and prefixes, or the buckets",
         description="List the objects (and, unless --recursive, the common prefixes) under\n"
         "s3://BUCKET/PREFIX, or the buckets when no URI is given.",
         epilog=_EPILOG,
