@@ -11,6 +11,11 @@ A line ``<!-- include-image: benchmarks/results/ratios.png "alt text" -->`` publ
 with the site (under ``assets/``) and shows it, when the file exists; otherwise the line is
 dropped.
 
+An include comment is invisible on GitHub, where the README's links also lead: give such a page
+a line for GitHub readers too, e.g. ``See [the examples](../examples/README.md).
+<!-- github only -->``. A line ending with ``<!-- github only -->`` is left out of the site,
+where the included text stands in its place (and its link, outside doc/, would not resolve).
+
 Pure pymdownx.snippets would break the strict build on the results' link to doc/benchmarks.md,
 which is relative to benchmarks/results/.
 """
@@ -29,6 +34,7 @@ from mkdocs.structure.pages import Page
 
 _INCLUDE = re.compile(r"^<!-- include: (?P<path>\S+)(?: shift=(?P<shift>[0-5]))? -->[ \t]*$", re.M)
 _IMAGE = re.compile(r'^<!-- include-image: (?P<path>\S+) "(?P<alt>[^"]*)" -->[ \t]*$', re.M)
+_GITHUB_ONLY = re.compile(r"^[^\n]*<!-- github only -->[ \t]*(?:\n|$)", re.M)
 _LINK = re.compile(r"(?P<bang>!?)\[(?P<text>[^\]]*)\]\((?P<target>[^)\s]+)\)")
 _HEADING = re.compile(r"^(#{1,5}) ", re.M)
 _FENCE = re.compile(r"^(```|~~~)", re.M)
@@ -110,4 +116,5 @@ def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, **kwargs: 
         uri = posixpath.relpath(_asset_uri(match.group("path")), page_dir)
         return f"![{match.group('alt')}]({uri})"
 
+    markdown = _GITHUB_ONLY.sub("", markdown)
     return _IMAGE.sub(image, _INCLUDE.sub(include, markdown))
