@@ -23,15 +23,8 @@ from torchdata.stateful_dataloader import StatefulDataLoader
 
 import s3torch
 from s3torch import S3ClientConfig
-from s3torch.webdataset import (
-    DEFAULT_DECODERS,
-    S3TarDataset,
-    TarShardError,
-    decode_sample,
-    iter_samples,
-    iter_tar_members,
-    split_name,
-)
+from s3torch._datasets.tar import iter_samples, iter_tar_members, split_name
+from s3torch.tar_dataset import DEFAULT_DECODERS, S3TarDataset, TarShardError, decode_sample
 
 URI = "s3://bucket/shard.tar"
 

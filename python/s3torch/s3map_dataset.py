@@ -10,13 +10,9 @@ from typing import Any
 import torch.utils.data
 
 from ._config import S3ClientConfig
-from ._dataset_common import (
-    DEFAULT_PREFETCH_BYTES,
-    DEFAULT_PREFETCH_OBJECTS,
-    DatasetCore,
-    ObjectSource,
-    identity,
-)
+from ._datasets.objects import DatasetObjects, identity
+from ._datasets.prefetch import DEFAULT_PREFETCH_BYTES, DEFAULT_PREFETCH_OBJECTS
+from ._datasets.source import ObjectSource
 from .s3reader import S3Reader, S3ReaderConstructorProtocol
 
 __all__ = ["S3MapDataset"]
@@ -79,7 +75,7 @@ class S3MapDataset(torch.utils.data.Dataset[Any]):
             if isinstance(get_dataset_objects, ObjectSource)
             else ObjectSource.from_callable(get_dataset_objects)
         )
-        self._core = DatasetCore(
+        self._objects = DatasetObjects(
             source,
             region,
             endpoint,
@@ -160,12 +156,12 @@ class S3MapDataset(torch.utils.data.Dataset[Any]):
     @property
     def region(self) -> str | None:
         """The region given at construction (None: found the AWS way)."""
-        return self._core.region
+        return self._objects.region
 
     @property
     def endpoint(self) -> str | None:
         """The endpoint given at construction (None: found the AWS way)."""
-        return self._core.endpoint
+        return self._objects.endpoint
 
     def _index(self, i: Any) -> int:
         index = operator.index(i)
@@ -183,13 +179,13 @@ class S3MapDataset(torch.utils.data.Dataset[Any]):
             IndexError: ``i`` is out of range.
             S3Exception: from the transform's reads (e.g. the object is gone).
         """
-        return self._transform(self._core.open_reader(self._index(i)))
+        return self._transform(self._objects.open_reader(self._index(i)))
 
     def __getitems__(self, indices: Sequence[int]) -> list[Any]:
         """The items at ``indices``, their GETs started together (DataLoader calls this for
         each batch)."""
         positions = [self._index(i) for i in indices]
-        prefetcher = self._core.prefetcher(positions)
+        prefetcher = self._objects.readers(positions)
         try:
             return [self._transform(reader) for reader in prefetcher]
         finally:
@@ -197,8 +193,8 @@ class S3MapDataset(torch.utils.data.Dataset[Any]):
 
     def __len__(self) -> int:
         """The number of objects (lists them on first call)."""
-        return len(self._core.table())
+        return len(self._objects.table())
 
     def __repr__(self) -> str:
-        count = len(self._core.table()) if self._core.listed else "unlisted"
+        count = len(self._objects.table()) if self._objects.listed else "unlisted"
         return f"S3MapDataset({count} objects, region={self.region!r})"
