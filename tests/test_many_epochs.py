@@ -267,13 +267,16 @@ ODD = 7  # objects: does not divide 2 or 3 ranks
 SHARDS, PER_SHARD = 5, 3  # tar shards and samples in each
 
 
-def _tar(shard: int) -> bytes:
+UNEVEN = [1, 4, 2]  # samples in each shard under "uneven/"
+
+
+def _tar(shard: int, samples: int = PER_SHARD) -> bytes:
     import io
     import tarfile
 
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w") as tar:
-        for i in range(PER_SHARD):
+        for i in range(samples):
             data = f"{shard}-{i}".encode()
             info = tarfile.TarInfo(f"s{shard}/{i:03d}.txt")
             info.size = len(data)
@@ -295,6 +298,8 @@ def stored(s3_server: Any, module_client: s3torch.S3Client) -> Iterator[str]:
         put(f"odd/{i:02d}.bin", b"x" * (i + 1))
     for shard in range(SHARDS):
         put(f"tars/shard-{shard:02d}.tar", _tar(shard))
+    for shard, samples in enumerate(UNEVEN):
+        put(f"uneven/shard-{shard:02d}.tar", _tar(10 + shard, samples))
     yield name
     s3_server.delete_bucket(name)
 
@@ -330,9 +335,9 @@ def objects(s3_server: Any, stored: str) -> Any:
 
 @pytest.fixture(scope="module")
 def tars(s3_server: Any, stored: str) -> Any:
-    def build(**overrides: Any) -> S3TarDataset:
+    def build(prefix: str = "tars/", **overrides: Any) -> S3TarDataset:
         arguments = {**_settings(s3_server), "transform": _sample_key, **overrides}
-        return S3TarDataset.from_prefix(f"s3://{stored}/tars/", **arguments)
+        return S3TarDataset.from_prefix(f"s3://{stored}/{prefix}", **arguments)
 
     return build
 
@@ -369,6 +374,40 @@ def test_len_without_sharding_and_where_it_cannot_be_known(
         len(S3IterableDataset(s3_server.region, lambda client: iter(()), s3_server.endpoint))
     with pytest.raises(TypeError, match="samples in each tar shard"):
         len(tars())
+    assert len(tars(samples_per_rank=6)) == 6
+    with pytest.raises(ValueError, match="samples_per_rank"):
+        tars(samples_per_rank=-1)
+
+
+@pytest.mark.parametrize(("world", "workers", "quota"), [(2, 2, 4), (2, 0, 3), (3, 2, 1)])
+def test_samples_per_rank_evens_out_uneven_shards(
+    tars: Any, world: int, workers: int, quota: int
+) -> None:
+    every = {f"s{10 + shard}/{i:03d}" for shard, n in enumerate(UNEVEN) for i in range(n)}
+    for rank in range(world):
+        dataset = tars(
+            "uneven/", enable_sharding=True, rank=rank, world_size=world, samples_per_rank=quota
+        )
+        assert len(dataset) == quota
+        mine = _run(_loader(dataset, workers))
+        assert len(mine) == quota and set(mine) <= every
+
+
+def test_samples_per_rank_resumes_at_the_sample(tars: Any) -> None:
+    def loader() -> StatefulDataLoader:
+        dataset = tars("uneven/", enable_sharding=True, rank=1, world_size=2, samples_per_rank=9)
+        return _loader(dataset, 2)
+
+    full = _run(loader())
+    assert len(full) == 9  # more than rank 1 holds: its workers read their shards again
+    for cut in (1, 2, 4):
+        first = loader()
+        head = _run(first, cut)
+        second = loader()
+        second.load_state_dict(first.state_dict())
+        assert head + _run(second) == full
+        with pytest.raises(ValueError, match="samples_per_rank"):
+            S3TarDataset.merge_state_dicts([first.state_dict()])
 
 
 def _run(loader: Any, batches: int | None = None) -> list[str]:
@@ -451,7 +490,9 @@ def test_stateful_dataloader_resumes_tar_samples_at_another_world_size(
         assert max(seen.values()) == 1
 
 
-def _ddp_rank(rank: int, store: str, settings_: dict[str, Any], uri: str, out: Any) -> None:
+def _ddp_rank(
+    rank: int, store: str, settings_: dict[str, Any], uri: str, kind: str, out: Any
+) -> None:
     import torch.distributed as dist
 
     dist.init_process_group(
@@ -462,9 +503,15 @@ def _ddp_rank(rank: int, store: str, settings_: dict[str, Any], uri: str, out: A
         timeout=datetime.timedelta(seconds=60),
     )
     try:
-        dataset = S3IterableDataset.from_prefix(
-            uri, transform=_key, enable_sharding=True, shuffle=True, **settings_
-        )
+        dataset: Any
+        if kind == "objects":
+            dataset = S3IterableDataset.from_prefix(
+                uri, transform=_key, enable_sharding=True, shuffle=True, **settings_
+            )
+        else:  # uneven tar shards, evened out by a quota of samples
+            dataset = S3TarDataset.from_prefix(
+                uri, enable_sharding=True, shuffle=True, samples_per_rank=3, **settings_
+            )
         loader = torch.utils.data.DataLoader(
             dataset, batch_size=1, num_workers=2, collate_fn=list, multiprocessing_context="fork"
         )
@@ -481,8 +528,12 @@ def _ddp_rank(rank: int, store: str, settings_: dict[str, Any], uri: str, out: A
 
 
 @pytest.mark.timeout(240)
+@pytest.mark.parametrize(
+    ("kind", "prefix", "per_rank"),
+    [("objects", "odd/", 4), ("tar", "uneven/", 3)],
+)
 def test_a_two_rank_gloo_job_all_reduces_every_batch_to_the_end(
-    s3_server: Any, stored: str, tmp_path: Any
+    s3_server: Any, stored: str, tmp_path: Any, kind: str, prefix: str, per_rank: int
 ) -> None:
     context = multiprocessing.get_context("spawn")
     out = context.Queue()
@@ -490,7 +541,7 @@ def test_a_two_rank_gloo_job_all_reduces_every_batch_to_the_end(
     processes = [
         context.Process(
             target=_ddp_rank,
-            args=(rank, str(tmp_path / "store"), settings_, f"s3://{stored}/odd/", out),
+            args=(rank, str(tmp_path / "store"), settings_, f"s3://{stored}/{prefix}", kind, out),
         )
         for rank in range(2)
     ]
@@ -503,6 +554,7 @@ def test_a_two_rank_gloo_job_all_reduces_every_batch_to_the_end(
             process.join(timeout=30)
             if process.is_alive():
                 process.kill()
-    # 7 objects over 2 ranks: each rank yields 4 (one repeated), so both reach the end.
-    assert results == [(0, 4, 8, 4), (1, 4, 8, 4)]
+    # 7 objects over 2 ranks: each yields 4 (one repeated); 7 tar samples in shards of 1, 4
+    # and 2, with samples_per_rank=3: each yields 3. So both ranks reach the end together.
+    assert results == [(r, per_rank, 2 * per_rank, per_rank) for r in range(2)]
     assert all(process.exitcode == 0 for process in processes)

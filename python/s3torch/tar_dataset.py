@@ -12,6 +12,7 @@ names for code written against earlier releases.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -19,7 +20,7 @@ from typing import Any
 
 import torch.utils.data
 
-from ._checks import check_int
+from ._checks import check_int, check_optional_int
 from ._config import S3ClientConfig
 from ._datasets.decoders import DEFAULT_DECODERS, Decoder, choose_decoders, decode_sample
 from ._datasets.objects import DatasetObjects
@@ -77,9 +78,13 @@ class _TarSamples:
         state = self.state
         table = self.objects.table()
         plan = state.plan(len(table))
-        shards = list(plan.items or ())
+        if state.quota_reached():
+            return
+        # Two walks over one (perhaps endless, with a quota) order: the prefetcher's, ahead,
+        # and this loop's.
+        shards, ahead = itertools.tee(plan.items or ())
         skips = dict(plan.skip_parts)
-        streams = self.objects.streams(shards)
+        streams = self.objects.streams(ahead)
         try:
             for i, stream in zip(shards, streams):
                 uri = table.uri(i)
@@ -93,8 +98,10 @@ class _TarSamples:
                     for _ in range(skip):
                         next(samples)
                     for sample in samples:
-                        state.progress.parts += 1
+                        state.yielded_part()
                         yield sample
+                        if state.quota_reached():
+                            return
                 except StopIteration:
                     raise TarShardError(
                         "the shard has fewer samples than the saved state says were read",
@@ -125,6 +132,11 @@ class S3TarDataset(torch.utils.data.IterableDataset[Any]):
       gets the same number of shards (the list padded by repeating shards, or cut with
       ``drop_last``), so ranks yield the same number of samples when the shards hold the same
       number each (see "Many epochs" in the datasets guide).
+    - ``samples_per_rank``: make every rank yield exactly this many samples per epoch, however
+      many each shard holds (its DataLoader workers share them): a rank that runs out of
+      shards reads its own shards again from the start, and one that reaches the count stops.
+      Use it under DDP with shards of uneven sizes, e.g. ``total_samples // world_size``;
+      ``len(dataset)`` is then this number.
     - ``shuffle_buffer``: also shuffle samples through a buffer of this many samples (see
       :class:`ShuffleDataset`), before decoding, so the buffer holds bytes.
     - ``decode``: ``True`` for :data:`DEFAULT_DECODERS`, or a mapping of extension to
@@ -169,6 +181,7 @@ class S3TarDataset(torch.utils.data.IterableDataset[Any]):
         rank: int | None = None,
         world_size: int | None = None,
         drop_last: bool = False,
+        samples_per_rank: int | None = None,
     ) -> None:
         if not isinstance(source, ObjectSource):
             raise TypeError("S3TarDataset is built with S3TarDataset.from_prefix or from_objects")
@@ -177,6 +190,7 @@ class S3TarDataset(torch.utils.data.IterableDataset[Any]):
         if transform is not None and not callable(transform):
             raise TypeError(f"transform must be callable, not {type(transform).__name__}")
         buffer_size = check_int("shuffle_buffer", shuffle_buffer, minimum=0)
+        quota = check_optional_int("samples_per_rank", samples_per_rank, minimum=0)
         self._decoders = choose_decoders(decode)
         state = EpochState(
             "S3TarDataset",
@@ -186,6 +200,7 @@ class S3TarDataset(torch.utils.data.IterableDataset[Any]):
             drop_last=drop_last,
             rank=rank,
             world_size=world_size,
+            quota=quota,
         )
         objects = DatasetObjects(
             source, region, endpoint, s3client_config, None, prefetch_objects, prefetch_bytes
@@ -267,15 +282,19 @@ class S3TarDataset(torch.utils.data.IterableDataset[Any]):
         return merge_state_dicts(states, "S3TarDataset")
 
     def __len__(self) -> int:
-        """Not known: the number of samples of a tar shard shows only when it is read.
+        """``samples_per_rank``, when given: the samples this rank yields per epoch.
 
         Raises:
-            TypeError: always.
+            TypeError: no ``samples_per_rank``: the number of samples in a tar shard shows
+                only when it is read.
         """
-        raise TypeError(
-            "S3TarDataset has no len(): the number of samples in each tar shard is unknown "
-            "until the shard is read"
-        )
+        quota = self._samples.state.quota
+        if quota is None:
+            raise TypeError(
+                "S3TarDataset has no len() without samples_per_rank: the number of samples "
+                "in each tar shard is unknown until the shard is read"
+            )
+        return quota
 
     def __iter__(self) -> Iterator[Any]:
         # Take a loaded state now, not at the first item: StatefulDataLoader may replace this

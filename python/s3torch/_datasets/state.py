@@ -14,6 +14,7 @@ shard, so a job state stays small when ranks run in step (as under DDP).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +47,8 @@ _STATE_ENTRIES = (
     "drop_last",
     "consumed",
     "parts",
+    "yielded",
+    "quota",
 )
 
 # One generation: (world_size, num_workers, drop_last, {residue: (items finished, parts read)}).
@@ -112,6 +115,8 @@ class EpochProgress:
     drop_last: bool = False
     consumed: int = 0  # items finished
     parts: int = 0  # parts (tar samples) read of the next item
+    yielded: int = 0  # parts yielded in the epoch, with a quota
+    quota: int | None = None  # parts per rank and epoch, reading the items again if need be
 
     @property
     def is_job_state(self) -> bool:
@@ -132,6 +137,8 @@ class EpochProgress:
             "drop_last": self.drop_last,
             "consumed": self.consumed,
             "parts": self.parts,
+            "yielded": self.yielded,
+            "quota": self.quota,
         }
 
     @classmethod
@@ -154,6 +161,10 @@ class EpochProgress:
             epoch = check_int("epoch", state["epoch"], minimum=0)
             consumed = check_int("consumed", state["consumed"], minimum=0)
             parts = check_int("parts", state["parts"], minimum=0)
+            yielded = check_int("yielded", state["yielded"], minimum=0)
+            quota = state["quota"]
+            if quota is not None:
+                check_int("quota", quota, minimum=0)
             num_items = state["num_items"]
             if num_items is not None:
                 check_int("num_items", num_items, minimum=0)
@@ -175,7 +186,18 @@ class EpochProgress:
             except (TypeError, ValueError) as error:
                 raise ValueError(f"{kind} state: {error}") from None
             shard = ShardSpec(rank, world, worker, workers)
-        return cls(kind, epoch, num_items, history, shard, state["drop_last"], consumed, parts)
+        return cls(
+            kind,
+            epoch,
+            num_items,
+            history,
+            shard,
+            state["drop_last"],
+            consumed,
+            parts,
+            yielded,
+            quota,
+        )
 
 
 @dataclass
@@ -202,8 +224,10 @@ class EpochState:
         drop_last: bool,
         rank: object,
         world_size: object,
+        quota: int | None = None,
     ) -> None:
         self.kind = kind
+        self.quota = quota
         self.enable_sharding = bool(enable_sharding)
         self.shuffle = bool(shuffle)
         self.seed = check_int("seed", seed)
@@ -213,7 +237,10 @@ class EpochState:
         self.epoch = 0
         self._loaded: EpochProgress | None = None
         self._resuming: EpochProgress | None = None
-        self.progress = EpochProgress(kind, 0, drop_last=self.drop_last)
+        self.progress = self._fresh()
+
+    def _fresh(self) -> EpochProgress:
+        return EpochProgress(self.kind, self.epoch, drop_last=self.drop_last, quota=self.quota)
 
     def rank(self) -> tuple[int, int]:
         """``(rank, world_size)``: given, or from ``torch.distributed``, or carried from the
@@ -238,7 +265,7 @@ class EpochState:
         if self._loaded is not None and self._loaded.epoch != self.epoch:
             self._loaded = None
         if self._loaded is None:
-            self.progress = EpochProgress(self.kind, self.epoch, drop_last=self.drop_last)
+            self.progress = self._fresh()
 
     def state_dict(self) -> dict[str, Any]:
         """The latest iteration's progress (before any: the epoch, from its start)."""
@@ -256,16 +283,38 @@ class EpochState:
         loaded, self._loaded = self._loaded, None
         self._resuming = loaded
         shard = self.shard(worker_info)
-        progress = EpochProgress(self.kind, self.epoch, shard=shard, drop_last=self.drop_last)
+        progress = self._fresh()
+        progress.shard = shard
         if loaded is not None:
             progress.num_items = loaded.num_items
             progress.history = list(loaded.history)
             if self._same_shard(loaded, shard):
                 progress.consumed, progress.parts = loaded.consumed, loaded.parts
+                progress.yielded = loaded.yielded
         self.progress = progress
 
     def _same_shard(self, loaded: EpochProgress, shard: ShardSpec) -> bool:
-        return loaded.shard == shard and loaded.drop_last == self.drop_last
+        return (
+            loaded.shard == shard
+            and loaded.drop_last == self.drop_last
+            and loaded.quota == self.quota
+        )
+
+    def worker_quota(self) -> int | None:
+        """The parts this shard yields per epoch: its worker's share of the rank's quota."""
+        shard = self.progress.shard
+        if self.quota is None or shard is None:
+            return self.quota
+        share, extra = divmod(self.quota, shard.num_workers)
+        return share + (1 if shard.worker_id < extra else 0)
+
+    def quota_reached(self) -> bool:
+        quota = self.worker_quota()
+        return quota is not None and self.progress.yielded >= quota
+
+    def yielded_part(self) -> None:
+        self.progress.parts += 1
+        self.progress.yielded += 1
 
     def plan(self, num_items: int | None) -> EpochPlan:
         """What the iteration begun by :meth:`start` serves.
@@ -287,12 +336,12 @@ class EpochState:
             raise LookupError("the plan needs the number of items")
         self._resuming = None
         progress.num_items = num_items
-        if loaded is None:
+        if loaded is None and self.quota is None:
             order = epoch_order(num_items, self.shuffle, self.seed, self.epoch)
             length = equal_length(num_items, shard.world_size, self.drop_last)
             positions = shard_positions(length, shard)
             return EpochPlan(shard, (order[p % num_items] for p in positions), {})
-        return self._resume(loaded, num_items, shard)
+        return self._resume(loaded or self._fresh(), num_items, shard)
 
     def _resume(self, loaded: EpochProgress, num_items: int, shard: ShardSpec) -> EpochPlan:
         if loaded.num_items is not None and loaded.num_items != num_items:
@@ -302,6 +351,11 @@ class EpochState:
                 "state was saved"
             )
         same_shard = self._same_shard(loaded, shard)
+        if self.quota is not None and loaded.history:
+            raise ValueError(
+                f"cannot resume {self.kind} with samples_per_rank from a joined state: a quota "
+                "per rank does not carry over to another world size"
+            )
         if not same_shard and not loaded.is_job_state:
             saved = loaded.shard
             assert saved is not None
@@ -323,16 +377,25 @@ class EpochState:
                 skips[sequence[i]] = parts
             sequence = [sequence[i] for i in left]
         n = len(sequence)
-        mine = shard_positions(equal_length(n, shard.world_size, self.drop_last), shard)
-        if same_shard:
-            mine = mine[loaded.consumed :]
-            if loaded.parts and mine:
-                skips[sequence[mine[0] % n]] = loaded.parts
+        length = equal_length(n, shard.world_size, self.drop_last)
+        mine: Sequence[int] = shard_positions(length, shard)
+        if self.quota is not None and not mine:
+            # A worker without items of its own meets its quota from its rank's share.
+            mine = shard_positions(length, ShardSpec(shard.rank, shard.world_size))
+            if not mine and self.quota:
+                raise ValueError(f"{self.kind} has no items for rank {shard.rank} to read")
+        consumed = loaded.consumed if same_shard else 0
+        if same_shard and loaded.parts and mine:
+            skips[sequence[mine[consumed % len(mine)] % n]] = loaded.parts
         order = epoch_order(num_items, self.shuffle, self.seed, self.epoch)
-        items = [order[sequence[p % n]] for p in mine]
-        mine_set = set(items)
-        skip_parts = {order[pos]: parts for pos, parts in skips.items() if order[pos] in mine_set}
-        return EpochPlan(shard, items, skip_parts)
+        base = [order[sequence[p % n]] for p in mine]
+        wanted = set(base)
+        skip_parts = {order[pos]: parts for pos, parts in skips.items() if order[pos] in wanted}
+        if self.quota is not None:
+            return EpochPlan(
+                shard, itertools.islice(itertools.cycle(base), consumed, None), skip_parts
+            )
+        return EpochPlan(shard, base[consumed:], skip_parts)
 
     def finished_item(self) -> None:
         self.progress.consumed += 1
@@ -376,6 +439,11 @@ def merge_state_dicts(states: Iterable[Any], kind: str) -> dict[str, Any]:
         raise ValueError(f"no {kind} state found in what was given")
     untouched = [p for p in found if p.is_job_state and not p.history]
     found = [p for p in found if p not in untouched] or untouched[:1]
+    if any(p.quota is not None for p in found):
+        raise ValueError(
+            f"cannot join {kind} states saved with samples_per_rank: a quota per rank does not "
+            "carry over to another world size"
+        )
     jobs = [p for p in found if p.is_job_state]
     if jobs:
         if any(p != jobs[0] for p in found):
