@@ -27,8 +27,9 @@ from torchdata.stateful_dataloader import StatefulDataLoader
 
 import s3torch
 from s3torch import S3ClientConfig, S3IterableDataset, S3TarDataset
+from s3torch._datasets.progress import merge_state_dicts
 from s3torch._datasets.sharding import ShardSpec, equal_length, remaining, shard_positions
-from s3torch._datasets.state import EpochState, merge_state_dicts
+from s3torch._datasets.state import EpochState
 
 KIND = "S3IterableDataset"
 

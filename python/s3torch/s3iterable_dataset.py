@@ -12,9 +12,10 @@ import torch.utils.data
 from ._config import S3ClientConfig
 from ._datasets.objects import DatasetObjects, identity
 from ._datasets.prefetch import DEFAULT_PREFETCH_BYTES, DEFAULT_PREFETCH_OBJECTS, Prefetcher
+from ._datasets.progress import merge_state_dicts
 from ._datasets.sharding import warn_unsharded
 from ._datasets.source import ObjectSource
-from ._datasets.state import EpochState, merge_state_dicts
+from ._datasets.state import EpochState
 from .s3reader import S3Reader, S3ReaderConstructorProtocol
 
 __all__ = ["S3IterableDataset"]

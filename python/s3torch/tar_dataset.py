@@ -25,9 +25,10 @@ from ._config import S3ClientConfig
 from ._datasets.decoders import DEFAULT_DECODERS, Decoder, choose_decoders, decode_sample
 from ._datasets.objects import DatasetObjects
 from ._datasets.prefetch import DEFAULT_PREFETCH_BYTES, DEFAULT_PREFETCH_OBJECTS
+from ._datasets.progress import merge_state_dicts
 from ._datasets.sharding import warn_unsharded
 from ._datasets.source import ObjectSource
-from ._datasets.state import EpochState, merge_state_dicts
+from ._datasets.state import EpochState
 from ._datasets.tar import TarShardError, gunzip, is_tar_key, iter_samples, iter_tar_members
 from .shuffle import ShuffleDataset
 

@@ -5,8 +5,9 @@ One concern per module, in the order data flows through them:
 - :mod:`.source`: where the objects come from (prefixes, URIs, a ``get_dataset_objects`` callable).
 - :mod:`.table`: the compact listing every worker shares.
 - :mod:`.sharding`: the arithmetic of epoch order, equal shards over ranks and workers, and seeds.
-- :mod:`.state`: the one epoch/shard/resume state of an iterable dataset, resumable at another
-  world size or worker count.
+- :mod:`.state`: the one epoch/shard/resume state of an iterable dataset.
+- :mod:`.progress`: its saved form (``state_dict()``), and joining every rank's states into one
+  that resumes at another world size or worker count.
 - :mod:`.prefetch`: the next objects' requests in flight, bounded by count and bytes.
 - :mod:`.objects`: what every dataset keeps (source, client settings, listing) and how it opens
   objects.
