@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import torch.utils.data
 
 from ._config import S3ClientConfig
-from ._datasets.objects import DatasetObjects, identity
+from ._datasets.objects import DatasetObjects, identity, manifest_source
 from ._datasets.prefetch import DEFAULT_PREFETCH_BYTES, DEFAULT_PREFETCH_OBJECTS, Prefetcher
 from ._datasets.progress import merge_state_dicts
 from ._datasets.sharding import warn_unsharded
@@ -219,6 +220,62 @@ class S3IterableDataset(torch.utils.data.IterableDataset[Any]):
             world_size=world_size,
             drop_last=drop_last,
         )
+
+    @classmethod
+    def from_manifest(
+        cls,
+        manifest: str | os.PathLike[str],
+        *,
+        region: str | None = None,
+        endpoint: str | None = None,
+        transform: Callable[[S3Reader], Any] = identity,
+        s3client_config: S3ClientConfig | None = None,
+        enable_sharding: bool = False,
+        reader_constructor: S3ReaderConstructorProtocol | None = None,
+        shuffle: bool = False,
+        seed: int = 0,
+        prefetch_objects: int = DEFAULT_PREFETCH_OBJECTS,
+        prefetch_bytes: int = DEFAULT_PREFETCH_BYTES,
+        rank: int | None = None,
+        world_size: int | None = None,
+        drop_last: bool = False,
+    ) -> S3IterableDataset:
+        """A dataset of the objects recorded in a manifest (a local path or an
+        ``s3://bucket/key`` URI) by :meth:`save_manifest`, in its order: nothing is listed.
+        The manifest is read now. The other arguments are those of :meth:`from_prefix`.
+
+        Raises:
+            ValueError: the manifest is truncated, corrupt, of another version, or not a
+                manifest; the message names it.
+            OSError, S3Exception: it cannot be read.
+        """
+        return cls(
+            region,
+            manifest_source(manifest, region, endpoint, s3client_config),
+            endpoint,
+            transform=transform,
+            s3client_config=s3client_config,
+            enable_sharding=enable_sharding,
+            reader_constructor=reader_constructor,
+            shuffle=shuffle,
+            seed=seed,
+            prefetch_objects=prefetch_objects,
+            prefetch_bytes=prefetch_bytes,
+            rank=rank,
+            world_size=world_size,
+            drop_last=drop_last,
+        )
+
+    def save_manifest(self, manifest: str | os.PathLike[str]) -> None:
+        """Save the listing (listing the objects now if they are not listed yet) as a manifest
+        at a local path or an ``s3://bucket/key`` URI, for :meth:`from_manifest`: later jobs,
+        or the other ranks of this one, then start without listing. A local file is written
+        atomically (a temporary file renamed over it).
+
+        Raises:
+            S3Exception, OSError: listing or writing failed.
+        """
+        self._objects.save_manifest(manifest)
 
     @property
     def region(self) -> str | None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import operator
+import os
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch.utils.data
 
 from ._config import S3ClientConfig
-from ._datasets.objects import DatasetObjects, identity
+from ._datasets.objects import DatasetObjects, identity, manifest_source
 from ._datasets.prefetch import DEFAULT_PREFETCH_BYTES, DEFAULT_PREFETCH_OBJECTS
 from ._datasets.source import ObjectSource
 from .s3reader import S3Reader, S3ReaderConstructorProtocol
@@ -152,6 +153,50 @@ class S3MapDataset(torch.utils.data.Dataset[Any]):
             prefetch_objects=prefetch_objects,
             prefetch_bytes=prefetch_bytes,
         )
+
+    @classmethod
+    def from_manifest(
+        cls,
+        manifest: str | os.PathLike[str],
+        *,
+        region: str | None = None,
+        endpoint: str | None = None,
+        transform: Callable[[S3Reader], Any] = identity,
+        s3client_config: S3ClientConfig | None = None,
+        reader_constructor: S3ReaderConstructorProtocol | None = None,
+        prefetch_objects: int = DEFAULT_PREFETCH_OBJECTS,
+        prefetch_bytes: int = DEFAULT_PREFETCH_BYTES,
+    ) -> S3MapDataset:
+        """A dataset of the objects recorded in a manifest (a local path or an
+        ``s3://bucket/key`` URI) by :meth:`save_manifest`: nothing is listed. The manifest is
+        read now. The other arguments are those of :meth:`from_prefix`.
+
+        Raises:
+            ValueError: the manifest is truncated, corrupt, of another version, or not a
+                manifest; the message names it.
+            OSError, S3Exception: it cannot be read.
+        """
+        return cls(
+            region,
+            manifest_source(manifest, region, endpoint, s3client_config),
+            endpoint,
+            transform=transform,
+            s3client_config=s3client_config,
+            reader_constructor=reader_constructor,
+            prefetch_objects=prefetch_objects,
+            prefetch_bytes=prefetch_bytes,
+        )
+
+    def save_manifest(self, manifest: str | os.PathLike[str]) -> None:
+        """Save the listing (listing the objects now if they are not listed yet) as a manifest
+        at a local path or an ``s3://bucket/key`` URI, for :meth:`from_manifest`: later jobs,
+        or the other ranks of this one, then start without listing. A local file is written
+        atomically (a temporary file renamed over it).
+
+        Raises:
+            S3Exception, OSError: listing or writing failed.
+        """
+        self._objects.save_manifest(manifest)
 
     @property
     def region(self) -> str | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
@@ -23,7 +24,7 @@ import torch.utils.data
 from ._checks import check_int, check_optional_int
 from ._config import S3ClientConfig
 from ._datasets.decoders import DEFAULT_DECODERS, Decoder, choose_decoders, decode_sample
-from ._datasets.objects import DatasetObjects
+from ._datasets.objects import DatasetObjects, manifest_source
 from ._datasets.prefetch import DEFAULT_PREFETCH_BYTES, DEFAULT_PREFETCH_OBJECTS
 from ._datasets.progress import merge_state_dicts
 from ._datasets.sharding import warn_unsharded
@@ -233,6 +234,37 @@ class S3TarDataset(torch.utils.data.IterableDataset[Any]):
         """The shards named by ``object_uris`` (``s3://bucket/key``), in order; keys ending in
         ``.gz`` or ``.tgz`` are decompressed. Other keyword arguments: see the class."""
         return cls(region, ObjectSource.from_uris(object_uris), **kwargs)
+
+    @classmethod
+    def from_manifest(
+        cls,
+        manifest: str | os.PathLike[str],
+        *,
+        region: str | None = None,
+        endpoint: str | None = None,
+        s3client_config: S3ClientConfig | None = None,
+        **kwargs: Any,
+    ) -> S3TarDataset:
+        """The tar shards recorded in a manifest (a local path or an ``s3://bucket/key`` URI)
+        by :meth:`save_manifest` (objects that are not tar shards are left out): nothing is
+        listed. The manifest is read now. Other keyword arguments: see the class.
+
+        Raises:
+            ValueError: the manifest is truncated, corrupt, of another version, or not a
+                manifest; the message names it.
+            OSError, S3Exception: it cannot be read.
+        """
+        source = manifest_source(manifest, region, endpoint, s3client_config, is_tar_key)
+        return cls(region, source, endpoint, s3client_config, **kwargs)
+
+    def save_manifest(self, manifest: str | os.PathLike[str]) -> None:
+        """Save the list of shards (listing them now if need be) as a manifest at a local path
+        or an ``s3://bucket/key`` URI, for :meth:`from_manifest`.
+
+        Raises:
+            S3Exception, OSError: listing or writing failed.
+        """
+        self._samples.objects.save_manifest(manifest)
 
     @property
     def epoch(self) -> int:

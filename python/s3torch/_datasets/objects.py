@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._checks import check_int
+from .manifest import dump_manifest, load_manifest, read_location, write_location
 from .prefetch import Prefetcher
 from .source import ObjectSource
 from .table import ObjectRow, ObjectTable, TableBuilder
@@ -13,7 +14,7 @@ from .table import ObjectRow, ObjectTable, TableBuilder
 if TYPE_CHECKING:
     from .._client import S3Client
 
-__all__ = ["DatasetObjects", "identity"]
+__all__ = ["DatasetObjects", "identity", "manifest_source"]
 
 T = TypeVar("T")
 
@@ -32,6 +33,30 @@ def _started(reader: Any) -> Any:
 
 def _row_size(row: ObjectRow) -> int:
     return row.size
+
+
+def manifest_source(
+    location: Any,
+    region: str | None,
+    endpoint: str | None,
+    s3client_config: Any,
+    key_filter: Any = None,
+) -> ObjectSource:
+    """The objects of the manifest at ``location`` (a path, or an ``s3://`` URI read with a
+    client of these settings).
+
+    Raises:
+        ValueError: the manifest is truncated, corrupt or not a manifest (naming it).
+        OSError, S3Exception: it cannot be read.
+    """
+
+    def client() -> S3Client:
+        from .._client import S3Client
+
+        return S3Client(region, endpoint=endpoint, s3client_config=s3client_config)
+
+    table, header = load_manifest(read_location(location, client), str(location))
+    return ObjectSource.from_table(table, header["prefixes"], key_filter)
 
 
 class DatasetObjects:
@@ -67,7 +92,7 @@ class DatasetObjects:
         self.reader_constructor = reader_constructor
         self.prefetch_objects = check_int("prefetch_objects", prefetch_objects, minimum=0)
         self.prefetch_bytes = check_int("prefetch_bytes", prefetch_bytes, minimum=0)
-        self._table: ObjectTable | None = None
+        self._table: ObjectTable | None = source.listed_table
         self._client: S3Client | None = None
 
     def client(self) -> S3Client:
@@ -151,6 +176,11 @@ class DatasetObjects:
             yield row
         if self._table is None:
             self._table = builder.finish()
+
+    def save_manifest(self, location: Any) -> None:
+        """Save the listing (listing now if need be) to a path or an ``s3://`` URI."""
+        data = dump_manifest(self.table(), self.source.prefix_uris)
+        write_location(location, data, self.client)
 
     def _unknown_size(self) -> int:
         # A GET of unknown size holds at most about one part's worth of buffers at a time.

@@ -71,11 +71,13 @@ class ObjectSource:
         uris: Sequence[tuple[str, str]] = (),
         function: Callable[[Any], Iterable[Any]] | None = None,
         key_filter: Callable[[str], bool] | None = None,
+        table: ObjectTable | None = None,
     ) -> None:
         self._prefixes = list(prefixes)
         self._uris = list(uris)
         self._function = function
         self._key_filter = key_filter
+        self._table = table
 
     @classmethod
     def from_prefixes(
@@ -107,6 +109,27 @@ class ObjectSource:
             raise TypeError(f"get_dataset_objects must be callable, not {type(function).__name__}")
         return cls(function=function)
 
+    @classmethod
+    def from_table(
+        cls,
+        table: ObjectTable,
+        prefix_uris: Sequence[str],
+        key_filter: Callable[[str], bool] | None = None,
+    ) -> ObjectSource:
+        """Objects listed before (a manifest's table), from ``prefix_uris``; nothing is listed.
+        ``key_filter`` keeps only the keys it accepts."""
+        if key_filter is not None and not all(map(key_filter, map(table.key, range(len(table))))):
+            table = ObjectTable.build(
+                table.row(i) for i in range(len(table)) if key_filter(table.key(i))
+            )
+        prefixes = [_Prefix(*parse_s3_uri(uri)) for uri in prefix_uris]
+        return cls(prefixes=prefixes, table=table)
+
+    @property
+    def listed_table(self) -> ObjectTable | None:
+        """The table given with the source (a manifest's), if any."""
+        return self._table
+
     @property
     def prefix_uris(self) -> list[str]:
         return [f"s3://{p.bucket}/{p.prefix}" for p in self._prefixes]
@@ -114,6 +137,8 @@ class ObjectSource:
     @property
     def count_without_listing(self) -> int | None:
         """How many objects there are, when known without a request: only for named URIs."""
+        if self._table is not None:
+            return len(self._table)
         if self._prefixes or self._function is not None:
             return None
         return len(self._uris)
@@ -125,11 +150,17 @@ class ObjectSource:
         return self._function is not None
 
     def table(self, client: S3Client) -> ObjectTable:
-        """List the objects now (one LIST per 1000 keys, per prefix)."""
+        """List the objects now (one LIST per 1000 keys, per prefix), unless they were listed
+        before (a manifest)."""
+        if self._table is not None:
+            return self._table
         return ObjectTable.build(self.rows(client))
 
     def rows(self, client: S3Client) -> Iterator[ObjectRow]:
         """The objects, as the listing arrives."""
+        if self._table is not None:
+            yield from map(self._table.row, range(len(self._table)))
+            return
         for bucket, key in self._uris:
             yield ObjectRow(bucket, key, UNKNOWN_SIZE, "", 0)
         for bucket, prefix in self._prefixes:
