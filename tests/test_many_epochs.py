@@ -559,3 +559,75 @@ def test_a_two_rank_gloo_job_all_reduces_every_batch_to_the_end(
     # and 2, with samples_per_rank=3: each yields 3. So both ranks reach the end together.
     assert results == [(r, per_rank, 2 * per_rank, per_rank) for r in range(2)]
     assert all(process.exitcode == 0 for process in processes)
+
+
+def _tar_job(
+    parts_of: list[int],
+    layout: tuple[int, int],
+    state: Any,
+    budgets: list[int] | None,
+) -> tuple[list[tuple[int, int]], list[list[dict[str, Any]]]]:
+    """Read (item, part) pairs as S3TarDataset's shards do, each shard stopping after its
+    budget of parts; return them and the states, one list per rank."""
+    world, workers = layout
+    seen: list[tuple[int, int]] = []
+    states: list[list[dict[str, Any]]] = [[] for _ in range(world)]
+    for k in range(world * workers):
+        rank, worker = divmod(k, workers)
+        epoch_state = EpochState(
+            "S3TarDataset",
+            enable_sharding=True,
+            shuffle=True,
+            seed=1,
+            drop_last=False,
+            rank=rank,
+            world_size=world,
+        )
+        if state is not None:
+            epoch_state.load_state_dict(state)
+        epoch_state.start(_worker(worker, workers))
+        plan = epoch_state.plan(len(parts_of))
+        skips = dict(plan.skip_parts)
+        budget = None if budgets is None else budgets[k % len(budgets)]
+        for item in plan.items or ():
+            skip = skips.pop(item, 0)
+            epoch_state.progress.parts = skip
+            for part in range(skip, parts_of[item]):
+                if budget == 0:
+                    break
+                epoch_state.yielded_part()
+                seen.append((item, part))
+                budget = None if budget is None else budget - 1
+            if budget == 0:
+                # Stopped here: like the dataset's generator suspended after a sample, the
+                # item is not finished, even if that was its last sample.
+                break
+            epoch_state.finished_item()
+        states[rank].append(epoch_state.state_dict())
+    return seen, states
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    parts_of=st.lists(st.integers(0, 5), min_size=1, max_size=12),
+    before=layouts,
+    after=layouts,
+    budgets=st.lists(st.integers(0, 9), min_size=1, max_size=15),
+)
+def test_tar_shards_resume_at_another_world_size_down_to_the_sample(
+    parts_of: list[int],
+    before: tuple[int, int],
+    after: tuple[int, int],
+    budgets: list[int],
+) -> None:
+    head, states = _tar_job(parts_of, before, None, budgets)
+    job = merge_state_dicts(states, "S3TarDataset")
+    tail, _ = _tar_job(parts_of, after, json.loads(json.dumps(job)), None)
+    every = {(item, part) for item, n in enumerate(parts_of) for part in range(n)}
+    seen = Counter(head + tail)
+    assert set(seen) == every
+    # Repeats come only from padding: whole items, fewer than one per rank and layout.
+    repeats = sum(seen.values()) - len(seen)
+    assert repeats <= max(parts_of) * ((before[0] - 1) + (after[0] - 1))
+    if before[0] == after[0] == 1:
+        assert repeats == 0

@@ -70,9 +70,6 @@ class TableBuilder:
         self._sizes = array("q")
         self._modified = array("q")
 
-    def __len__(self) -> int:
-        return len(self._sizes)
-
     def add(self, row: ObjectRow) -> None:
         index = self._bucket_index.get(row.bucket)
         if index is None:
