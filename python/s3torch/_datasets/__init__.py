@@ -4,6 +4,7 @@ One concern per module, in the order data flows through them:
 
 - :mod:`.source`: where the objects come from (prefixes, URIs, a ``get_dataset_objects`` callable).
 - :mod:`.table`: the compact listing every worker shares.
+- :mod:`.manifest`: that listing saved to a file or an S3 object, and loaded back.
 - :mod:`.sharding`: the arithmetic of epoch order, equal shards over ranks and workers, and seeds.
 - :mod:`.state`: the one epoch/shard/resume state of an iterable dataset.
 - :mod:`.progress`: its saved form (``state_dict()``), and joining every rank's states into one
