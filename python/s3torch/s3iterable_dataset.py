@@ -1,4 +1,9 @@
-"""An iterable dataset over S3 objects: :class:`S3IterableDataset`."""
+"""An iterable dataset over S3 objects: :class:`S3IterableDataset`.
+
+Its policy lives in :mod:`s3torch._datasets`; this module is the public face, a little over 400
+lines because each of its three constructors (``from_prefix``, ``from_objects``,
+``from_manifest``) spells out every argument, for IDEs and for the s3torchconnector signatures.
+"""
 
 from __future__ import annotations
 
