@@ -9,16 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from s3torch._dataset_common import (
-    ObjectRow,
-    ObjectSource,
-    ObjectTable,
-    Prefetcher,
-    ShardSpec,
-    epoch_order,
-    mix_seed,
-    shard_positions,
-)
+from s3torch._datasets.prefetch import Prefetcher
+from s3torch._datasets.sharding import ShardSpec, epoch_order, mix_seed, shard_positions
+from s3torch._datasets.source import ObjectSource
+from s3torch._datasets.table import ObjectRow, ObjectTable
 
 
 @given(n=st.integers(0, 500), world=st.integers(1, 9), workers=st.integers(1, 9))

@@ -18,7 +18,7 @@ from torchdata.stateful_dataloader import StatefulDataLoader
 
 import s3torch
 from s3torch import S3ClientConfig
-from s3torch import _dataset_common as common
+from s3torch._datasets import sharding
 from s3torch.s3iterable_dataset import S3IterableDataset
 from s3torch.s3reader import S3Reader, SequentialS3Reader
 
@@ -89,7 +89,7 @@ def test_from_objects_reads_the_named_objects_and_fails_on_a_missing_one(
     arguments = {
         "region": base.region,
         "endpoint": base.endpoint,
-        "s3client_config": base._core.s3client_config,
+        "s3client_config": base._objects.s3client_config,
         "transform": read_item,
     }
     dataset = S3IterableDataset.from_objects(uris, **arguments)
@@ -143,7 +143,7 @@ def test_without_sharding_every_worker_reads_everything_and_a_warning_says_so(
     make: Any, stored: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, keys = stored
-    monkeypatch.setattr(common, "_WARNED", {})
+    monkeypatch.setattr(sharding, "_WARNED", {})
     with pytest.warns(UserWarning, match="enable_sharding=False"):
         assert list(make(rank=1, world_size=2)) == keys
 
@@ -193,7 +193,7 @@ def test_workers_get_the_rank_and_the_listing_from_the_parent(
         ListOnce(bucket),
         base.endpoint,
         transform=key_of,
-        s3client_config=base._core.s3client_config,
+        s3client_config=base._objects.s3client_config,
         enable_sharding=True,
         shuffle=True,
         seed=5,
@@ -218,11 +218,11 @@ def test_set_epoch_lists_in_the_parent_so_forked_workers_inherit_it(
         ListOnce(bucket),
         base.endpoint,
         transform=key_of,
-        s3client_config=base._core.s3client_config,
+        s3client_config=base._objects.s3client_config,
         enable_sharding=True,
     )
     dataset.set_epoch(0)
-    dataset._core.source._function.calls = 1  # type: ignore[union-attr]  # listing again fails
+    dataset._objects.source._function.calls = 1  # type: ignore[union-attr]  # listing again fails
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=None, num_workers=2, multiprocessing_context="fork"
     )
@@ -375,7 +375,7 @@ def test_resuming_with_another_shard_layout_or_listing_is_refused(make: Any) -> 
     it = iter(dataset)
     next(it)
     state = dataset.state_dict()
-    assert state["consumed"] == 1 and state["num_shards"] == 2
+    assert state["consumed"] == 1 and state["world_size"] == 2
     other = make(enable_sharding=True)
     other.load_state_dict(state)
     with pytest.raises(ValueError, match="shard 0 of 2"):
@@ -412,7 +412,8 @@ def test_state_dict_round_trips_through_pickle_and_set_epoch_drops_it(make: Any)
     [
         ({"seed": "1"}, TypeError, "seed"),
         ({"rank": 0}, ValueError, "both rank and world_size"),
-        ({"rank": 2, "world_size": 2}, ValueError, "rank 2"),
+        ({"rank": 2, "world_size": 2}, ValueError, "rank=2"),
+        ({"rank": 0, "world_size": True}, TypeError, "world_size"),
         ({"rank": 0, "world_size": 0}, ValueError, "world_size"),
         ({"prefetch_objects": -1}, ValueError, "prefetch_objects"),
         ({"prefetch_objects": 1.5}, TypeError, "prefetch_objects"),
@@ -433,16 +434,14 @@ def test_bad_epochs_and_states_are_refused(make: Any) -> None:
         dataset.set_epoch(-1)
     with pytest.raises(TypeError, match="epoch"):
         dataset.set_epoch("1")
-    with pytest.raises(ValueError, match="no 'consumed'"):
+    state = dataset.state_dict()
+    with pytest.raises(ValueError, match="not a dataset state"):
         dataset.load_state_dict({"version": 1, "epoch": 0})
+    with pytest.raises(ValueError, match="no 'consumed'"):
+        dataset.load_state_dict({k: v for k, v in state.items() if k != "consumed"})
     with pytest.raises(ValueError, match="version"):
-        dataset.load_state_dict(
-            {
-                "version": 9,
-                "epoch": 0,
-                "consumed": 0,
-                "shard_index": None,
-                "num_shards": None,
-                "num_items": None,
-            }
-        )
+        dataset.load_state_dict({**state, "s3torch_epoch_state": 9})
+    with pytest.raises(ValueError, match="consumed"):
+        dataset.load_state_dict({**state, "consumed": -1})
+    with pytest.raises(ValueError, match="S3TarDataset"):
+        dataset.load_state_dict({**state, "kind": "S3TarDataset"})

@@ -168,7 +168,11 @@ def test_indexing_errors(s3_server: Any, stored: tuple[str, list[str]]) -> None:
         (lambda: S3MapDataset.from_prefix([]), ValueError, "at least one"),
         (lambda: S3MapDataset.from_prefix(b"s3://b/x"), TypeError, "bytes"),  # type: ignore[arg-type]
         (lambda: S3MapDataset.from_prefix(["s3://bkt/", 3]), TypeError, "int"),  # type: ignore[list-item]
-        (lambda: S3MapDataset.from_objects("s3://bucket"), ValueError, "names no key"),
+        (
+            lambda: S3MapDataset.from_objects("s3://bucket"),
+            ValueError,
+            "names a bucket, not an object",
+        ),
         (lambda: S3MapDataset.from_objects(["s3://bucket/k", "s3:/x"]), ValueError, "s3:/x"),
         (lambda: S3MapDataset.from_prefix("s3://bkt/", transform=3), TypeError, "transform"),  # type: ignore[arg-type]
         (lambda: S3MapDataset.from_prefix("s3://bkt/", region=1), TypeError, "region"),  # type: ignore[arg-type]

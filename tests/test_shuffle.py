@@ -156,7 +156,8 @@ def test_resume_fails_when_the_inner_dataset_is_shorter_than_before() -> None:
     ("args", "error", "match"),
     [
         ((PlainNumbers(3), 0), ValueError, "buffer_size"),
-        ((PlainNumbers(3), 2.5), TypeError, "integer"),
+        ((PlainNumbers(3), 2.5), TypeError, "buffer_size must be an int"),
+        ((PlainNumbers(3), True), TypeError, "buffer_size must be an int"),
         ((42, 2), TypeError, "iterable"),
         ((PlainNumbers(3), 2, "seed"), TypeError, "seed"),
     ],

@@ -23,15 +23,8 @@ from torchdata.stateful_dataloader import StatefulDataLoader
 
 import s3torch
 from s3torch import S3ClientConfig
-from s3torch.webdataset import (
-    DEFAULT_DECODERS,
-    S3TarDataset,
-    TarShardError,
-    decode_sample,
-    iter_samples,
-    iter_tar_members,
-    split_name,
-)
+from s3torch._datasets.tar import iter_samples, iter_tar_members, split_name
+from s3torch.tar_dataset import DEFAULT_DECODERS, S3TarDataset, TarShardError, decode_sample
 
 URI = "s3://bucket/shard.tar"
 
@@ -104,8 +97,11 @@ def test_a_truncated_archive_is_an_error_naming_shard_and_offset(
     members: list[tuple[str, bytes]], cut: int
 ) -> None:
     data = make_tar(members)
-    end = len(data.rstrip(b"\0"))
-    end += -end % 512  # the end-of-archive block starts here
+    # The end-of-archive block starts after the last member's padded data (found by tarfile:
+    # the data itself may end in NUL bytes).
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        last = tar.getmembers()[-1] if members else None
+    end = 0 if last is None else last.offset_data + last.size + (-last.size % 512)
     cut %= end + 512
     with pytest.raises(TarShardError) as raised:
         list(iter_tar_members([data[:cut]], URI))

@@ -1,115 +1,32 @@
-"""An iterable dataset over S3 objects: :class:`S3IterableDataset`."""
+"""An iterable dataset over S3 objects: :class:`S3IterableDataset`.
+
+Its policy lives in :mod:`s3torch._datasets`; this module is the public face, a little over 400
+lines because each of its three constructors (``from_prefix``, ``from_objects``,
+``from_manifest``) spells out every argument, for IDEs and for the s3torchconnector signatures.
+"""
 
 from __future__ import annotations
 
 import itertools
 import logging
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import torch.utils.data
 
 from ._config import S3ClientConfig
-from ._dataset_common import (
-    DEFAULT_PREFETCH_BYTES,
-    DEFAULT_PREFETCH_OBJECTS,
-    DatasetCore,
-    ObjectSource,
-    Prefetcher,
-    ShardSpec,
-    check_epoch,
-    check_rank,
-    check_seed,
-    current_shard,
-    distributed_rank,
-    epoch_order,
-    identity,
-    shard_positions,
-    warn_unsharded,
-)
+from ._datasets.objects import DatasetObjects, identity, manifest_source
+from ._datasets.prefetch import DEFAULT_PREFETCH_BYTES, DEFAULT_PREFETCH_OBJECTS, Prefetcher
+from ._datasets.progress import merge_state_dicts
+from ._datasets.sharding import warn_unsharded
+from ._datasets.source import ObjectSource
+from ._datasets.state import EpochState
 from .s3reader import S3Reader, S3ReaderConstructorProtocol
 
 __all__ = ["S3IterableDataset"]
 
 log = logging.getLogger(__name__)
-
-_STATE_VERSION = 1
-
-
-@dataclass
-class Progress:
-    """How far the latest iterator has gone in its epoch, for :meth:`state_dict`."""
-
-    epoch: int
-    consumed: int
-    # The shard (index, count) and the number of items in the epoch; None until known.
-    shard: tuple[int, int] | None = None
-    num_items: int | None = None
-
-    def start(self, shard: ShardSpec, num_items: int | None) -> None:
-        self.shard = (shard.index, shard.num_shards)
-        self.num_items = num_items
-
-    def state(self) -> dict[str, Any]:
-        return {
-            "version": _STATE_VERSION,
-            "epoch": self.epoch,
-            "consumed": self.consumed,
-            "shard_index": None if self.shard is None else self.shard[0],
-            "num_shards": None if self.shard is None else self.shard[1],
-            "num_items": self.num_items,
-        }
-
-
-def parse_progress(state: Mapping[str, Any], owner: str) -> Progress:
-    """Check a saved progress state; raise ValueError naming what is wrong."""
-    if not isinstance(state, Mapping):
-        raise TypeError(f"{owner} state must be a mapping, not {type(state).__name__}")
-    try:
-        version, epoch, consumed = state["version"], state["epoch"], state["consumed"]
-        shard_index, num_shards, num_items = (
-            state["shard_index"],
-            state["num_shards"],
-            state["num_items"],
-        )
-    except KeyError as missing:
-        raise ValueError(f"{owner} state has no {missing.args[0]!r} entry") from None
-    if version != _STATE_VERSION:
-        raise ValueError(f"{owner} state has version {version!r}; this s3torch reads 1")
-    for name, value in (("epoch", epoch), ("consumed", consumed)):
-        if not isinstance(value, int) or value < 0:
-            raise ValueError(f"{owner} state: {name} must be an int >= 0, got {value!r}")
-    shard: tuple[int, int] | None = None
-    if shard_index is not None or num_shards is not None:
-        if not (isinstance(shard_index, int) and isinstance(num_shards, int)):
-            raise ValueError(f"{owner} state: bad shard {shard_index!r} of {num_shards!r}")
-        shard = (shard_index, num_shards)
-    if num_items is not None and not isinstance(num_items, int):
-        raise ValueError(f"{owner} state: num_items must be an int, got {num_items!r}")
-    return Progress(epoch, consumed, shard, num_items)
-
-
-def check_resume(saved: Progress, shard: ShardSpec, num_items: int | None, owner: str) -> int:
-    """How many items of this shard to skip to resume from ``saved``.
-
-    Raises:
-        ValueError: the state was saved by a different shard layout or a different listing,
-            so resuming would repeat or skip items.
-    """
-    if saved.shard is not None and saved.shard != (shard.index, shard.num_shards):
-        raise ValueError(
-            f"cannot resume {owner}: the state was saved by shard {saved.shard[0]} of "
-            f"{saved.shard[1]} (rank * num_workers + worker), but this iterator is "
-            f"shard {shard.index} of {shard.num_shards}; resume with the same world size and "
-            "number of DataLoader workers"
-        )
-    if saved.num_items is not None and num_items is not None and saved.num_items != num_items:
-        raise ValueError(
-            f"cannot resume {owner}: the state was saved with {saved.num_items} items, but "
-            f"the dataset now has {num_items}; the objects changed since the state was saved"
-        )
-    return saved.consumed
 
 
 class S3IterableDataset(torch.utils.data.IterableDataset[Any]):
@@ -129,9 +46,14 @@ class S3IterableDataset(torch.utils.data.IterableDataset[Any]):
       before sharding, so runs are reproducible.
     - **Prefetch**: up to ``prefetch_objects`` GETs (adding up to at most ``prefetch_bytes`` by
       listed size; one object is always allowed) run while the current object is transformed.
+    - **Equal shards** (with sharding): every rank yields the same number of objects per
+      epoch, as ``DistributedSampler`` makes them: the epoch is padded by repeating its first
+      objects (``drop_last=False``, the default) or its tail is dropped (``drop_last=True``),
+      so no rank waits at the last collective of an epoch. ``len(dataset)`` is that number.
     - **Resuming**: :meth:`state_dict` / :meth:`load_state_dict` record the epoch and how many
       objects this shard has yielded, so torchdata's ``StatefulDataLoader`` resumes mid-epoch
-      without repeating or skipping an object.
+      without repeating or skipping an object; :meth:`merge_state_dicts` joins the states of
+      every rank into one that resumes at another world size or worker count.
 
     Example::
 
@@ -163,6 +85,8 @@ class S3IterableDataset(torch.utils.data.IterableDataset[Any]):
         rank: this process's rank, when not taken from an initialised ``torch.distributed``
             (give both ``rank`` and ``world_size`` or neither).
         world_size: the number of ranks, given together with ``rank``.
+        drop_last: with sharding, drop the tail of each epoch that does not divide evenly over
+            the ranks, instead of padding it with repeated objects.
     """
 
     def __init__(
@@ -181,6 +105,7 @@ class S3IterableDataset(torch.utils.data.IterableDataset[Any]):
         prefetch_bytes: int = DEFAULT_PREFETCH_BYTES,
         rank: int | None = None,
         world_size: int | None = None,
+        drop_last: bool = False,
     ) -> None:
         if not callable(transform):
             raise TypeError(f"transform must be callable, not {type(transform).__name__}")
@@ -189,7 +114,7 @@ class S3IterableDataset(torch.utils.data.IterableDataset[Any]):
             if isinstance(get_dataset_objects, ObjectSource)
             else ObjectSource.from_callable(get_dataset_objects)
         )
-        self._core = DatasetCore(
+        self._objects = DatasetObjects(
             source,
             region,
             endpoint,
@@ -199,14 +124,15 @@ class S3IterableDataset(torch.utils.data.IterableDataset[Any]):
             prefetch_bytes,
         )
         self._transform = transform
-        self._enable_sharding = bool(enable_sharding)
-        self._shuffle = bool(shuffle)
-        self._seed = check_seed(seed)
-        self._explicit_rank = check_rank(rank, world_size)
-        self._rank_world = self._explicit_rank or distributed_rank()
-        self._epoch = 0
-        self._resume: Progress | None = None
-        self._progress = Progress(0, 0)
+        self._state = EpochState(
+            "S3IterableDataset",
+            enable_sharding=enable_sharding,
+            shuffle=shuffle,
+            seed=seed,
+            drop_last=drop_last,
+            rank=rank,
+            world_size=world_size,
+        )
 
     @classmethod
     def from_prefix(
@@ -225,6 +151,7 @@ class S3IterableDataset(torch.utils.data.IterableDataset[Any]):
         prefetch_bytes: int = DEFAULT_PREFETCH_BYTES,
         rank: int | None = None,
         world_size: int | None = None,
+        drop_last: bool = False,
     ) -> S3IterableDataset:
         """A dataset of every object under ``s3_uri`` (``s3://bucket/prefix``), or under each
         of several such URIs, in order (key order within a prefix); a prefix inside another
@@ -251,6 +178,7 @@ class S3IterableDataset(torch.utils.data.IterableDataset[Any]):
             prefetch_bytes=prefetch_bytes,
             rank=rank,
             world_size=world_size,
+            drop_last=drop_last,
         )
 
     @classmethod
@@ -270,6 +198,7 @@ class S3IterableDataset(torch.utils.data.IterableDataset[Any]):
         prefetch_bytes: int = DEFAULT_PREFETCH_BYTES,
         rank: int | None = None,
         world_size: int | None = None,
+        drop_last: bool = False,
     ) -> S3IterableDataset:
         """A dataset of the objects named by ``object_uris`` (``s3://bucket/key`` each), in
         the order given. Their sizes are unknown, so each counts as one part size
@@ -294,22 +223,79 @@ class S3IterableDataset(torch.utils.data.IterableDataset[Any]):
             prefetch_bytes=prefetch_bytes,
             rank=rank,
             world_size=world_size,
+            drop_last=drop_last,
         )
+
+    @classmethod
+    def from_manifest(
+        cls,
+        manifest: str | os.PathLike[str],
+        *,
+        region: str | None = None,
+        endpoint: str | None = None,
+        transform: Callable[[S3Reader], Any] = identity,
+        s3client_config: S3ClientConfig | None = None,
+        enable_sharding: bool = False,
+        reader_constructor: S3ReaderConstructorProtocol | None = None,
+        shuffle: bool = False,
+        seed: int = 0,
+        prefetch_objects: int = DEFAULT_PREFETCH_OBJECTS,
+        prefetch_bytes: int = DEFAULT_PREFETCH_BYTES,
+        rank: int | None = None,
+        world_size: int | None = None,
+        drop_last: bool = False,
+    ) -> S3IterableDataset:
+        """A dataset of the objects recorded in a manifest (a local path or an
+        ``s3://bucket/key`` URI) by :meth:`save_manifest`, in its order: nothing is listed.
+        The manifest is read now. The other arguments are those of :meth:`from_prefix`.
+
+        Raises:
+            ValueError: the manifest is truncated, corrupt, of another version, or not a
+                manifest; the message names it.
+            OSError, S3Exception: it cannot be read.
+        """
+        return cls(
+            region,
+            manifest_source(manifest, region, endpoint, s3client_config),
+            endpoint,
+            transform=transform,
+            s3client_config=s3client_config,
+            enable_sharding=enable_sharding,
+            reader_constructor=reader_constructor,
+            shuffle=shuffle,
+            seed=seed,
+            prefetch_objects=prefetch_objects,
+            prefetch_bytes=prefetch_bytes,
+            rank=rank,
+            world_size=world_size,
+            drop_last=drop_last,
+        )
+
+    def save_manifest(self, manifest: str | os.PathLike[str]) -> None:
+        """Save the listing (listing the objects now if they are not listed yet) as a manifest
+        at a local path or an ``s3://bucket/key`` URI, for :meth:`from_manifest`: later jobs,
+        or the other ranks of this one, then start without listing. A local file is written
+        atomically (a temporary file renamed over it).
+
+        Raises:
+            S3Exception, OSError: listing or writing failed.
+        """
+        self._objects.save_manifest(manifest)
 
     @property
     def region(self) -> str | None:
         """The region given at construction (None: found the AWS way)."""
-        return self._core.region
+        return self._objects.region
 
     @property
     def endpoint(self) -> str | None:
         """The endpoint given at construction (None: found the AWS way)."""
-        return self._core.endpoint
+        return self._objects.endpoint
 
     @property
     def epoch(self) -> int:
         """The epoch the next iteration serves (see :meth:`set_epoch`)."""
-        return self._epoch
+        return self._state.epoch
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the epoch the next iteration serves; with ``shuffle``, each epoch has its own
@@ -326,61 +312,86 @@ class S3IterableDataset(torch.utils.data.IterableDataset[Any]):
         Raises:
             S3Exception: listing failed.
         """
-        self._epoch = check_epoch(epoch)
-        if self._resume is not None and self._resume.epoch != self._epoch:
-            self._resume = None
-        if self._resume is None:
-            self._progress = Progress(self._epoch, 0)
+        self._state.set_epoch(epoch)
         if torch.utils.data.get_worker_info() is None:
-            self._core.table()
+            self._objects.table()
 
     def state_dict(self) -> dict[str, Any]:
         """Where this process's iteration stands: the epoch, and how many objects this shard
-        (this rank's DataLoader worker) has yielded in it.
+        (this rank's DataLoader worker) has yielded in it. A small dict of plain values.
 
         torchdata's ``StatefulDataLoader`` calls this in each worker and saves one per worker.
         """
-        return self._progress.state()
+        return self._state.state_dict()
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        """Make the next iteration resume where ``state_dict`` (from :meth:`state_dict`) was
-        taken: the same epoch, skipping the objects this shard had already yielded.
+        """Make the next iteration resume where ``state_dict`` was taken: the same epoch,
+        skipping what was already yielded. ``state_dict`` is one from :meth:`state_dict`
+        (resumed by the same shard: same world size and number of workers) or a job state from
+        :meth:`merge_state_dicts` (resumed at any world size and number of workers).
 
         Raises:
             ValueError: the state is malformed; or, when iteration starts, it was saved by a
-                different number of ranks or workers, or over a different listing.
+                different number of ranks or workers and not joined, or over a different
+                listing.
         """
-        saved = parse_progress(state_dict, "S3IterableDataset")
-        self._epoch = saved.epoch
-        self._resume = saved
-        self._progress = Progress(saved.epoch, saved.consumed, saved.shard, saved.num_items)
+        self._state.load_state_dict(state_dict)
 
-    def _rank(self) -> tuple[int, int]:
-        if self._explicit_rank is not None:
-            return self._explicit_rank
-        return distributed_rank(self._rank_world)
+    @staticmethod
+    def merge_state_dicts(states: Iterable[Any]) -> dict[str, Any]:
+        """Join the states of every DataLoader worker of every rank of a job into one job
+        state, which :meth:`load_state_dict` resumes at any world size and worker count: the
+        new job reads each object the old one had not yet yielded in the epoch exactly once
+        (and pads or drops as ``drop_last`` says).
+
+        ``states`` may hold dataset states or whole ``StatefulDataLoader.state_dict()``s (one
+        per rank), in any nest of lists and dicts. Example, on the new job's ranks::
+
+            saved = [torch.load(f"loader-{r}.pt") for r in range(old_world_size)]
+            dataset.load_state_dict(S3IterableDataset.merge_state_dicts(saved))
+            loader = StatefulDataLoader(dataset, ...)  # a fresh loader: num_workers may differ
+
+        Raises:
+            ValueError: the states come from different epochs or layouts, or a shard's state
+                is missing.
+        """
+        return merge_state_dicts(states, "S3IterableDataset")
+
+    def __len__(self) -> int:
+        """How many objects this rank yields per epoch: all of them without sharding, its equal
+        share with it (after padding or ``drop_last``). Lists the objects on first call.
+
+        Raises:
+            TypeError: the objects come from a ``get_dataset_objects`` callable, whose length
+                is unknown until it has run.
+        """
+        source = self._objects.source
+        if source.is_callable:
+            raise TypeError(
+                "S3IterableDataset has no len() when its objects come from a "
+                "get_dataset_objects callable; build it with from_prefix or from_objects"
+            )
+        count = source.count_without_listing
+        if count is None:
+            count = len(self._objects.table())
+        return self._state.items_per_epoch(count)
 
     def __iter__(self) -> Iterator[Any]:
         """Yield ``transform(reader)`` for each object of this shard in this epoch.
 
         Nothing is listed or fetched until the first item is asked for.
         """
-        resume, self._resume = self._resume, None
-        progress = Progress(self._epoch, 0 if resume is None else resume.consumed)
-        if resume is not None:
-            progress.shard, progress.num_items = resume.shard, resume.num_items
-        self._progress = progress
-        return _ObjectIterator(self, progress, resume)
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_rank_world"] = self._rank()
-        return state
+        worker_info = torch.utils.data.get_worker_info()
+        self._state.start(worker_info)
+        if not self._state.enable_sharding:
+            warn_unsharded("S3IterableDataset", self._state.rank()[1], worker_info)
+        return _ObjectIterator(self._objects, self._state, self._transform)
 
     def __repr__(self) -> str:
+        state = self._state
         return (
-            f"S3IterableDataset(region={self.region!r}, enable_sharding={self._enable_sharding}, "
-            f"shuffle={self._shuffle}, seed={self._seed}, epoch={self._epoch})"
+            f"S3IterableDataset(region={self.region!r}, enable_sharding={state.enable_sharding}, "
+            f"shuffle={state.shuffle}, seed={state.seed}, epoch={state.epoch})"
         )
 
 
@@ -388,11 +399,11 @@ class _ObjectIterator:
     """One pass over this shard's objects in one epoch; starts on the first ``next``."""
 
     def __init__(
-        self, dataset: S3IterableDataset, progress: Progress, resume: Progress | None
+        self, objects: DatasetObjects, state: EpochState, transform: Callable[[S3Reader], Any]
     ) -> None:
-        self._dataset = dataset
-        self._progress = progress
-        self._resume = resume
+        self._objects = objects
+        self._state = state
+        self._transform = transform
         self._readers: Prefetcher[Any, Any] | None = None
         self._done = False
 
@@ -400,32 +411,19 @@ class _ObjectIterator:
         return self
 
     def _start(self) -> Prefetcher[Any, Any]:
-        dataset = self._dataset
-        core = dataset._core
-        rank, world_size = dataset._rank()
-        worker_info = torch.utils.data.get_worker_info()
-        shard = current_shard(dataset._enable_sharding, rank, world_size, worker_info)
-        if not dataset._enable_sharding:
-            warn_unsharded("S3IterableDataset", world_size, worker_info)
-        first = shard_positions(shard.num_shards, shard).start
-        checks_count = self._resume is not None and self._resume.num_items is not None
-        if not dataset._shuffle and not core.listed and not checks_count:
-            # Nothing to permute (and no saved count to check the listing against): fetch
-            # while the listing is still arriving, and keep it for later epochs.
-            skip = 0
-            if self._resume is not None:
-                skip = check_resume(self._resume, shard, None, "S3IterableDataset")
-            self._progress.start(shard, None)
-            mine = itertools.islice(core.stream_rows(), first, None, shard.num_shards)
-            return core.row_prefetcher(itertools.islice(mine, skip, None))
-        num_items = len(core.table())
-        skip = 0
-        if self._resume is not None:
-            skip = check_resume(self._resume, shard, num_items, "S3IterableDataset")
-        self._progress.start(shard, num_items)
-        order = epoch_order(num_items, dataset._shuffle, dataset._seed, self._progress.epoch)
-        positions = shard_positions(num_items, shard)[skip:]
-        return core.prefetcher(map(order.__getitem__, positions))
+        objects = self._objects
+        try:
+            plan = self._state.plan(len(objects.table()) if objects.listed else None)
+        except LookupError:
+            plan = self._state.plan(len(objects.table()))
+        if plan.items is None:
+            # Nothing to permute or check: fetch while the listing is still arriving, and keep
+            # it for later epochs.
+            mine = itertools.islice(
+                objects.stream_rows(), plan.shard.residue, None, plan.shard.num_shards
+            )
+            return objects.row_readers(mine)
+        return objects.readers(plan.items)
 
     def __next__(self) -> Any:
         if self._done:
@@ -437,11 +435,11 @@ class _ObjectIterator:
         except StopIteration:
             self._done = True
             self._readers.close()
-            if self._progress.num_items is None and self._dataset._core.listed:
-                self._progress.num_items = len(self._dataset._core.table())
+            if self._state.progress.num_items is None and self._objects.listed:
+                self._state.progress.num_items = len(self._objects.table())
             raise
-        self._progress.consumed += 1
-        return self._dataset._transform(reader)
+        self._state.finished_item()
+        return self._transform(reader)
 
     def close(self) -> None:
         """Stop: drop the GETs in flight."""

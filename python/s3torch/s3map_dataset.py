@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import logging
 import operator
+import os
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch.utils.data
 
 from ._config import S3ClientConfig
-from ._dataset_common import (
-    DEFAULT_PREFETCH_BYTES,
-    DEFAULT_PREFETCH_OBJECTS,
-    DatasetCore,
-    ObjectSource,
-    identity,
-)
+from ._datasets.objects import DatasetObjects, identity, manifest_source
+from ._datasets.prefetch import DEFAULT_PREFETCH_BYTES, DEFAULT_PREFETCH_OBJECTS
+from ._datasets.source import ObjectSource
 from .s3reader import S3Reader, S3ReaderConstructorProtocol
 
 __all__ = ["S3MapDataset"]
@@ -79,7 +76,7 @@ class S3MapDataset(torch.utils.data.Dataset[Any]):
             if isinstance(get_dataset_objects, ObjectSource)
             else ObjectSource.from_callable(get_dataset_objects)
         )
-        self._core = DatasetCore(
+        self._objects = DatasetObjects(
             source,
             region,
             endpoint,
@@ -157,15 +154,59 @@ class S3MapDataset(torch.utils.data.Dataset[Any]):
             prefetch_bytes=prefetch_bytes,
         )
 
+    @classmethod
+    def from_manifest(
+        cls,
+        manifest: str | os.PathLike[str],
+        *,
+        region: str | None = None,
+        endpoint: str | None = None,
+        transform: Callable[[S3Reader], Any] = identity,
+        s3client_config: S3ClientConfig | None = None,
+        reader_constructor: S3ReaderConstructorProtocol | None = None,
+        prefetch_objects: int = DEFAULT_PREFETCH_OBJECTS,
+        prefetch_bytes: int = DEFAULT_PREFETCH_BYTES,
+    ) -> S3MapDataset:
+        """A dataset of the objects recorded in a manifest (a local path or an
+        ``s3://bucket/key`` URI) by :meth:`save_manifest`: nothing is listed. The manifest is
+        read now. The other arguments are those of :meth:`from_prefix`.
+
+        Raises:
+            ValueError: the manifest is truncated, corrupt, of another version, or not a
+                manifest; the message names it.
+            OSError, S3Exception: it cannot be read.
+        """
+        return cls(
+            region,
+            manifest_source(manifest, region, endpoint, s3client_config),
+            endpoint,
+            transform=transform,
+            s3client_config=s3client_config,
+            reader_constructor=reader_constructor,
+            prefetch_objects=prefetch_objects,
+            prefetch_bytes=prefetch_bytes,
+        )
+
+    def save_manifest(self, manifest: str | os.PathLike[str]) -> None:
+        """Save the listing (listing the objects now if they are not listed yet) as a manifest
+        at a local path or an ``s3://bucket/key`` URI, for :meth:`from_manifest`: later jobs,
+        or the other ranks of this one, then start without listing. A local file is written
+        atomically (a temporary file renamed over it).
+
+        Raises:
+            S3Exception, OSError: listing or writing failed.
+        """
+        self._objects.save_manifest(manifest)
+
     @property
     def region(self) -> str | None:
         """The region given at construction (None: found the AWS way)."""
-        return self._core.region
+        return self._objects.region
 
     @property
     def endpoint(self) -> str | None:
         """The endpoint given at construction (None: found the AWS way)."""
-        return self._core.endpoint
+        return self._objects.endpoint
 
     def _index(self, i: Any) -> int:
         index = operator.index(i)
@@ -183,13 +224,13 @@ class S3MapDataset(torch.utils.data.Dataset[Any]):
             IndexError: ``i`` is out of range.
             S3Exception: from the transform's reads (e.g. the object is gone).
         """
-        return self._transform(self._core.open_reader(self._index(i)))
+        return self._transform(self._objects.open_reader(self._index(i)))
 
     def __getitems__(self, indices: Sequence[int]) -> list[Any]:
         """The items at ``indices``, their GETs started together (DataLoader calls this for
         each batch)."""
         positions = [self._index(i) for i in indices]
-        prefetcher = self._core.prefetcher(positions)
+        prefetcher = self._objects.readers(positions)
         try:
             return [self._transform(reader) for reader in prefetcher]
         finally:
@@ -197,8 +238,8 @@ class S3MapDataset(torch.utils.data.Dataset[Any]):
 
     def __len__(self) -> int:
         """The number of objects (lists them on first call)."""
-        return len(self._core.table())
+        return len(self._objects.table())
 
     def __repr__(self) -> str:
-        count = len(self._core.table()) if self._core.listed else "unlisted"
+        count = len(self._objects.table()) if self._objects.listed else "unlisted"
         return f"S3MapDataset({count} objects, region={self.region!r})"

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import torch.utils.data
 
-from ._dataset_common import check_epoch, check_seed, mix_seed
+from ._checks import check_int
+from ._datasets.sharding import mix_seed
 
 __all__ = ["ShuffleDataset"]
 
@@ -64,12 +64,10 @@ class ShuffleDataset(torch.utils.data.IterableDataset[Any]):
     def __init__(self, dataset: Iterable[Any], buffer_size: int, seed: int = 0) -> None:
         if not isinstance(dataset, Iterable):
             raise TypeError(f"dataset must be iterable, not {type(dataset).__name__}")
-        size = operator.index(buffer_size)
-        if size < 1:
-            raise ValueError(f"buffer_size must be >= 1, got {buffer_size}")
+        size = check_int("buffer_size", buffer_size, minimum=1)
         self._dataset = dataset
         self._buffer_size = size
-        self._seed = check_seed(seed)
+        self._seed = check_int("seed", seed)
         self._epoch = 0
         self._resume: dict[str, Any] | None = None
         self._current: _ShuffleIterator | None = None
@@ -81,12 +79,18 @@ class ShuffleDataset(torch.utils.data.IterableDataset[Any]):
 
     @property
     def buffer_size(self) -> int:
+        """How many items the buffer holds."""
         return self._buffer_size
+
+    @property
+    def epoch(self) -> int:
+        """The epoch the next iteration serves (see :meth:`set_epoch`)."""
+        return self._epoch
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the epoch the next iteration serves; passed on to ``dataset.set_epoch`` if it
         has one. A loaded state for another epoch is dropped."""
-        self._epoch = check_epoch(epoch)
+        self._epoch = check_int("epoch", epoch, minimum=0)
         if self._resume is not None and self._resume["epoch"] != self._epoch:
             self._resume = None
         self._current = None

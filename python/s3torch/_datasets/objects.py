@@ -1,0 +1,197 @@
+"""What every S3 dataset keeps and how it opens its objects: :class:`DatasetObjects`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .._checks import check_int
+from .manifest import dump_manifest, load_manifest, read_location, write_location
+from .prefetch import Prefetcher
+from .source import ObjectSource
+from .table import ObjectRow, ObjectTable, TableBuilder
+
+if TYPE_CHECKING:
+    from .._client import S3Client
+
+__all__ = ["DatasetObjects", "identity", "manifest_source"]
+
+T = TypeVar("T")
+
+
+def identity(obj: T) -> T:
+    """The default transform: hand the reader to the caller as it is."""
+    return obj
+
+
+def _started(reader: Any) -> Any:
+    prefetch = getattr(reader, "prefetch", None)
+    if prefetch is not None:
+        prefetch()
+    return reader
+
+
+def _row_size(row: ObjectRow) -> int:
+    return row.size
+
+
+def manifest_source(
+    location: Any,
+    region: str | None,
+    endpoint: str | None,
+    s3client_config: Any,
+    key_filter: Any = None,
+) -> ObjectSource:
+    """The objects of the manifest at ``location`` (a path, or an ``s3://`` URI read with a
+    client of these settings).
+
+    Raises:
+        ValueError: the manifest is truncated, corrupt or not a manifest (naming it).
+        OSError, S3Exception: it cannot be read.
+    """
+
+    def client() -> S3Client:
+        from .._client import S3Client
+
+        return S3Client(region, endpoint=endpoint, s3client_config=s3client_config)
+
+    table, header = load_manifest(read_location(location, client), str(location))
+    return ObjectSource.from_table(table, header["prefixes"], key_filter)
+
+
+class DatasetObjects:
+    """A dataset's objects: where they are, how to read them, and the client that reads them.
+
+    The listing is made once, on first use, and travels with the dataset when it is pickled
+    into DataLoader workers (pickling lists first, so that spawned workers never list). The
+    client is built per process, on first use.
+    """
+
+    def __init__(
+        self,
+        source: ObjectSource,
+        region: str | None,
+        endpoint: str | None,
+        s3client_config: Any,
+        reader_constructor: Any,
+        prefetch_objects: int,
+        prefetch_bytes: int,
+    ) -> None:
+        if region is not None and not isinstance(region, str):
+            raise TypeError(f"region must be a str or None, not {type(region).__name__}")
+        if endpoint is not None and not isinstance(endpoint, str):
+            raise TypeError(f"endpoint must be a str or None, not {type(endpoint).__name__}")
+        if reader_constructor is not None and not callable(reader_constructor):
+            raise TypeError(
+                f"reader_constructor must be callable, not {type(reader_constructor).__name__}"
+            )
+        self.source = source
+        self.region = region
+        self.endpoint = endpoint
+        self.s3client_config = s3client_config
+        self.reader_constructor = reader_constructor
+        self.prefetch_objects = check_int("prefetch_objects", prefetch_objects, minimum=0)
+        self.prefetch_bytes = check_int("prefetch_bytes", prefetch_bytes, minimum=0)
+        self._table: ObjectTable | None = source.listed_table
+        self._client: S3Client | None = None
+
+    def client(self) -> S3Client:
+        if self._client is None:
+            from .._client import S3Client
+
+            self._client = S3Client(
+                self.region, endpoint=self.endpoint, s3client_config=self.s3client_config
+            )
+        return self._client
+
+    def table(self) -> ObjectTable:
+        """The listing, made now if it is not made yet."""
+        if self._table is None:
+            self._table = self.source.table(self.client())
+        return self._table
+
+    @property
+    def listed(self) -> bool:
+        return self._table is not None
+
+    def open_reader(self, i: int) -> Any:
+        """A reader for object ``i`` of the table (no request sent yet)."""
+        return self._reader(self.table().row(i))
+
+    def _reader(self, row: ObjectRow) -> Any:
+        return self.client().get_object(
+            row.bucket,
+            row.key,
+            object_info=row.object_info(),
+            reader_constructor=self.reader_constructor,
+        )
+
+    def _started_reader(self, i: int) -> Any:
+        return _started(self.open_reader(i))
+
+    def _started_row(self, row: ObjectRow) -> Any:
+        return _started(self._reader(row))
+
+    def _stream(self, i: int) -> Any:
+        table = self.table()
+        return self.client().get_object_stream(table.bucket(i), table.key(i))
+
+    def readers(
+        self, indices: Iterable[int], max_objects: int | None = None
+    ) -> Prefetcher[int, Any]:
+        """Readers for ``indices`` of the table, GETs started ahead within the bounds."""
+        limit = self.prefetch_objects if max_objects is None else max_objects
+        return self._prefetcher(indices, self._started_reader, self.table().size, limit)
+
+    def row_readers(self, rows: Iterable[ObjectRow]) -> Prefetcher[ObjectRow, Any]:
+        """Readers for ``rows``, GETs started ahead within the bounds."""
+        return self._prefetcher(rows, self._started_row, _row_size, self.prefetch_objects)
+
+    def streams(self, indices: Iterable[int]) -> Prefetcher[int, Any]:
+        """Whole-object GET streams (buffers as they arrive) for ``indices`` of the table,
+        started ahead within the bounds."""
+        return self._prefetcher(indices, self._stream, self.table().size, self.prefetch_objects)
+
+    def _prefetcher(
+        self, items: Iterable[T], open_item: Any, size_of: Any, max_objects: int
+    ) -> Prefetcher[T, Any]:
+        return Prefetcher(
+            items,
+            open_item,
+            size_of,
+            max_objects,
+            self.prefetch_bytes,
+            unknown_size=self._unknown_size(),
+        )
+
+    def stream_rows(self) -> Iterator[ObjectRow]:
+        """The listing as it arrives (the table's rows if already listed). A listing read to
+        its end becomes the table, so later epochs do not list again."""
+        if self._table is not None:
+            yield from map(self._table.row, range(len(self._table)))
+            return
+        builder = TableBuilder()
+        for row in self.source.rows(self.client()):
+            builder.add(row)
+            yield row
+        if self._table is None:
+            self._table = builder.finish()
+
+    def save_manifest(self, location: Any) -> None:
+        """Save the listing (listing now if need be) to a path or an ``s3://`` URI."""
+        data = dump_manifest(self.table(), self.source.prefix_uris)
+        write_location(location, data, self.client)
+
+    def _unknown_size(self) -> int:
+        # A GET of unknown size holds at most about one part's worth of buffers at a time.
+        part_size = getattr(self.s3client_config, "part_size", None)
+        return part_size if isinstance(part_size, int) else 8 * 1024 * 1024
+
+    def __getstate__(self) -> dict[str, Any]:
+        self.table()
+        state = self.__dict__.copy()
+        state["_client"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)

@@ -1,0 +1,212 @@
+"""The listed object table: every object of a dataset in a few compact buffers.
+
+The keys sit in one ``bytes`` blob and the numbers in ``array``s, so that forked DataLoader
+workers do not copy the listing page by page as they touch reference counts, and spawned workers
+unpickle it in one piece. An S3 ETag (a quoted MD5 in hex, with ``-parts`` for multipart
+uploads) is kept as its 16 bytes, so a row costs about 53 bytes beside its key text.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from array import array
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+from .._core import ObjectInfo
+
+__all__ = ["UNKNOWN_SIZE", "ObjectRow", "ObjectTable", "TableBuilder"]
+
+UNKNOWN_SIZE = -1
+"""The size of an object named by URI rather than listed."""
+
+
+_MD5_ETAG = re.compile(r'"([0-9a-f]{32})(-[0-9]+)?"')
+
+
+def pack_etag(etag: str) -> bytes:
+    """An ETag in few bytes: ``1`` + the MD5's 16 bytes + the parts suffix, or ``0`` + the
+    text as it is (an empty ETag stays empty)."""
+    match = _MD5_ETAG.fullmatch(etag)
+    if match is not None:
+        return b"\x01" + bytes.fromhex(match[1]) + (match[2] or "").encode("ascii")
+    return b"\x00" + etag.encode("utf-8", "surrogatepass") if etag else b""
+
+
+def unpack_etag(packed: bytes) -> str:
+    if not packed:
+        return ""
+    if packed[0] == 1:
+        return f'"{packed[1:17].hex()}{packed[17:].decode("ascii")}"'
+    return packed[1:].decode("utf-8", "surrogatepass")
+
+
+class ObjectRow(NamedTuple):
+    """One listed (or named) object."""
+
+    bucket: str
+    key: str
+    size: int  # UNKNOWN_SIZE when not listed
+    etag: str
+    last_modified: int
+
+    def object_info(self) -> ObjectInfo | None:
+        """The listing's :class:`ObjectInfo`, or None when the object was named, not listed."""
+        if self.size == UNKNOWN_SIZE:
+            return None
+        return ObjectInfo(self.key, self.etag, self.size, self.last_modified)
+
+
+class TableBuilder:
+    """Collects rows as a listing arrives, then packs them into an :class:`ObjectTable`."""
+
+    def __init__(self) -> None:
+        self._bucket_index: dict[str, int] = {}
+        self._buckets: list[str] = []
+        self._bucket_ids = array("I")
+        self._keys: list[bytes] = []
+        self._etags: list[bytes] = []
+        self._sizes = array("q")
+        self._modified = array("q")
+
+    def add(self, row: ObjectRow) -> None:
+        index = self._bucket_index.get(row.bucket)
+        if index is None:
+            index = self._bucket_index[row.bucket] = len(self._buckets)
+            self._buckets.append(row.bucket)
+        self._bucket_ids.append(index)
+        self._keys.append(row.key.encode("utf-8", "surrogatepass"))
+        self._etags.append(pack_etag(row.etag))
+        self._sizes.append(row.size)
+        self._modified.append(row.last_modified)
+
+    def finish(self) -> ObjectTable:
+        return ObjectTable._packed(
+            self._buckets,
+            self._bucket_ids,
+            b"".join(self._keys),
+            array("q", itertools.accumulate(len(k) for k in self._keys)),
+            b"".join(self._etags),
+            array("q", itertools.accumulate(len(e) for e in self._etags)),
+            self._sizes,
+            self._modified,
+        )
+
+
+class ObjectTable:
+    """A compact, picklable list of objects: bucket, key, size, ETag and last-modified time.
+
+    Sizes are :data:`UNKNOWN_SIZE` where unknown (objects named by URI, not listed).
+    """
+
+    __slots__ = (
+        "_bucket_ids",
+        "_buckets",
+        "_etag_ends",
+        "_etags",
+        "_key_ends",
+        "_keys",
+        "_modified",
+        "_sizes",
+    )
+    _buckets: list[str]
+    _bucket_ids: array[int]
+    _keys: bytes
+    _key_ends: array[int]
+    _etags: bytes
+    _etag_ends: array[int]
+    _sizes: array[int]
+    _modified: array[int]
+
+    def __init__(self) -> None:
+        self.__setstate__(
+            ([], array("I"), b"", array("q"), b"", array("q"), array("q"), array("q"))
+        )
+
+    @classmethod
+    def _packed(cls, *state: Any) -> ObjectTable:
+        table = cls.__new__(cls)
+        table.__setstate__(state)
+        return table
+
+    @classmethod
+    def build(cls, rows: Iterable[ObjectRow]) -> ObjectTable:
+        """Build a table from rows."""
+        builder = TableBuilder()
+        for row in rows:
+            builder.add(row)
+        return builder.finish()
+
+    def __len__(self) -> int:
+        return len(self._sizes)
+
+    def bucket(self, i: int) -> str:
+        return self._buckets[self._bucket_ids[i]]
+
+    def key(self, i: int) -> str:
+        return _slice(self._keys, self._key_ends, i)
+
+    def size(self, i: int) -> int:
+        """The listed size in bytes, or :data:`UNKNOWN_SIZE`."""
+        return self._sizes[i]
+
+    def object_info(self, i: int) -> ObjectInfo | None:
+        """The listing's :class:`ObjectInfo` for entry ``i`` (None when it was not listed).
+
+        ``storage_class`` and ``restore_status`` are not kept.
+        """
+        return self.row(i).object_info()
+
+    def row(self, i: int) -> ObjectRow:
+        return ObjectRow(
+            self.bucket(i), self.key(i), self._sizes[i], self._etag(i), self._modified[i]
+        )
+
+    def _etag(self, i: int) -> str:
+        start = self._etag_ends[i - 1] if i > 0 else 0
+        return unpack_etag(self._etags[start : self._etag_ends[i]])
+
+    def nbytes(self) -> int:
+        """The bytes the table's buffers hold (keys included)."""
+        import sys
+
+        return sum(sys.getsizeof(part) for part in self.__getstate__()[1:]) + sum(
+            sys.getsizeof(b) for b in self._buckets
+        )
+
+    def key_bytes(self) -> int:
+        """The bytes of the key text alone."""
+        return len(self._keys)
+
+    def uri(self, i: int) -> str:
+        return f"s3://{self.bucket(i)}/{self.key(i)}"
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        return (
+            self._buckets,
+            self._bucket_ids,
+            self._keys,
+            self._key_ends,
+            self._etags,
+            self._etag_ends,
+            self._sizes,
+            self._modified,
+        )
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        (
+            self._buckets,
+            self._bucket_ids,
+            self._keys,
+            self._key_ends,
+            self._etags,
+            self._etag_ends,
+            self._sizes,
+            self._modified,
+        ) = state
+
+
+def _slice(blob: bytes, ends: array[int], i: int) -> str:
+    start = ends[i - 1] if i > 0 else 0
+    return blob[start : ends[i]].decode("utf-8", "surrogatepass")
