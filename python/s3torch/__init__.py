@@ -52,15 +52,15 @@ if TYPE_CHECKING:
     from .s3iterable_dataset import S3IterableDataset
     from .s3map_dataset import S3MapDataset
     from .shuffle import ShuffleDataset
-    from .webdataset import S3TarDataset, TarShardError
+    from .tar_dataset import S3TarDataset, TarShardError
 
 # The names whose modules import torch, and the module each comes from.
 _NEEDS_TORCH = {
     "S3IterableDataset": ".s3iterable_dataset",
     "S3MapDataset": ".s3map_dataset",
     "ShuffleDataset": ".shuffle",
-    "S3TarDataset": ".webdataset",
-    "TarShardError": ".webdataset",
+    "S3TarDataset": ".tar_dataset",
+    "TarShardError": ".tar_dataset",
 }
 
 
