@@ -688,8 +688,6 @@ class S3TorchFileSystem(AbstractFileSystem, metaclass=_InstanceCache):  # type: 
                 f"unsupported mode {mode!r} for {path!r}: S3TorchFileSystem opens files with "
                 "'rb'/'r' (read), 'wb'/'w' (write) or 'xb'/'x' (write a new object)"
             )
-        if not autocommit:
-            raise NotImplementedError("transactions (autocommit=False) are not supported")
         bucket, key = self._split(path)
         if not key:
             raise IsADirectoryError(f"{path!r} is a bucket, not a file")
@@ -709,7 +707,7 @@ class S3TorchFileSystem(AbstractFileSystem, metaclass=_InstanceCache):  # type: 
         if normal == "xb" and self.exists(path):
             raise FileExistsError(f"{path!r} already exists (mode {mode!r} writes a new object)")
         storage_class = kwargs.pop("storage_class", None)
-        return S3TorchWriteFile(self, self._join(bucket, key), storage_class)
+        return S3TorchWriteFile(self, self._join(bucket, key), storage_class, autocommit)
 
     def open(
         self,
@@ -762,12 +760,13 @@ class S3TorchFileSystem(AbstractFileSystem, metaclass=_InstanceCache):  # type: 
         """
         if mode not in ("overwrite", "create"):
             raise ValueError(f"mode={mode!r}: must be 'overwrite' or 'create'")
-        bucket, key = self._split(path)
+        _, key = self._split(path)
         if not key:
             raise IsADirectoryError(f"{path!r} is a bucket, not a file")
         if mode == "create" and self.exists(path):
             raise FileExistsError(f"{path!r} already exists (mode='create')")
-        with self.client.put_object(bucket, key, kwargs.get("storage_class")) as writer:
+        # Through open(), so that inside a transaction the object waits for its commit.
+        with self.open(path, "wb", storage_class=kwargs.get("storage_class")) as writer:
             writer.write(value)
 
     def touch(self, path: str, truncate: bool = True, **kwargs: Any) -> None:
@@ -947,23 +946,39 @@ class S3TorchReadFile(AbstractBufferedFile):  # type: ignore[misc]
 
 
 class S3TorchWriteFile(S3Writer):
-    """A file of :class:`S3TorchFileSystem` open for writing: an :class:`s3torch.S3Writer` that
-    also aborts when it is closed while a new exception is on its way up, as when a library's
-    own ``with`` block (PyArrow's ``ParquetWriter``) closes it after a failure. Made by
-    ``fs.open(path, "wb")``."""
+    """A file of :class:`S3TorchFileSystem` open for writing (``fs.open(path, "wb")``): an
+    :class:`s3torch.S3Writer`, so the bytes stream to S3 as they are written and the object
+    appears only when the file is closed.
 
-    def __init__(self, fs: S3TorchFileSystem, path: str, storage_class: str | None = None) -> None:
+    It also aborts (no object appears, the previous one stays) when it is closed while an
+    exception newer than the file is on its way up, as when a library's own ``with`` block
+    (PyArrow's ``ParquetWriter``, pandas' ``to_parquet``) closes it after a failure, and when
+    one of its writes failed. Inside ``fs.transaction`` the upload is completed only when the
+    transaction is (``commit``), and aborted when it fails (``discard``).
+    """
+
+    def __init__(
+        self,
+        fs: S3TorchFileSystem,
+        path: str,
+        storage_class: str | None = None,
+        autocommit: bool = True,
+    ) -> None:
         bucket, key = fs._split(path)
         super().__init__(fs.client.put_object_stream(bucket, key, storage_class))
         self.fs = fs
         self.path = path
         self.mode = "wb"
+        self.autocommit = autocommit
         # An exception already being handled when the file was opened is not a reason to abort
         # (a fallback file written in an `except` block); only a newer one is.
         self._exception_at_open = sys.exc_info()[1]
         self._write_failed = False
+        self._deferred = False  # closed, waiting for its transaction to commit or discard
 
     def write(self, data: Any) -> int:
+        if self._deferred:
+            raise ValueError(f"I/O operation on closed file {self.path!r}")
         try:
             return super().write(data)
         except BaseException:
@@ -971,16 +986,44 @@ class S3TorchWriteFile(S3Writer):
             raise
 
     def close(self) -> None:
-        if not self.closed:
-            raised = sys.exc_info()[1]
-            if self._write_failed or (raised is not None and raised is not self._exception_at_open):
-                log.info("aborting the upload of %s: closed after %r", self.path, raised)
-                with contextlib.suppress(Exception):
-                    self.abort()
-                self._exception_at_open = None
-                return
+        if self.closed:
+            return
+        raised = sys.exc_info()[1]
+        failed = self._write_failed or (
+            raised is not None and raised is not self._exception_at_open
+        )
         self._exception_at_open = None
+        if failed:
+            log.info("aborting the upload of %s: closed after %r", self.path, raised)
+            with contextlib.suppress(Exception):
+                self.abort()
+        elif self.autocommit:
+            super().close()
+        else:
+            self._deferred = True
+
+    def commit(self) -> None:
+        """Complete the upload of a file written inside a transaction (fsspec calls this when
+        the transaction ends without an error).
+
+        Raises:
+            OSError: the upload was aborted (the file was closed after an error).
+        """
+        if self.aborted:
+            raise OSError(
+                f"the upload of {self.path!r} was aborted after an error: nothing to commit"
+            )
+        self._deferred = False
         super().close()
+
+    def discard(self) -> None:
+        """Abort the upload of a file written inside a transaction that failed."""
+        self._deferred = False
+        self.abort()
+
+    @property
+    def closed(self) -> bool:
+        return super().closed or self._deferred
 
     def seek(self, offset: int, whence: int = 0, /) -> int:
         raise ValueError(
