@@ -277,7 +277,7 @@ class S3TorchFileSystem(AbstractFileSystem, metaclass=_InstanceCache):  # type: 
         if default_cache_type not in fsspec.caching.caches:
             raise ValueError(
                 f"default_cache_type={default_cache_type!r} is not an fsspec cache: "
-                f"one of {sorted(fsspec.caching.caches)}"
+                f"one of {sorted(name for name in fsspec.caching.caches if name)}"
             )
         self.default_cache_type = default_cache_type
         self.max_concurrency = check_int("max_concurrency", max_concurrency, minimum=1)
@@ -1057,3 +1057,8 @@ def register(overwrite_s3: bool = False) -> None:
     if overwrite_s3:
         for protocol in ("s3", "s3a"):
             fsspec.register_implementation(protocol, S3TorchFileSystem, clobber=True)
+
+
+# The protocol is ours: importing this module is enough for fsspec to serve s3torch:// URLs,
+# also where the package's entry point is not installed (a source checkout).
+fsspec.register_implementation("s3torch", S3TorchFileSystem, clobber=True)
