@@ -193,8 +193,9 @@ class S3TorchFileSystem(AbstractFileSystem, metaclass=_InstanceCache):  # type: 
         client: an :class:`s3torch.S3Client` to use as it is (then no other setting may be
             given).
         endpoint_url: as ``endpoint`` (the s3fs name).
-        key, secret, token: static credentials (access key id, secret access key, session
-            token).
+        key: static credentials: the access key id.
+        secret: the secret access key (with ``key``).
+        token: the session token of temporary credentials (with ``key`` and ``secret``).
         anon: send unsigned requests (public buckets).
         profile: the AWS profile to take credentials and settings from.
         requester_pays: bill requests to the caller (requester-pays buckets).
