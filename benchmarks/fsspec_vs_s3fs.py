@@ -154,7 +154,7 @@ def main() -> int:
         results: dict[str, dict[str, list[dict[str, float]]]] = {}
         for workload, make in workloads.items():
             results[workload] = {name: [] for name in fss}
-            for name, fs in fss.items():
+            for fs in fss.values():
                 make(fs)()  # warm-up: connections, caches of the server
             for index in range(args.runs):
                 order = list(fss) if index % 2 == 0 else list(reversed(fss))
