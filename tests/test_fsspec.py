@@ -201,6 +201,27 @@ def test_open_read_seeks_and_reads_ahead(fs: Any, client: Any, bucket: str) -> N
     assert gets <= 4  # the footer, one read-ahead block and the rest: not one GET per read
 
 
+def test_large_reads_fetch_only_their_bytes(fs: Any, client: Any, bucket: str) -> None:
+    """Reads of half a block or more (PyArrow's coalesced column chunks) skip the read-ahead:
+    no bytes are fetched beyond what was asked for."""
+    data = bytes(range(256)) * 4096  # 1 MiB
+    fs.pipe_file(f"{bucket}/f.bin", data)
+    with fs.open(f"{bucket}/f.bin", "rb", block_size=256 * 1024) as f:
+        before = client.metrics().get("bytes_read", 0)
+        f.seek(100_000)
+        assert f.read(200_000) == data[100_000:300_000]
+        assert client.metrics()["bytes_read"] - before == 200_000
+        target = bytearray(300_000)
+        assert f.readinto(target) == 300_000
+        assert bytes(target) == data[300_000:600_000]
+        assert f.tell() == 600_000
+        assert client.metrics()["bytes_read"] - before == 500_000
+        small = bytearray(10)
+        assert f.readinto(small) == 10 and bytes(small) == data[600_000:600_010]
+        f.seek(len(data) - 5)
+        assert f.readinto(bytearray(300_000)) == 5
+
+
 def test_open_text_modes(fs: Any, bucket: str) -> None:
     with fs.open(f"{bucket}/t.txt", "w") as f:
         f.write("héllo\nworld\n")

@@ -937,6 +937,47 @@ class S3TorchReadFile(AbstractBufferedFile):  # type: ignore[misc]
         )
         self.details = details
         self._bucket, self._key = fs._split(path)
+        self._direct_size = max(1, self.blocksize // 2)
+
+    def read(self, length: int | None = -1) -> bytes:
+        """Read up to ``length`` bytes (all the rest when negative or None).
+
+        A read of at least half the ``block_size`` (a row group, PyArrow's coalesced column
+        chunks, the rest of the object) is one ranged GET straight into the result, past the
+        cache: reading a block ahead of it would fetch bytes nobody may ask for and copy the
+        rest through the cache, and the small reads around it keep their cached block.
+        """
+        length = -1 if length is None else int(length)
+        if self.closed:
+            raise ValueError(f"I/O operation on closed file {self.path!r}")
+        remaining = max(0, self.size - self.loc)
+        if length < 0 or length > remaining:
+            length = remaining
+        if length < self._direct_size:
+            return super().read(length)  # type: ignore[no-any-return]
+        out = self._fetch_range(self.loc, self.loc + length)
+        self.loc += len(out)
+        return out
+
+    def readinto(self, buffer: Any) -> int:
+        """Fill ``buffer``; a large read (as for :meth:`read`) lands in it straight from S3,
+        with no copy."""
+        target = memoryview(buffer).cast("B")
+        length = min(target.nbytes, max(0, self.size - self.loc))
+        if self.closed:
+            raise ValueError(f"I/O operation on closed file {self.path!r}")
+        if length < self._direct_size:
+            return super().readinto(buffer)  # type: ignore[no-any-return]
+        fs: S3TorchFileSystem = self.fs
+        stream = fs._start_get(self._bucket, self._key, self.loc, self.loc + length)
+        filled = 0
+        while filled < length:
+            count = stream.readinto(target[filled:length])
+            if not count:
+                break  # the object is shorter than when it was opened
+            filled += count
+        self.loc += filled
+        return filled
 
     def _fetch_range(self, start: int, end: int) -> bytes:
         end = min(end, self.size)
