@@ -437,6 +437,10 @@ def test_constructor_checks_its_options(s3_server: Any, client: Any) -> None:
         S3TorchFileSystem(secret="only-a-secret")
     with pytest.raises(ValueError, match="max_concurrency=0"):
         S3TorchFileSystem(client=client, max_concurrency=0)
+    with pytest.raises(TypeError, match="client_kwargs must be a dict"):
+        S3TorchFileSystem(client_kwargs=["endpoint_url"])
+    with pytest.raises(ValueError, match="asynchronous=True is not supported"):
+        S3TorchFileSystem(asynchronous=True)
     with pytest.raises(ValueError, match="not an fsspec cache"):
         S3TorchFileSystem(client=client, default_cache_type="huge")
 

@@ -30,6 +30,7 @@ from typing import Any
 import fsspec  # type: ignore[import-untyped]
 from fsspec.spec import AbstractBufferedFile, AbstractFileSystem  # type: ignore[import-untyped]
 
+from ._checks import check_int
 from ._client import S3Client
 from ._config import S3ClientConfig
 from ._core import GetObjectStream
@@ -53,7 +54,7 @@ Large enough that a Parquet footer costs one request and that the column chunks 
 flight at once, so a big read-ahead costs little more time than a small one."""
 
 DEFAULT_MAX_CONCURRENCY = 64
-"""GETs that ``cat``, ``cat_ranges`` and ``get`` keep in flight at once."""
+"""GETs that ``cat`` and ``cat_ranges`` keep in flight at once."""
 
 _MAX_BYTES_IN_FLIGHT = 256 * 1024 * 1024
 _UNKNOWN_SIZE = 1024 * 1024  # weight of a whole-object GET of unknown size in the in-flight bound
@@ -64,9 +65,7 @@ _EXCLUSIVE_MODES = {"x": "xb", "xb": "xb", "xt": "xb"}
 # Options of fsspec's own base class. The listing cache ones mean nothing here (listings are
 # never cached, so every call sees the store as it is) and are accepted only so that code
 # written for s3fs keeps working.
-_FSSPEC_OPTIONS = frozenset(
-    {"use_listings_cache", "listings_expiry_time", "max_paths", "asynchronous", "loop"}
-)
+_FSSPEC_OPTIONS = frozenset({"use_listings_cache", "listings_expiry_time", "max_paths"})
 
 
 def _build_client(
@@ -87,9 +86,9 @@ def _build_client(
     """The client for a filesystem: the one given, or one built from fsspec-style options."""
     if not isinstance(anon, bool):
         raise TypeError(f"anon must be a bool, not {type(anon).__name__}")
-    extra = dict(client_kwargs or {})
-    if not isinstance(extra, dict):
+    if client_kwargs is not None and not isinstance(client_kwargs, dict):
         raise TypeError(f"client_kwargs must be a dict, not {type(client_kwargs).__name__}")
+    extra = dict(client_kwargs or {})
     if "endpoint_url" in extra:
         endpoint_url = _one_of(
             "endpoint_url", endpoint_url, "client_kwargs['endpoint_url']", extra.pop("endpoint_url")
@@ -202,8 +201,7 @@ class S3TorchFileSystem(AbstractFileSystem, metaclass=_InstanceCache):  # type: 
         client_kwargs: s3fs-style ``{"endpoint_url": ..., "region_name": ...}``.
         default_block_size: read-ahead of files opened for reading; default 32 MiB.
         default_cache_type: fsspec cache of files opened for reading; default ``"readahead"``.
-        max_concurrency: GETs in flight at once in ``cat``, ``cat_ranges`` and ``get``;
-            default 64.
+        max_concurrency: GETs in flight at once in ``cat`` and ``cat_ranges``; default 64.
 
     Raises:
         TypeError: an option of the wrong type, or one this filesystem does not know (the
@@ -247,8 +245,11 @@ class S3TorchFileSystem(AbstractFileSystem, metaclass=_InstanceCache):  # type: 
         _credentials_digest: str | None = None,
         **options: Any,
     ) -> None:
-        from ._checks import check_int
-
+        if options.pop("asynchronous", False):
+            raise ValueError(
+                "asynchronous=True is not supported: S3TorchFileSystem is synchronous (its "
+                "concurrency is inside the native client)"
+            )
         unknown = sorted(set(options) - _FSSPEC_OPTIONS)
         if unknown:
             raise TypeError(
