@@ -492,6 +492,36 @@ def test_static_credentials_stay_out_of_plain_pickles(s3_server: Any, fs: Any, t
     assert pickle.loads(sent).cat_file(f"{tree}/top.txt") == b"top"
 
 
+class _ObjectsDataset:
+    """A map-style dataset reading objects through the filesystem it was pickled with."""
+
+    def __init__(self, fs: S3TorchFileSystem, paths: list[str]) -> None:
+        self.fs = fs
+        self.paths = paths
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> bytes:
+        return bytes(self.fs.cat_file(self.paths[index]))
+
+
+def test_dataloader_spawn_workers_use_the_pickled_filesystem(client: Any, bucket: str) -> None:
+    import torch.utils.data
+
+    fs = S3TorchFileSystem(client=client)  # static credentials: they travel to the workers
+    paths = [f"{bucket}/item-{i}" for i in range(8)]
+    for i, path in enumerate(paths):
+        fs.pipe_file(path, f"item {i}".encode())
+    loader = torch.utils.data.DataLoader(
+        _ObjectsDataset(fs, paths),
+        batch_size=None,
+        num_workers=2,
+        multiprocessing_context="spawn",
+    )
+    assert list(loader) == [f"item {i}".encode() for i in range(8)]
+
+
 @pytest.fixture
 def fsspec_registry() -> Any:
     registry = importlib.import_module("fsspec.registry")._registry

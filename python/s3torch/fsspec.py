@@ -464,7 +464,7 @@ class S3TorchFileSystem(AbstractFileSystem, metaclass=_InstanceCache):  # type: 
         for page in self._list(bucket, prefix, ""):
             for obj in page.object_info:
                 relative = obj.key[len(prefix) :]
-                parts = [part for part in relative.split("/")]
+                parts = relative.split("/")
                 is_marker = relative.endswith("/")
                 if is_marker:
                     parts = parts[:-1]
