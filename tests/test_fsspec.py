@@ -549,3 +549,13 @@ def test_s3_urls_once_registered(fsspec_registry: Any, s3_env: Any, tree: str) -
     assert path == f"{tree}/dir/a.bin"
     with fsspec.open(f"s3://{tree}/top.txt", "rb") as f:
         assert f.read() == b"top"
+
+
+def test_without_fsspec_the_import_says_what_to_install() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys; sys.modules['fsspec'] = None; import s3torch.fsspec"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode != 0
+    assert "pip install s3torch[fsspec]" in done.stderr

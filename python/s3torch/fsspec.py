@@ -27,8 +27,17 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import fsspec  # type: ignore[import-untyped]
-from fsspec.spec import AbstractBufferedFile, AbstractFileSystem  # type: ignore[import-untyped]
+try:
+    import fsspec  # type: ignore[import-untyped]
+    from fsspec.spec import (  # type: ignore[import-untyped]
+        AbstractBufferedFile,
+        AbstractFileSystem,
+    )
+except ImportError as missing:
+    raise ImportError(
+        "s3torch.fsspec needs fsspec: install it with `pip install s3torch[fsspec]` "
+        "(or `pip install fsspec`)"
+    ) from missing
 
 from ._checks import check_int
 from ._client import S3Client
