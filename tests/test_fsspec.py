@@ -376,6 +376,49 @@ def test_get_and_put_round_trip(fs: Any, tree: str, tmp_path: Any) -> None:
     assert not (tmp_path / "missing").exists()
 
 
+class _OverlapFileSystem(S3TorchFileSystem):
+    """Counts how many file transfers run at the same time."""
+
+    def _track(self, work: Any, *args: Any) -> None:
+        import time
+
+        with self.lock:
+            self.active += 1
+            self.most = max(self.most, self.active)
+        try:
+            time.sleep(0.05)  # long enough for the next transfers to start meanwhile
+            work(*args)
+        finally:
+            with self.lock:
+                self.active -= 1
+
+    def _get_file(self, *args: Any) -> None:
+        self._track(super()._get_file, *args)
+
+    def _put_file(self, *args: Any) -> None:
+        self._track(super()._put_file, *args)
+
+
+def test_get_and_put_of_many_files_run_at_once(client: Any, bucket: str, tmp_path: Any) -> None:
+    import threading
+
+    fs = _OverlapFileSystem(client=client)
+    fs.lock, fs.active, fs.most = threading.Lock(), 0, 0
+    for i in range(40):
+        (tmp_path / "up" / f"d{i % 3}").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "up" / f"d{i % 3}" / f"{i}.bin").write_bytes(bytes([i]) * (i + 1))
+    fs.put(str(tmp_path / "up"), f"{bucket}/tree", recursive=True)
+    assert len(fs.find(f"{bucket}/tree")) == 40
+    assert fs.most > 1
+    fs.most = 0
+    fs.get(f"{bucket}/tree", str(tmp_path / "down"), recursive=True)
+    assert fs.most > 1
+    for i in range(40):
+        assert (tmp_path / "down" / f"d{i % 3}" / f"{i}.bin").read_bytes() == bytes([i]) * (i + 1)
+    with pytest.raises(FileNotFoundError):
+        fs.get([f"{bucket}/tree/d0/0.bin", f"{bucket}/missing"], str(tmp_path / "list") + "/")
+
+
 def test_errors_are_the_builtins_fsspec_users_catch(fs: Any, tree: str) -> None:
     with pytest.raises(FileNotFoundError) as raised:
         fs.cat_file(f"{tree}/missing")

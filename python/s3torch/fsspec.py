@@ -23,8 +23,9 @@ import logging
 import os
 import shutil
 import sys
+import threading
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 try:
@@ -68,6 +69,7 @@ DEFAULT_MAX_CONCURRENCY = 64
 _MAX_BYTES_IN_FLIGHT = 256 * 1024 * 1024
 _UNKNOWN_SIZE = 1024 * 1024  # weight of a whole-object GET of unknown size in the in-flight bound
 _COPY_CHUNK = 8 * 1024 * 1024
+_TRANSFER_THREADS = 16  # files that get/put move at once (the GIL is free while they wait)
 _MODES = {"r": "rb", "rb": "rb", "rt": "rb", "w": "wb", "wb": "wb", "wt": "wb"}
 _EXCLUSIVE_MODES = {"x": "xb", "xb": "xb", "xt": "xb"}
 
@@ -292,6 +294,7 @@ class S3TorchFileSystem(AbstractFileSystem, metaclass=_InstanceCache):  # type: 
             )
         self.default_cache_type = default_cache_type
         self.max_concurrency = check_int("max_concurrency", max_concurrency, minimum=1)
+        self._local = threading.local()  # the pool of a get/put running in this thread
         self._settings = {
             "default_block_size": self.default_block_size,
             "default_cache_type": self.default_cache_type,
@@ -850,24 +853,87 @@ class S3TorchFileSystem(AbstractFileSystem, metaclass=_InstanceCache):  # type: 
         if key:
             self.client.delete_object(bucket, key)
 
+    def get(
+        self,
+        rpath: Any,
+        lpath: Any,
+        recursive: bool = False,
+        callback: Any = fsspec.callbacks.DEFAULT_CALLBACK,
+        maxdepth: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Download objects to local files, as fsspec's ``get`` (same paths, globs and
+        ``recursive``), with up to 16 downloads running at once."""
+        with self._transfers():
+            super().get(
+                rpath, lpath, recursive=recursive, callback=callback, maxdepth=maxdepth, **kwargs
+            )
+
+    def put(
+        self,
+        lpath: Any,
+        rpath: Any,
+        recursive: bool = False,
+        callback: Any = fsspec.callbacks.DEFAULT_CALLBACK,
+        maxdepth: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Upload local files, as fsspec's ``put`` (same paths, globs and ``recursive``), with
+        up to 16 uploads running at once."""
+        with self._transfers():
+            super().put(
+                lpath, rpath, recursive=recursive, callback=callback, maxdepth=maxdepth, **kwargs
+            )
+
+    @contextlib.contextmanager
+    def _transfers(self) -> Iterator[None]:
+        """While active in this thread, ``get_file``/``put_file`` run on a pool of threads;
+        leaving waits for all of them and raises the first failure, in the order of the files.
+        (fsspec's ``get``/``put`` work out the pairs of paths and call them one at a time.)"""
+        if getattr(self._local, "pool", None) is not None:
+            yield  # already inside a batch
+            return
+        futures: list[Future[None]] = []
+        with ThreadPoolExecutor(max_workers=_TRANSFER_THREADS) as pool:
+            self._local.pool, self._local.futures = pool, futures
+            try:
+                yield
+            finally:
+                self._local.pool = self._local.futures = None
+        for future in futures:
+            future.result()
+
+    def _submitted(self, work: Any, *args: Any) -> bool:
+        pool = getattr(self._local, "pool", None)
+        if pool is None:
+            return False
+        self._local.futures.append(pool.submit(work, *args))
+        return True
+
     def get_file(
         self, rpath: str, lpath: Any, callback: Any = None, outfile: Any = None, **kwargs: Any
     ) -> None:
-        """Download one object to the local file ``lpath`` (a directory makes a local one)."""
+        """Download one object to the local file ``lpath`` (a directory makes a local one);
+        a failed download leaves no partial file."""
+        if outfile is None and fsspec.utils.isfilelike(lpath):
+            outfile = lpath
+        if outfile is None and self._submitted(self._get_file, rpath, lpath, None):
+            return
+        self._get_file(rpath, lpath, outfile)
+
+    def _get_file(self, rpath: str, lpath: Any, outfile: Any) -> None:
         bucket, key = self._split(rpath)
         stream = self._start_get(bucket, key, None, None)
         try:
             first = next(stream, None)
         except FileNotFoundError:
             if key and self._has_children(bucket, key):
-                if outfile is None and not fsspec.utils.isfilelike(lpath):
+                if outfile is None:
                     os.makedirs(lpath, exist_ok=True)
                 return
             raise
         except S3InvalidRangeError:
             first = None
-        if outfile is None and fsspec.utils.isfilelike(lpath):
-            outfile = lpath
         if outfile is not None:
             _copy_stream(first, stream, outfile)
             return
@@ -888,11 +954,16 @@ class S3TorchFileSystem(AbstractFileSystem, metaclass=_InstanceCache):  # type: 
         skipped: S3 has none); a failed upload leaves no object."""
         if os.path.isdir(lpath):
             return
-        bucket, key = self._split(rpath)
+        _, key = self._split(rpath)
         if not key:
             raise IsADirectoryError(f"{rpath!r} is a bucket, not a file")
         if mode == "create" and self.exists(rpath):
             raise FileExistsError(f"{rpath!r} already exists (mode='create')")
+        if not self._submitted(self._put_file, lpath, rpath):
+            self._put_file(lpath, rpath)
+
+    def _put_file(self, lpath: Any, rpath: str) -> None:
+        bucket, key = self._split(rpath)
         with open(lpath, "rb") as source, self.client.put_object(bucket, key) as writer:
             shutil.copyfileobj(source, writer, _COPY_CHUNK)
 
