@@ -73,8 +73,10 @@ class S3LightningCheckpoint(_CheckpointIO):
         trainer.fit(model, ckpt_path="s3://my-bucket/ckpt/last.ckpt")   # resume
 
     Lightning itself looks into checkpoint *directories* (``default_root_dir``,
-    ``ModelCheckpoint(dirpath=...)``) through ``fsspec``, which needs the ``s3fs`` package for
-    ``s3://`` directories; the checkpoint files themselves go through this plugin.
+    ``ModelCheckpoint(dirpath=...)``) through ``fsspec``: call
+    ``s3torch.fsspec.register(overwrite_s3=True)`` to serve ``s3://`` directories with s3torch
+    (no s3fs needed), and use :class:`s3torch.lightning.S3ModelCheckpoint` for
+    ``ckpt_path="last"``; the checkpoint files themselves go through this plugin.
     """
 
     def __init__(
