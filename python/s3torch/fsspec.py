@@ -44,7 +44,7 @@ from ._checks import check_int
 from ._client import S3Client
 from ._config import S3ClientConfig
 from ._core import GetObjectStream
-from ._dataset_common import Prefetcher
+from ._datasets.prefetch import Prefetcher
 from ._errors import S3InvalidRangeError
 from ._uri import parse_s3_uri
 from .s3writer import S3Writer
