@@ -50,7 +50,7 @@ from typing import Any
 
 import pytest
 
-from s3torch._local_server import LocalS3Server
+from s3torch.testing import LocalS3Server
 from support.server import (
     ENDPOINT_VARIABLE,
     TEST_PART_SIZE,

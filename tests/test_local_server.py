@@ -1,4 +1,4 @@
-"""Tests for the local S3 test server, its SigV4 signer and the test fixtures."""
+"""Tests for :mod:`s3torch.testing` (the local S3 server, its SigV4 signer) and the fixtures."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-import s3torch._local_server as local_server
-from s3torch._local_server import LocalS3Server, find_weed
-from s3torch._sigv4 import (
+import s3torch.testing._server as local_server
+from s3torch.testing import LocalS3Server, find_weed
+from s3torch.testing._sigv4 import (
     canonical_query_string,
     canonical_uri,
     sign_request_headers,
@@ -222,7 +222,7 @@ def test_server_is_killed_at_interpreter_exit(tmp_path: Path) -> None:
     _weed_or_skip()
     program = textwrap.dedent(
         """
-        from s3torch._local_server import LocalS3Server
+        from s3torch.testing import LocalS3Server
         server = LocalS3Server().start()
         print(server.pid, server.data_dir, flush=True)
         """

@@ -1,7 +1,7 @@
 """A minimal AWS Signature Version 4 signer for small S3 requests.
 
-This exists so that the local test server (:mod:`s3torch._local_server`) and
-the test suite can talk to an S3 endpoint with nothing but the standard
+This exists so that the local server (:class:`s3torch.testing.LocalS3Server`)
+can create buckets and check that it is ready with nothing but the standard
 library. It signs the whole payload (``x-amz-content-sha256`` is the hex
 SHA-256 of the body), uses path-style addressing (``/bucket/key``) and is
 meant for control-plane requests with an empty or small body, such as
