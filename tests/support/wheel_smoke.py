@@ -13,16 +13,25 @@ dependency missing from the metadata or a file left out of the wheel fails here.
     On a :class:`s3torch.testing.LocalS3Server`: a put/get round trip, ``save``/``load`` of a
     checkpoint, and a dataset over 100 objects read by a DataLoader with 2 workers; the
     ``s3torch`` command runs.
+``resume`` (with the ``resume`` extra added)
+    A dataset read by torchdata's ``StatefulDataLoader``, stopped and resumed from its state,
+    gives the rest of the epoch exactly.
+``lightning`` (with the ``lightning`` extra added)
+    ``S3LightningCheckpoint`` saves a checkpoint to S3 and loads it back.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import importlib.metadata
+import io
+import itertools
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 OBJECTS = 100
@@ -77,10 +86,9 @@ def read_sample(reader: object) -> tuple[str, bytes]:
     return reader.key, reader.read()  # type: ignore[attr-defined]
 
 
-def with_server() -> None:
-    import torch
-    from torch.utils.data import DataLoader
-
+@contextlib.contextmanager
+def local_bucket() -> Iterator[object]:
+    """A local S3 server with bucket ``smoke``, the environment pointing at it; yields a client."""
     import s3torch
     from s3torch.testing import LocalS3Server
 
@@ -88,11 +96,29 @@ def with_server() -> None:
     with LocalS3Server() as server:
         server.create_bucket("smoke")
         os.environ.update(server.env())
-        client = s3torch.S3Client(server.region)
+        yield s3torch.S3Client(server.region)
 
-        with client.put_object("smoke", "hello.txt") as writer:
+
+def put_samples(client: object) -> None:
+    def put(i: int) -> None:
+        with client.put_object("smoke", sample_key(i)) as writer:  # type: ignore[attr-defined]
+            writer.write(sample(i))
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        list(pool.map(put, range(OBJECTS)))
+
+
+def with_server() -> None:
+    import torch
+    from torch.utils.data import DataLoader
+
+    import s3torch
+
+    with local_bucket() as client:
+        with client.put_object("smoke", "hello.txt") as writer:  # type: ignore[attr-defined]
             writer.write(b"hello, wheel")
-        check(client.get_object("smoke", "hello.txt").read() == b"hello, wheel", "round trip")
+        got = client.get_object("smoke", "hello.txt").read()  # type: ignore[attr-defined]
+        check(got == b"hello, wheel", "round trip")
 
         state = {"weights": torch.arange(12.0).reshape(3, 4), "step": 7}
         s3torch.save(state, "s3://smoke/checkpoint.pt")
@@ -100,19 +126,14 @@ def with_server() -> None:
         check(torch.equal(loaded["weights"], state["weights"]), "save/load: weights differ")
         check(loaded["step"] == 7, "save/load: step differs")
 
-        def put(i: int) -> None:
-            with client.put_object("smoke", sample_key(i)) as writer:
-                writer.write(sample(i))
-
-        with concurrent.futures.ThreadPoolExecutor(16) as pool:
-            list(pool.map(put, range(OBJECTS)))
+        put_samples(client)
         dataset = s3torch.S3IterableDataset.from_prefix(
             "s3://smoke/data/", transform=read_sample, enable_sharding=True
         )
         loader = DataLoader(dataset, batch_size=None, num_workers=2)
-        got = dict(loader)
-        check(len(got) == OBJECTS, f"the dataset gave {len(got)} of {OBJECTS} objects")
-        check(all(got[sample_key(i)] == sample(i) for i in range(OBJECTS)), "dataset bytes")
+        samples = dict(loader)
+        check(len(samples) == OBJECTS, f"the dataset gave {len(samples)} of {OBJECTS} objects")
+        check(all(samples[sample_key(i)] == sample(i) for i in range(OBJECTS)), "dataset bytes")
         print(f"round trip, save/load and a {OBJECTS}-object dataset with 2 workers: OK")
 
     command = shutil.which("s3torch", path=str(Path(sys.executable).parent))
@@ -123,8 +144,56 @@ def with_server() -> None:
     print(f"s3torch --version: {done.stdout.strip()}")
 
 
+def key_of(reader: object) -> str:
+    return reader.key  # type: ignore[attr-defined,no-any-return]
+
+
+def resume() -> None:
+    import torch
+    from torchdata.stateful_dataloader import StatefulDataLoader
+
+    import s3torch
+
+    def loader() -> StatefulDataLoader:
+        dataset = s3torch.S3IterableDataset.from_prefix(
+            "s3://smoke/data/", transform=key_of, enable_sharding=True, shuffle=True, seed=3
+        )
+        return StatefulDataLoader(dataset, batch_size=10, num_workers=2, collate_fn=list)
+
+    with local_bucket() as client:
+        put_samples(client)
+        whole = [key for batch in loader() for key in batch]
+        first = loader()
+        before = [key for batch in itertools.islice(first, 4) for key in batch]
+        saved = io.BytesIO()
+        torch.save(first.state_dict(), saved)
+        del first
+        saved.seek(0)
+        second = loader()
+        second.load_state_dict(torch.load(saved, weights_only=True))
+        after = [key for batch in second for key in batch]
+        check(len(whole) == OBJECTS, f"an epoch gave {len(whole)} of {OBJECTS} objects")
+        check(before + after == whole, "the resumed epoch differs from the uninterrupted one")
+    print(f"resume extra: a StatefulDataLoader resumed after {len(before)} samples exactly")
+
+
+def lightning() -> None:
+    import torch
+
+    from s3torch.lightning import S3LightningCheckpoint
+
+    with local_bucket():
+        io_plugin = S3LightningCheckpoint()
+        state = {"state_dict": {"w": torch.ones(3)}, "epoch": 2}
+        io_plugin.save_checkpoint(state, "s3://smoke/lightning.ckpt")
+        loaded = io_plugin.load_checkpoint("s3://smoke/lightning.ckpt", weights_only=True)
+        check(torch.equal(loaded["state_dict"]["w"], torch.ones(3)), "lightning: weights differ")
+        check(loaded["epoch"] == 2, "lightning: epoch differs")
+    print("lightning extra: S3LightningCheckpoint saved and loaded a checkpoint")
+
+
 if __name__ == "__main__":
-    stages = {"bare": bare, "server": with_server}
+    stages = {"bare": bare, "server": with_server, "resume": resume, "lightning": lightning}
     if len(sys.argv) != 2 or sys.argv[1] not in stages:
         raise SystemExit(f"usage: python {sys.argv[0]} {{{','.join(stages)}}}")
     stages[sys.argv[1]]()
