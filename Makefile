@@ -121,6 +121,9 @@ sdist: $(DEPS_STAMP)  ## the source distribution into dist/, checked for what a 
 test-sdist: sdist  ## build a wheel from the sdist, as pip does where no wheel fits
 	@rm -rf $(CACHE)/sdist-build && mkdir -p $(CACHE)/sdist-build
 	tar -xzf $(DIST)/s3torch-*.tar.gz -C $(CACHE)/sdist-build
+	@# The sdist's files all carry one fixed date, older than Cargo's record of the last build
+	@# here: fresh dates make Cargo build these sources, not trust that build.
+	find $(CACHE)/sdist-build -type f -exec touch {} +
 	@# The host linker, as the development build: the Cargo target dir is shared with it.
 	cd $(CACHE)/sdist-build/s3torch-* && . $(VENV)/bin/activate && \
 		maturin build --release --compatibility linux --out $(CACHE)/sdist-build/wheel
