@@ -149,7 +149,6 @@ test-wheel: wheel $(CONSTRAINTS)  ## smoke-test the wheel in a fresh virtualenv:
 	done
 	rm -rf $(SMOKE_VENV) $(CACHE)/wheel-smoke
 
-
 demo: wheel $(CONSTRAINTS)  ## run examples/quickstart.py from the wheel, in a lean virtualenv of its own
 	@wheel=$$(ls $(CURDIR)/$(WHEEL_GLOB)); mkdir -p $(WHEELHOUSE); \
 	packages=("$$wheel[server]" $(DEMO_PACKAGES)); \
