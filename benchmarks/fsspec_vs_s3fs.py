@@ -37,7 +37,7 @@ BUCKET = "fsspec-bench"
 
 def start_server() -> Any:
     """The local S3 server (the one place that names its module)."""
-    from s3torch._local_server import LocalS3Server
+    from s3torch.testing import LocalS3Server
 
     return LocalS3Server().start(timeout=60)
 

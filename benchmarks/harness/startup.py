@@ -88,7 +88,7 @@ def measure_startup(runs: int = 5, python: str = sys.executable) -> dict[str, An
     measure a checkout).
     """
     # The server module is found where the package keeps it; one place to change if it moves.
-    from s3torch._local_server import LocalS3Server
+    from s3torch.testing import LocalS3Server
 
     env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
     results: dict[str, Any] = {

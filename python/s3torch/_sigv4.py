@@ -1,8 +1,9 @@
 """A minimal AWS Signature Version 4 signer for small S3 requests.
 
-This exists so that the local test server (:mod:`s3torch._local_server`) and
-the test suite can talk to an S3 endpoint with nothing but the standard
-library. It signs the whole payload (``x-amz-content-sha256`` is the hex
+Two control-plane requests the native client does not make use it: the local
+server (:class:`s3torch.testing.LocalS3Server`) creates buckets and checks that
+it is ready, and ``s3torch ls`` with no URI lists buckets, with nothing but the
+standard library. It signs the whole payload (``x-amz-content-sha256`` is the hex
 SHA-256 of the body), uses path-style addressing (``/bucket/key``) and is
 meant for control-plane requests with an empty or small body, such as
 creating a bucket or listing buckets. It is not a general S3 client.

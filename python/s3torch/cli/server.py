@@ -13,8 +13,8 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
-from .._local_server import LocalS3Server
 from .._uri import validate_bucket_name
+from ..testing import LocalS3Server
 from ._common import EXIT_OK, CommandError
 
 _HEALTH_CHECK_EVERY_S = 5.0

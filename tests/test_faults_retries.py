@@ -1,0 +1,88 @@
+"""Fault injection: retries are visible (client metrics and a warning per retry).
+
+See :mod:`support.faults` for the proxy and the fixtures.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import pytest
+
+import s3torch
+from s3torch import _logging
+from support.fault_proxy import FaultProxy
+from support.faults import (
+    PART_SIZE,
+    Stored,
+    Tally,
+    bounded,
+    settled_metrics,
+    verify,
+)
+
+# ---------------------------------------------------------------------------
+# Retries are visible
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_retries_are_counted_in_the_client_metrics(
+    proxy: FaultProxy,
+    via: Callable[..., s3torch.S3Client],
+    stored: Stored,
+    tally: Tally,
+) -> None:
+    faulty = via()
+    key = stored.largest_key()
+    before = settled_metrics(faulty)
+    # At most two failures in a row for one request, so that the backoff stays short.
+    proxy.fail_next("slowdown", "GetObject", count=2, where="bytes=0-")
+    proxy.fail_next("internal_error", "GetObject", count=2, where=f"bytes={PART_SIZE}-")
+    proxy.fail_next("slowdown", "GetObject", count=1, where=f"bytes={2 * PART_SIZE}-")
+    proxy.fail_next("reset_before", "HeadObject", count=1)
+    content = bounded(tally, "get+read", faulty.get_object(stored.bucket, key).read, 60)
+    verify(tally, stored, key, content)
+    size = bounded(tally, "head", lambda: faulty.head_object(stored.bucket, key).size, 60)
+    assert size == len(stored.objects[key])
+    after = settled_metrics(faulty)
+    delta = {name: after.get(name, 0) - before.get(name, 0) for name in after}
+    seen = proxy.requests()
+    assert delta["retries"] == 6
+    assert delta["throttles"] == 3
+    assert delta["errors.503"] == 3
+    assert delta["errors.500"] == 2
+    assert delta["errors.network"] == 1
+    assert delta["errors"] == 6
+    assert delta["requests"] == sum(seen.values())
+    assert delta["requests.GetObject"] == seen["GetObject"]
+    assert delta["requests.HeadObject"] == seen["HeadObject"]
+    assert delta["bytes_read"] == len(stored.objects[key])
+
+
+@pytest.mark.timeout(60)
+def test_each_retry_logs_a_warning(
+    proxy: FaultProxy,
+    via: Callable[..., s3torch.S3Client],
+    stored: Stored,
+    tally: Tally,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    s3torch.enable_logging("WARNING")
+    try:
+        faulty = via()
+        key = stored.largest_key()
+        caplog.set_level(logging.WARNING, logger="s3torch.retry")
+        proxy.fail_next("slowdown", "GetObject", count=2, where="bytes=0-")
+        proxy.fail_next("internal_error", "GetObject", count=1, where=f"bytes={PART_SIZE}-")
+        content = bounded(tally, "get+read", faulty.get_object(stored.bucket, key).read, 60)
+        verify(tally, stored, key, content)
+        _logging.flush_native_logs()
+    finally:
+        s3torch.disable_logging()
+    retries = [r.getMessage() for r in caplog.records if r.name == "s3torch.retry"]
+    assert len(retries) == 3, retries
+    assert sum("503" in line for line in retries) == 2, retries
+    assert sum("500" in line for line in retries) == 1, retries
+    assert all("GetObject" in line for line in retries), retries
