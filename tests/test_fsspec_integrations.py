@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 import s3torch
-from support.fault_proxy import FaultProxy
 from s3torch.fsspec import S3TorchFileSystem
+from support.fault_proxy import FaultProxy
 
 pd = pytest.importorskip("pandas")
 pa = pytest.importorskip("pyarrow")

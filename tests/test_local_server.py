@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 import s3torch.testing._server as local_server
-from s3torch.testing import LocalS3Server, find_weed
 from s3torch._sigv4 import (
     canonical_query_string,
     canonical_uri,
     sign_request_headers,
     signed_request,
 )
+from s3torch.testing import LocalS3Server, find_weed
 
 if TYPE_CHECKING:
     from conftest import ServerInfo
