@@ -95,6 +95,32 @@ def location_argument(text: str) -> Location:
     return LocalPath(text)
 
 
+def add_command(
+    commands: Any, name: str, summary: str, description: str, epilog: str
+) -> argparse.ArgumentParser:
+    """Add the subcommand ``name``; its description and epilog keep their line breaks."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
+
+
+def add_concurrency_option(parser: argparse.ArgumentParser, *, default: int, what: str) -> None:
+    """``-j/--concurrency N``: how many ``what`` (e.g. "files copied") run at once."""
+    parser.add_argument(
+        "-j",
+        "--concurrency",
+        type=positive_int,
+        default=default,
+        metavar="N",
+        help=f"{what} at once (default {default})",
+    )
+
+
 def as_folder_prefix(key: str) -> str:
     """``data`` -> ``data/``; ``""`` and ``data/`` stay as they are."""
     return key if not key or key.endswith("/") else key + "/"

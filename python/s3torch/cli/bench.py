@@ -22,6 +22,8 @@ from ._common import (
     S3Location,
     Stopwatch,
     add_client_options,
+    add_command,
+    add_concurrency_option,
     human_size,
     make_client,
     positive_int,
@@ -42,6 +44,11 @@ _LIST_SECONDS = 0.5
 _BLOCK = 8 * MIB
 """Random bytes written over and over to make a large object."""
 
+_SUMMARY = "measure GET/PUT/LIST throughput against a bucket"
+_DESCRIPTION = (
+    "Measure how fast this machine reads, writes and lists objects in a\n"
+    "bucket of yours (or of an S3-compatible endpoint)."
+)
 _EPILOG = f"""\
 what it does:
   Writes its own objects under a new prefix S3_URI/s3torch-bench-<random>/, then measures
@@ -80,14 +87,7 @@ class Result:
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = commands.add_parser(
-        "bench",
-        help="measure GET/PUT/LIST throughput against a bucket",
-        description="Measure how fast this machine reads, writes and lists objects in a\n"
-        "bucket of yours (or of an S3-compatible endpoint).",
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_command(commands, "bench", _SUMMARY, _DESCRIPTION, _EPILOG)
     parser.add_argument(
         "uri",
         type=s3_uri_argument,
@@ -122,14 +122,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         metavar="N",
         help=f"number of small objects (default {DEFAULT_SMALL_COUNT})",
     )
-    parser.add_argument(
-        "-j",
-        "--concurrency",
-        type=positive_int,
-        default=DEFAULT_CONCURRENCY,
-        metavar="N",
-        help=f"requests in flight at once (default {DEFAULT_CONCURRENCY})",
-    )
+    add_concurrency_option(parser, default=DEFAULT_CONCURRENCY, what="requests in flight")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument(
         "--keep", action="store_true", help="keep the test objects (their prefix is printed)"

@@ -25,6 +25,8 @@ from ._common import (
     S3Location,
     Stopwatch,
     add_client_options,
+    add_command,
+    add_concurrency_option,
     add_filter_options,
     as_folder_prefix,
     describe_error,
@@ -33,7 +35,6 @@ from ._common import (
     is_selected,
     location_argument,
     make_client,
-    positive_int,
 )
 from ._progress import Progress, wants_progress
 
@@ -42,6 +43,11 @@ _CHUNK = 4 * MIB
 
 DEFAULT_CONCURRENCY = 8
 
+_SUMMARY = "copy files and folders to, from and between S3 locations"
+_DESCRIPTION = (
+    "Copy a local file or folder to S3, an object or prefix from S3 to the\n"
+    "local disk, or objects from S3 to S3 (server-side)."
+)
 _EPILOG = """\
 destinations:
   A destination ending in "/" (or an existing local folder) means "into this folder": the
@@ -75,14 +81,7 @@ class _Copy:
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = commands.add_parser(
-        "cp",
-        help="copy files and folders to, from and between S3 locations",
-        description="Copy a local file or folder to S3, an object or prefix from S3 to the\n"
-        "local disk, or objects from S3 to S3 (server-side).",
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_command(commands, "cp", _SUMMARY, _DESCRIPTION, _EPILOG)
     parser.add_argument(
         "source",
         type=location_argument,
@@ -101,14 +100,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         action="store_true",
         help="copy a whole folder, or every object under a prefix",
     )
-    parser.add_argument(
-        "-j",
-        "--concurrency",
-        type=positive_int,
-        default=DEFAULT_CONCURRENCY,
-        metavar="N",
-        help=f"files copied at once (default {DEFAULT_CONCURRENCY})",
-    )
+    add_concurrency_option(parser, default=DEFAULT_CONCURRENCY, what="files copied")
     parser.add_argument(
         "--no-progress", action="store_true", help="do not draw a progress bar on stderr"
     )

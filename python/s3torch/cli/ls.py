@@ -12,11 +12,17 @@ from ._common import (
     CommandError,
     S3Location,
     add_client_options,
+    add_command,
     human_size,
     make_client,
     s3_uri_argument,
 )
 
+_SUMMARY = "list objects and prefixes, or the buckets"
+_DESCRIPTION = (
+    "List the objects (and, unless --recursive, the common prefixes) under\n"
+    "s3://BUCKET/PREFIX, or the buckets when no URI is given."
+)
 _EPILOG = """\
 output:
   DATE TIME  SIZE  NAME for each object, and  PRE NAME/  for each common prefix ("folder")
@@ -36,14 +42,7 @@ A URI with a non-empty prefix under which nothing exists is an error (exit statu
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = commands.add_parser(
-        "ls",
-        help="list objects and prefixes, or the buckets",
-        description="List the objects (and, unless --recursive, the common prefixes) under\n"
-        "s3://BUCKET/PREFIX, or the buckets when no URI is given.",
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_command(commands, "ls", _SUMMARY, _DESCRIPTION, _EPILOG)
     parser.add_argument(
         "uri",
         nargs="?",

@@ -15,19 +15,25 @@ from ._common import (
     JobPool,
     S3Location,
     add_client_options,
+    add_command,
+    add_concurrency_option,
     add_filter_options,
     as_folder_prefix,
     describe_error,
     human_size,
     is_selected,
     make_client,
-    positive_int,
     s3_uri_argument,
 )
 from ._progress import Progress
 
 DEFAULT_CONCURRENCY = 16
 
+_SUMMARY = "delete objects"
+_DESCRIPTION = (
+    "Delete the object s3://BUCKET/KEY or, with --recursive, every object\n"
+    "under s3://BUCKET/PREFIX."
+)
 _EPILOG = """\
 confirmation:
   Deleting more than one object asks first ("delete 12 objects (3.4 MiB) under
@@ -47,14 +53,7 @@ With --recursive, S3_URI is a folder: s3://my-bucket/logs means the keys under l
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = commands.add_parser(
-        "rm",
-        help="delete objects",
-        description="Delete the object s3://BUCKET/KEY or, with --recursive, every object\n"
-        "under s3://BUCKET/PREFIX.",
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_command(commands, "rm", _SUMMARY, _DESCRIPTION, _EPILOG)
     parser.add_argument(
         "uri", type=s3_uri_argument, metavar="S3_URI", help="s3://BUCKET/KEY or s3://BUCKET/PREFIX"
     )
@@ -70,14 +69,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         action="store_true",
         help="do not ask before deleting more than one object",
     )
-    parser.add_argument(
-        "-j",
-        "--concurrency",
-        type=positive_int,
-        default=DEFAULT_CONCURRENCY,
-        metavar="N",
-        help=f"deletions in flight at once (default {DEFAULT_CONCURRENCY})",
-    )
+    add_concurrency_option(parser, default=DEFAULT_CONCURRENCY, what="deletions in flight")
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     add_filter_options(parser)
     add_client_options(parser)

@@ -15,12 +15,17 @@ from typing import Any
 
 from .._uri import validate_bucket_name
 from ..testing import LocalS3Server
-from ._common import EXIT_OK, CommandError
+from ._common import EXIT_OK, CommandError, add_command
 
 _HEALTH_CHECK_EVERY_S = 5.0
 _HEALTH_CHECK_FAILURES = 3
 """Consecutive failed ListBuckets after which the server is declared dead."""
 
+_SUMMARY = "run a local S3 server (SeaweedFS) for experiments and tests"
+_DESCRIPTION = (
+    "Start a local S3-compatible server (SeaweedFS) on 127.0.0.1, print how\n"
+    "to use it, and run until interrupted."
+)
 _EPILOG = """\
 output:
   Once the server answers, stdout gets shell lines that point AWS tools and s3torch at it
@@ -51,14 +56,7 @@ def _bucket_argument(text: str) -> str:
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = commands.add_parser(
-        "server",
-        help="run a local S3 server (SeaweedFS) for experiments and tests",
-        description="Start a local S3-compatible server (SeaweedFS) on 127.0.0.1, print how\n"
-        "to use it, and run until interrupted.",
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_command(commands, "server", _SUMMARY, _DESCRIPTION, _EPILOG)
     parser.add_argument(
         "-b",
         "--bucket",
