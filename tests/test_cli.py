@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,16 +67,8 @@ def tree(root: Path) -> dict[str, bytes]:
 
 
 def cli_env(server: ServerInfo) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
-    env.update(
-        AWS_ENDPOINT_URL=server.endpoint,
-        AWS_ACCESS_KEY_ID=server.access_key,
-        AWS_SECRET_ACCESS_KEY=server.secret_key,
-        AWS_REGION=server.region,
-        PYTHONPATH=PYTHON_DIR,
-    )
-    if server.session_token:
-        env["AWS_SESSION_TOKEN"] = server.session_token
+    env = server.environment()
+    env["PYTHONPATH"] = PYTHON_DIR
     return env
 
 
@@ -434,15 +427,20 @@ def test_cp_stdin_and_stdout(
 TINY_BENCH = ["--size", "1MiB", "--count", "2", "--small-size", "100", "--small-count", "20"]
 
 
-def test_bench_reports_json_and_leaves_nothing_behind(
-    capsys: pytest.CaptureFixture[str],
-    s3_env: ServerInfo,
-    bucket: str,
-    client: Any,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+def run_bench(
+    capsys: pytest.CaptureFixture[str], s3_env: ServerInfo, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., tuple[int, str, str]]:
+    """``s3torch bench ARGS`` with tiny objects; it returns the exit code, stdout and stderr."""
+    # A LIST phase of the default length would make these tests slow for nothing.
     monkeypatch.setattr(bench_command, "_LIST_SECONDS", 0.05)
-    code, out, err = run_cli(capsys, "bench", f"s3://{bucket}/scratch", "--json", *TINY_BENCH)
+    return lambda *argv: run_cli(capsys, "bench", *argv, *TINY_BENCH)
+
+
+def test_bench_reports_json_and_leaves_nothing_behind(
+    run_bench: Callable[..., tuple[int, str, str]], bucket: str, client: Any
+) -> None:
+    code, out, err = run_bench(f"s3://{bucket}/scratch", "--json")
     assert code == 0, err
     report = json.loads(out)
     assert report["uri"].startswith(f"s3://{bucket}/scratch/s3torch-bench-")
@@ -460,14 +458,9 @@ def test_bench_reports_json_and_leaves_nothing_behind(
 
 
 def test_bench_prints_a_table_and_keep_keeps_the_objects(
-    capsys: pytest.CaptureFixture[str],
-    s3_env: ServerInfo,
-    bucket: str,
-    client: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    run_bench: Callable[..., tuple[int, str, str]], bucket: str, client: Any
 ) -> None:
-    monkeypatch.setattr(bench_command, "_LIST_SECONDS", 0.05)
-    code, out, err = run_cli(capsys, "bench", f"s3://{bucket}", "--keep", *TINY_BENCH)
+    code, out, err = run_bench(f"s3://{bucket}", "--keep")
     assert code == 0, err
     header, *rows = out.split("\n\n")[0].splitlines()
     assert header.split() == ["operation", "objects", "object", "size", "total", "seconds", "rate"]
@@ -479,8 +472,7 @@ def test_bench_prints_a_table_and_keep_keeps_the_objects(
 
 
 def test_bench_cleans_up_after_a_failure(
-    capsys: pytest.CaptureFixture[str],
-    s3_env: ServerInfo,
+    run_bench: Callable[..., tuple[int, str, str]],
     bucket: str,
     client: Any,
     monkeypatch: pytest.MonkeyPatch,
@@ -489,7 +481,7 @@ def test_bench_cleans_up_after_a_failure(
         raise OSError(errno.ECONNRESET, "Connection reset by peer")
 
     monkeypatch.setattr(bench_command._Bench, "_get", broken_get)
-    code, _, err = run_cli(capsys, "bench", f"s3://{bucket}", *TINY_BENCH)
+    code, _, err = run_bench(f"s3://{bucket}")
     assert code == 1
     assert "Connection reset by peer" in err
     assert all_keys(client, bucket) == []

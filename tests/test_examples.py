@@ -41,26 +41,17 @@ TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--np
 
 def environment(server: Any | None) -> dict[str, str]:
     """This process's environment without AWS settings, plus the test server's if given."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("AWS_") and name != "S3TORCH_DEMO_BUCKET"
-    }
+    if server is not None:
+        env = server.environment()
+    else:
+        env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    env.pop("S3TORCH_DEMO_BUCKET", None)
     env["PYTHONPATH"] = os.pathsep.join(
         filter(None, [str(REPO / "python"), os.environ.get("PYTHONPATH")])
     )
     env["OMP_NUM_THREADS"] = "1"
     if sys.platform.startswith("linux"):
         env["GLOO_SOCKET_IFNAME"] = "lo"
-    if server is not None:
-        env.update(
-            AWS_ENDPOINT_URL=server.endpoint,
-            AWS_ACCESS_KEY_ID=server.access_key,
-            AWS_SECRET_ACCESS_KEY=server.secret_key,
-            AWS_REGION=server.region,
-        )
-        if server.session_token:
-            env["AWS_SESSION_TOKEN"] = server.session_token
     return env
 
 

@@ -130,13 +130,7 @@ def test_no_cli_command_imports_torch(
         ["rm", "-r", "--yes", f"{uri}/up/"],
         ["bench", f"{uri}/scratch", "--json", *TINY_BENCH],
     ]
-    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
-    env.update(
-        AWS_ENDPOINT_URL=s3_server.endpoint,
-        AWS_ACCESS_KEY_ID=s3_server.access_key,
-        AWS_SECRET_ACCESS_KEY=s3_server.secret_key,
-        AWS_REGION=s3_server.region,
-    )
+    env = s3_server.environment()
     found = run_python(
         f"""
         import contextlib, io, json, sys

@@ -53,6 +53,7 @@ import pytest
 import s3torch
 from conftest import ServerInfo
 from s3torch import S3ReaderConstructor
+from support.bad_input import put
 
 MiB = 1024 * 1024
 
@@ -103,23 +104,6 @@ def assert_no_secret(text: str | bytes, secrets: list[str], where: str) -> None:
         # No `assert form not in data`: pytest would print the credential in its report.
         if any(form in data for form in forms):
             raise AssertionError(f"a credential appears in {where}")
-
-
-def put(client: s3torch.S3Client, bucket: str, key: str, data: bytes) -> None:
-    with client.put_object(bucket, key) as writer:
-        writer.write(data)
-
-
-@pytest.fixture
-def isolated_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No AWS settings from the machine: empty config and credentials files, no AWS_* vars."""
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    (tmp_path / "aws-empty").write_text("")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-empty"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-empty"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
 # ---------------------------------------------------------------------------------------------

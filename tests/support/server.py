@@ -30,6 +30,22 @@ class ServerInfo:
     secret_key: str
     session_token: str | None = None
 
+    def environment(self) -> dict[str, str]:
+        """This process's environment with its AWS_* variables replaced by this server's.
+
+        For child processes that must find the server the way a user's program would.
+        """
+        env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+        env.update(
+            AWS_ENDPOINT_URL=self.endpoint,
+            AWS_ACCESS_KEY_ID=self.access_key,
+            AWS_SECRET_ACCESS_KEY=self.secret_key,
+            AWS_REGION=self.region,
+        )
+        if self.session_token:
+            env["AWS_SESSION_TOKEN"] = self.session_token
+        return env
+
     @property
     def admin(self) -> Any:
         """A boto3 S3 client (path-style) for creating and deleting buckets."""
