@@ -144,32 +144,35 @@ class NumericPrefixStrategy(S3PrefixStrategyBase):
         return "".join(reversed(digits)).rjust(length, "0")
 
 
-class BinaryPrefixStrategy(NumericPrefixStrategy):
+class _FixedBasePrefixStrategy(NumericPrefixStrategy):
+    """A :class:`NumericPrefixStrategy` whose subclass fixes the base (``_BASE``)."""
+
+    _BASE: int
+
+    def __init__(
+        self,
+        epoch_num: int | None = None,
+        min_prefix_length: int = 10,
+        prefix_count: int | None = None,
+    ) -> None:
+        super().__init__(
+            self._BASE,
+            epoch_num=epoch_num,
+            min_prefix_length=min_prefix_length,
+            prefix_count=prefix_count,
+        )
+
+
+class BinaryPrefixStrategy(_FixedBasePrefixStrategy):
     """:class:`NumericPrefixStrategy` in base 2: folders of ``0`` and ``1`` digits."""
 
-    def __init__(
-        self,
-        epoch_num: int | None = None,
-        min_prefix_length: int = 10,
-        prefix_count: int | None = None,
-    ) -> None:
-        super().__init__(
-            2, epoch_num=epoch_num, min_prefix_length=min_prefix_length, prefix_count=prefix_count
-        )
+    _BASE = 2
 
 
-class HexPrefixStrategy(NumericPrefixStrategy):
+class HexPrefixStrategy(_FixedBasePrefixStrategy):
     """:class:`NumericPrefixStrategy` in base 16: folders of lower-case hex digits."""
 
-    def __init__(
-        self,
-        epoch_num: int | None = None,
-        min_prefix_length: int = 10,
-        prefix_count: int | None = None,
-    ) -> None:
-        super().__init__(
-            16, epoch_num=epoch_num, min_prefix_length=min_prefix_length, prefix_count=prefix_count
-        )
+    _BASE = 16
 
 
 class RoundRobinPrefixStrategy(S3PrefixStrategyBase):
