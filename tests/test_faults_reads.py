@@ -104,29 +104,25 @@ def read_everything(
                     assert crc32c(chunk) == crc32c(expected[start : start + size])
                     tally.bytes_verified += len(chunk)
 
+        # Both datasets read the same objects through the proxy, alike.
+        dataset_options: dict[str, Any] = {
+            "region": s3_server.region,
+            "endpoint": proxy.endpoint,
+            "s3client_config": config_for(s3_server),
+            "transform": read_item,
+            "prefetch_objects": prefetch,
+        }
+        data_uri = f"s3://{stored.bucket}/data/"
+
         # The iterable dataset: a listing, then GETs with prefetch.
-        dataset = S3IterableDataset.from_prefix(
-            f"s3://{stored.bucket}/data/",
-            region=s3_server.region,
-            endpoint=proxy.endpoint,
-            s3client_config=config_for(s3_server),
-            transform=read_item,
-            prefetch_objects=prefetch,
-        )
+        dataset = S3IterableDataset.from_prefix(data_uri, **dataset_options)
         items = bounded(tally, "iterable dataset epoch", lambda d=dataset: list(d), READ_LIMIT_S)
         assert [k for k, _ in items] == keys
         for key, content in items:
             verify(tally, stored, key, content)
 
         # The map dataset: batches whose GETs run together.
-        mapped = S3MapDataset.from_prefix(
-            f"s3://{stored.bucket}/data/",
-            region=s3_server.region,
-            endpoint=proxy.endpoint,
-            s3client_config=config_for(s3_server),
-            transform=read_item,
-            prefetch_objects=prefetch,
-        )
+        mapped = S3MapDataset.from_prefix(data_uri, **dataset_options)
         count = bounded(tally, "map dataset listing", lambda m=mapped: len(m), READ_LIMIT_S)
         assert count == len(keys)
         for first in range(0, count, 8):

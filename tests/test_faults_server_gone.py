@@ -98,6 +98,23 @@ def gone_operations(
     }
 
 
+def each_raises_within(
+    tally: Tally,
+    situation: str,
+    operations: dict[str, Callable[[], object]],
+    expected: type[S3Exception],
+    limit: float,
+) -> None:
+    """Every operation must raise ``expected`` within ``limit`` seconds."""
+    for what, operation in operations.items():
+        started = time.monotonic()
+        with pytest.raises(S3Exception) as raised:
+            bounded(tally, f"{situation}: {what}", operation, limit)
+        elapsed = time.monotonic() - started
+        assert isinstance(raised.value, expected), (what, raised.value)
+        assert elapsed <= limit, (what, elapsed)
+
+
 @pytest.mark.timeout(120)
 def test_every_operation_raises_a_network_error_when_the_port_is_closed(
     proxy: FaultProxy,
@@ -115,13 +132,7 @@ def test_every_operation_raises_a_network_error_when_the_port_is_closed(
     limit = GONE_BACKOFF_S + GONE_SLACK_S
     operations = gone_operations(faulty, s3_server, proxy.endpoint, config, bucket)
     operations["copy"] = lambda: faulty.copy_object(bucket, "there", bucket, "copy")
-    for what, operation in operations.items():
-        started = time.monotonic()
-        with pytest.raises(S3Exception) as raised:
-            bounded(tally, f"server gone: {what}", operation, limit)
-        elapsed = time.monotonic() - started
-        assert isinstance(raised.value, s3torch.S3NetworkError), (what, raised.value)
-        assert elapsed <= limit, (what, elapsed)
+    each_raises_within(tally, "server gone", operations, s3torch.S3NetworkError, limit)
 
 
 @pytest.mark.timeout(120)
@@ -140,15 +151,8 @@ def test_every_operation_times_out_when_the_server_stops_answering(
     assert faulty.head_object(bucket, "there").size == 7
     proxy.go_away("blackhole")
     limit = GONE_ATTEMPTS * stall + GONE_BACKOFF_S + GONE_SLACK_S
-    for what, operation in gone_operations(
-        faulty, s3_server, proxy.endpoint, config, bucket
-    ).items():
-        started = time.monotonic()
-        with pytest.raises(S3Exception) as raised:
-            bounded(tally, f"server silent: {what}", operation, limit)
-        elapsed = time.monotonic() - started
-        assert isinstance(raised.value, s3torch.S3TimeoutError), (what, raised.value)
-        assert elapsed <= limit, (what, elapsed)
+    operations = gone_operations(faulty, s3_server, proxy.endpoint, config, bucket)
+    each_raises_within(tally, "server silent", operations, s3torch.S3TimeoutError, limit)
 
 
 @pytest.mark.timeout(60)
