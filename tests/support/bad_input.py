@@ -21,7 +21,7 @@ import pytest
 
 import s3torch
 from s3torch import S3ReaderConstructor
-from support.server import ServerInfo
+from support.server import ServerInfo, client_config
 
 MiB = 1024 * 1024
 # Exceptions that are never acceptable answers to bad input: they mean a bug, not a refusal.
@@ -31,17 +31,6 @@ UNTYPED = (AttributeError, KeyError, IndexError, SystemError, AssertionError, Ru
 def put(client: s3torch.S3Client, bucket: str, key: str, data: bytes) -> None:
     with client.put_object(bucket, key) as writer:
         writer.write(data)
-
-
-def config_for(server: ServerInfo, **overrides: Any) -> s3torch.S3ClientConfig:
-    settings_: dict[str, Any] = {
-        "access_key_id": server.access_key,
-        "secret_access_key": server.secret_key,
-        "session_token": server.session_token,
-        "force_path_style": True,
-    }
-    settings_.update(overrides)
-    return s3torch.S3ClientConfig(**settings_)
 
 
 @pytest.fixture
@@ -58,7 +47,7 @@ def isolated_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
 
 def uri_entry_points(server: ServerInfo) -> dict[str, Callable[[Any], Any]]:
     """Every public function that takes one ``s3://`` URI, fed ``uri``."""
-    config = config_for(server)
+    config = client_config(server)
     checkpoint = s3torch.S3Checkpoint(server.region, server.endpoint, config)
     common = {"region": server.region, "endpoint": server.endpoint, "s3client_config": config}
     return {

@@ -48,6 +48,7 @@ from awscrt.checksums import crc32c
 import s3torch
 from s3torch import S3ClientConfig
 from support.fault_proxy import FAULTS, FaultProxy
+from support.server import client_config
 
 SOAK = os.environ.get("S3TORCH_SOAK", "") not in ("", "0")
 MIB = 1024 * 1024
@@ -166,16 +167,10 @@ def proxy(s3_server: Any, tally: Tally, request: pytest.FixtureRequest) -> Itera
 
 
 def config_for(s3_server: Any, **overrides: Any) -> S3ClientConfig:
-    settings: dict[str, Any] = {
-        "access_key_id": s3_server.access_key,
-        "secret_access_key": s3_server.secret_key,
-        "session_token": s3_server.session_token,
-        "part_size": PART_SIZE,
-        "force_path_style": True,
-        "stall_timeout_s": 60.0,  # a hang fails well before pytest's timeout
-    }
-    settings.update(overrides)
-    return S3ClientConfig(**settings)
+    # A stall timeout of 60 s: a hang fails well before pytest's timeout.
+    settings = {"part_size": PART_SIZE, "stall_timeout_s": 60.0, **overrides}
+    config: S3ClientConfig = client_config(s3_server, **settings)
+    return config
 
 
 @pytest.fixture

@@ -131,20 +131,28 @@ def external_server() -> ServerInfo | None:
     )
 
 
+def client_config(server: ServerInfo, **settings: Any) -> Any:
+    """An ``s3torch.S3ClientConfig`` for *server*: its static credentials, path-style, and
+    the given *settings* (which win)."""
+    import s3torch
+
+    return s3torch.S3ClientConfig(
+        **{
+            "access_key_id": server.access_key,
+            "secret_access_key": server.secret_key,
+            "session_token": server.session_token,
+            "force_path_style": True,
+            **settings,
+        }
+    )
+
+
 def make_client(server: ServerInfo, **overrides: Any) -> Any:
     """An ``s3torch.S3Client`` for *server*: static credentials, path-style, 5 MiB parts."""
     import s3torch
 
-    settings: dict[str, Any] = {
-        "access_key_id": server.access_key,
-        "secret_access_key": server.secret_key,
-        "session_token": server.session_token,
-        "part_size": TEST_PART_SIZE,
-        "force_path_style": True,
-    }
-    settings.update(overrides)
     return s3torch.S3Client(
         server.region,
         endpoint=server.endpoint,
-        s3client_config=s3torch.S3ClientConfig(**settings),
+        s3client_config=client_config(server, **{"part_size": TEST_PART_SIZE, **overrides}),
     )
