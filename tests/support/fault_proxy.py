@@ -254,15 +254,19 @@ class _Socket:
             self.sock.close()
 
 
+def _copy_exactly(source: _Socket, count: int, sink: Callable[[bytes], None]) -> None:
+    """Move the next ``count`` bytes from ``source`` to ``sink``."""
+    while count:
+        data = source.read_some(min(count, _COPY))
+        count -= len(data)
+        sink(data)
+
+
 def _copy_body(source: _Socket, framing: tuple[str, int], sink: Callable[[bytes], None]) -> None:
     """Move one body, framed as ``framing``, from ``source`` to ``sink`` (raw, unchanged)."""
     kind, length = framing
     if kind == "length":
-        left = length
-        while left:
-            data = source.read_some(min(left, _COPY))
-            left -= len(data)
-            sink(data)
+        _copy_exactly(source, length, sink)
     elif kind == "chunked":
         while True:
             line = source.read_line()
@@ -274,11 +278,7 @@ def _copy_body(source: _Socket, framing: tuple[str, int], sink: Callable[[bytes]
                     sink(trailer)
                     if trailer == b"\r\n":
                         return
-            left = size + 2  # the chunk and its CRLF
-            while left:
-                data = source.read_some(min(left, _COPY))
-                left -= len(data)
-                sink(data)
+            _copy_exactly(source, size + 2, sink)  # the chunk and its CRLF
     elif kind == "close":
         while True:
             try:
