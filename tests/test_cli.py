@@ -594,8 +594,11 @@ def test_job_pool_cancels_the_rest_when_interrupted() -> None:
 # -- ls without a URI: the buckets -------------------------------------------
 
 
-def bucket_names(out: str) -> list[str]:
-    """``ls`` (no URI) lines as bucket names, checking the date in front of each."""
+def listed_buckets(capsys: pytest.CaptureFixture[str], *argv: str) -> list[str]:
+    """The bucket names from ``s3torch ls ARGV`` (no URI), which must succeed quietly; checks
+    the date in front of each."""
+    code, out, err = run_cli(capsys, "ls", *argv)
+    assert (code, err) == (0, "")
     names = []
     for line in out.splitlines():
         date, clock, name = line.split(" ", 2)
@@ -607,9 +610,7 @@ def bucket_names(out: str) -> list[str]:
 def test_ls_without_a_uri_lists_the_buckets(
     capsys: pytest.CaptureFixture[str], s3_env: ServerInfo, bucket: str
 ) -> None:
-    code, out, err = run_cli(capsys, "ls")
-    assert (code, err) == (0, "")
-    assert bucket in bucket_names(out)
+    assert bucket in listed_buckets(capsys)
 
 
 def test_ls_buckets_takes_credentials_as_the_library_does(
@@ -629,9 +630,7 @@ def test_ls_buckets_takes_credentials_as_the_library_does(
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
     # Keys in the environment (right ones here) win over a profile named by AWS_PROFILE...
     monkeypatch.setenv("AWS_PROFILE", "wrong")
-    code, out, err = run_cli(capsys, "ls")
-    assert (code, err) == (0, "")
-    assert bucket in bucket_names(out)
+    assert bucket in listed_buckets(capsys)
     # ...and a profile named with --profile wins over them: the server refuses its keys.
     code, out, err = run_cli(capsys, "ls", "--profile", "wrong")
     assert (code, out) == (1, "")
@@ -639,9 +638,7 @@ def test_ls_buckets_takes_credentials_as_the_library_does(
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     monkeypatch.setenv("AWS_PROFILE", "lister")
-    code, out, err = run_cli(capsys, "ls")
-    assert (code, err) == (0, "")
-    assert bucket in bucket_names(out)
+    assert bucket in listed_buckets(capsys)
 
 
 def test_ls_buckets_says_what_to_do_about_credentials_it_cannot_read(
