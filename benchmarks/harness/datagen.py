@@ -12,6 +12,7 @@ import io
 import random
 import tarfile
 import time
+import zlib
 from typing import Any
 
 from .crt import RawS3
@@ -63,6 +64,14 @@ class PatternStream(io.RawIOBase):
             filled += count
             self._offset += count
         return filled
+
+
+def pattern_crc32(size: int) -> int:
+    """The CRC32 of a :class:`PatternStream` of ``size`` bytes (what readers are checked by)."""
+    stream, buffer, crc = PatternStream(size), bytearray(_BLOCK_SIZE), 0
+    while count := stream.readinto(buffer):
+        crc = zlib.crc32(memoryview(buffer)[:count], crc)
+    return crc
 
 
 def make_state_dict(total_bytes: int, tensors: int) -> dict[str, Any]:
@@ -129,7 +138,12 @@ def generate(s3: RawS3, scale: Scale, data_sets: set[str], log: Any = print) -> 
             started = time.monotonic()
             s3.put(BUCKET_BIG, key, PatternStream(size), size).finished_future.result()
             s3.head_size(BUCKET_BIG, key)
-            manifest[name] = {"bucket": BUCKET_BIG, "key": key, "size": size}
+            manifest[name] = {
+                "bucket": BUCKET_BIG,
+                "key": key,
+                "size": size,
+                "crc32": pattern_crc32(size),
+            }
             log(f"  {name}: {size / 2**20:.0f} MiB in {time.monotonic() - started:.1f} s")
     if "checkpoint" in data_sets:
         started = time.monotonic()

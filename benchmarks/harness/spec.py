@@ -15,9 +15,14 @@ GIB = 1024 * MIB
 
 REGION = "us-east-1"
 
-CLIENTS = ("s3torch", "s3torchconnector", "boto3", "awscrt")
+CLIENTS = ("s3torch", "s3torchconnector", "boto3", "obstore", "s3dlio", "webdataset", "awscrt")
 BASELINE = "s3torchconnector"
 REFERENCE = "awscrt"
+# The libraries a user could pick instead of s3torch: "the best peer" of a workload is the fastest
+# of these in the same run. Raw awscrt is not one: it is the reference for the machine.
+PEERS = ("s3torchconnector", "boto3", "obstore", "s3dlio", "webdataset")
+# Peers that read one object over one connection: what S3's per-connection bandwidth caps.
+SINGLE_STREAM = ("boto3", "obstore")
 SERVERS = ("localbucket", "seaweedfs")
 
 # One bucket per data set: localbucket walks a whole bucket on every listing page, so a data set
@@ -112,8 +117,13 @@ class Target:
 
     kind: str
     value: float
-    against: str | None = None
+    against: str | None = None  # a client, BEST_PEER, or SINGLE_STREAM_PEERS
     text: str = ""
+
+
+# Special ``against`` values: the fastest peer of the same run, and the fastest single-stream one.
+BEST_PEER = "best peer"
+SINGLE_STREAM_PEERS = "single-stream peers"
 
 
 @dataclass(frozen=True)
@@ -130,6 +140,9 @@ class Workload:
     # requests in flight as the CRT takes and nothing else to do. Not so where it downloads first
     # and then processes (W4, W5, W8), which a client can beat by overlapping the two.
     reference_is_limit: bool = True
+    # Where it runs again through the S3-shaped network (``--net s3``), and its goals there.
+    s3_net_servers: tuple[str, ...] = ()
+    s3_net_targets: tuple[Target, ...] = field(default_factory=tuple)
 
 
 _LISTING_ON_LOCALBUCKET = (
@@ -141,6 +154,13 @@ _SEAWEED_SUBSET = (
     "left out on SeaweedFS to keep a full run near 15 minutes (`--matrix all` runs it there too)"
 )
 _LOCALBUCKET_ONLY = ("localbucket",)
+_BEST_SMALL = Target("ratio", 1.2, BEST_PEER, ">= 1.2x the best peer")
+_BEST_LARGE = (
+    Target("ratio", 1.0, BEST_PEER, ">= 1.0x the best peer"),
+    Target("cpu_ratio", 1.0, BEST_PEER, "<= its client CPU per GiB"),
+)
+_BEST_CHECKPOINT = Target("ratio", 1.0, BEST_PEER, ">= 1.0x the best peer")
+_FIVE_SINGLE = Target("ratio", 5.0, SINGLE_STREAM_PEERS, ">= 5x the single-stream peers")
 _SKIP_SEAWEED = {"seaweedfs": _SEAWEED_SUBSET}
 
 WORKLOADS: tuple[Workload, ...] = (
@@ -151,7 +171,10 @@ WORKLOADS: tuple[Workload, ...] = (
         targets=(
             Target("ratio", 2.5, BASELINE, ">= 2.5x s3torchconnector"),
             Target("ratio", 0.8, REFERENCE, ">= 80% of raw awscrt"),
+            _BEST_SMALL,
         ),
+        s3_net_servers=_LOCALBUCKET_ONLY,
+        s3_net_targets=(_BEST_SMALL,),
     ),
     Workload(
         "W1n",
@@ -159,7 +182,7 @@ WORKLOADS: tuple[Workload, ...] = (
         "objects/s",
         proxied=True,
         servers=_LOCALBUCKET_ONLY,
-        targets=(Target("ratio", 10.0, BASELINE, ">= 10x s3torchconnector"),),
+        targets=(Target("ratio", 10.0, BASELINE, ">= 10x s3torchconnector"), _BEST_SMALL),
         skipped_because={"seaweedfs": _PROXY_ON_LOCALBUCKET},
     ),
     Workload(
@@ -168,20 +191,26 @@ WORKLOADS: tuple[Workload, ...] = (
         "samples/s",
         proxied=True,
         servers=_LOCALBUCKET_ONLY,
-        targets=(Target("ratio", 5.0, BASELINE, ">= 5x s3torchconnector"),),
+        targets=(Target("ratio", 5.0, BASELINE, ">= 5x s3torchconnector"), _BEST_SMALL),
         skipped_because={"seaweedfs": _PROXY_ON_LOCALBUCKET},
     ),
     Workload(
         "W3",
         "read one large object sequentially with read()",
         "MiB/s",
-        targets=(Target("ratio", 0.9, REFERENCE, ">= 90% of raw awscrt"),),
+        targets=(Target("ratio", 0.9, REFERENCE, ">= 90% of raw awscrt"), *_BEST_LARGE),
+        s3_net_servers=_LOCALBUCKET_ONLY,
+        s3_net_targets=(
+            Target("ratio", 8.0, "boto3", ">= 8x boto3"),
+            Target("ratio", 8.0, "obstore", ">= 8x obstore.get"),
+            Target("net_capacity", 0.8, None, ">= 80% of the proxy's capacity for the connections"),
+        ),
     ),
     Workload(
         "W3i",
         "read one large object sequentially with readinto() a preallocated buffer",
         "MiB/s",
-        targets=(Target("ratio", 0.9, REFERENCE, ">= 90% of raw awscrt"),),
+        targets=(Target("ratio", 0.9, REFERENCE, ">= 90% of raw awscrt"), *_BEST_LARGE),
     ),
     Workload(
         "W4",
@@ -193,7 +222,19 @@ WORKLOADS: tuple[Workload, ...] = (
         targets=(
             Target("ratio", 1.0, BASELINE, ">= 1.0x s3torchconnector"),
             Target("cpu_ratio", 0.7, BASELINE, "<= 0.7x its client CPU per GiB"),
+            _BEST_CHECKPOINT,
         ),
+        s3_net_servers=_LOCALBUCKET_ONLY,
+        s3_net_targets=(_FIVE_SINGLE,),
+    ),
+    Workload(
+        "W4n",
+        "torch.save a state dict through the writer, checksums off",
+        "MiB/s",
+        servers=_LOCALBUCKET_ONLY,
+        skipped_because=_SKIP_SEAWEED,
+        reference_is_limit=False,
+        targets=(Target("ratio", 1.0, BASELINE, ">= 1.0x s3torchconnector"), _BEST_CHECKPOINT),
     ),
     Workload(
         "W5",
@@ -202,7 +243,9 @@ WORKLOADS: tuple[Workload, ...] = (
         servers=_LOCALBUCKET_ONLY,
         skipped_because=_SKIP_SEAWEED,
         reference_is_limit=False,
-        targets=(Target("ratio", 1.5, BASELINE, ">= 1.5x s3torchconnector"),),
+        targets=(Target("ratio", 1.5, BASELINE, ">= 1.5x s3torchconnector"), _BEST_CHECKPOINT),
+        s3_net_servers=_LOCALBUCKET_ONLY,
+        s3_net_targets=(_FIVE_SINGLE,),
     ),
     Workload(
         "W6",
@@ -214,19 +257,27 @@ WORKLOADS: tuple[Workload, ...] = (
             Target("first_key", 2.0, None, "first key with the first page"),
         ),
         skipped_because={"localbucket": _LISTING_ON_LOCALBUCKET},
+        s3_net_servers=("seaweedfs",),
+        s3_net_targets=(Target("ratio", 1.0, BEST_PEER, ">= 1.0x the best peer"),),
     ),
     Workload(
         "W7",
         "write small objects one after another through the writer",
         "objects/s",
-        targets=(Target("ratio", 2.0, BASELINE, ">= 2x s3torchconnector"),),
+        targets=(
+            Target("ratio", 2.0, BASELINE, ">= 2x s3torchconnector"),
+            Target("ratio", 0.8, REFERENCE, ">= 80% of raw awscrt"),
+        ),
     ),
     Workload(
         "W8",
         "samples from WebDataset tar shards, one process",
         "samples/s",
         servers=_LOCALBUCKET_ONLY,
-        targets=(Target("ratio", 2.0, BASELINE, ">= 2x s3torchconnector + tarfile"),),
+        targets=(
+            Target("ratio", 2.0, BASELINE, ">= 2x s3torchconnector + tarfile"),
+            Target("ratio", 1.2, BEST_PEER, ">= 1.2x the best peer"),
+        ),
         skipped_because=_SKIP_SEAWEED,
         reference_is_limit=False,
     ),
@@ -252,6 +303,7 @@ def data_sets_needed(workload_ids: list[str]) -> set[str]:
         "W3": {"blob"},
         "W3i": {"blob"},
         "W4": set(),
+        "W4n": set(),
         "W5": {"checkpoint"},
         "W6": {"keys"},
         "W7": set(),

@@ -23,6 +23,7 @@ import io
 import random
 import tarfile
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -132,17 +133,19 @@ def _connector_client(ctx: Context) -> Any:
     return S3Client(ctx.region, endpoint=ctx.endpoint, s3client_config=_connector_config())
 
 
-def _boto3_client(ctx: Context) -> Any:
+def _boto3_client(ctx: Context, checksums: bool = True) -> Any:
     import boto3
     from botocore.config import Config
 
+    # boto3's default computes a CRC32 for every upload; "when_required" sends none.
+    calculation = "when_supported" if checksums else "when_required"
     return boto3.client(
         "s3",
         endpoint_url=ctx.endpoint,
         region_name=ctx.region,
         aws_access_key_id=ctx.access_key,
         aws_secret_access_key=ctx.secret_key,
-        config=Config(s3={"addressing_style": "path"}),
+        config=Config(s3={"addressing_style": "path"}, request_checksum_calculation=calculation),
     )
 
 
@@ -430,13 +433,15 @@ def _map_awscrt(ctx: Context) -> Timed:
 def _large_read(data: str, how: str) -> dict[str, Callable[[Context], Timed]]:
     """Implementations reading the object ``data`` with ``read()``, ``readinto`` or chunks."""
 
-    def consume(reader: Any, buffer: memoryview | None, ctx: Context) -> int:
+    def consume(reader: Any, buffer: memoryview | None, ctx: Context) -> dict[str, Any]:
+        # What was read goes back with the count, for finish() to checksum (untimed).
         if how == "read":
-            return len(reader.read())
+            body = reader.read()
+            return {"items": 1, "bytes": len(body), "body": body}
         if how == "readinto":
             assert buffer is not None
-            return _readinto_all(reader, buffer)
-        return _read_in_chunks(reader, ctx.scale.stream_read_size)
+            return {"items": 1, "bytes": _readinto_all(reader, buffer), "body": buffer}
+        return {"items": 1, "bytes": _read_in_chunks(reader, ctx.scale.stream_read_size)}
 
     def buffer_for(ctx: Context) -> memoryview | None:
         return _touched_buffer(ctx.data(data)["size"]) if how == "readinto" else None
@@ -447,7 +452,7 @@ def _large_read(data: str, how: str) -> dict[str, Callable[[Context], Timed]]:
 
         def run() -> dict[str, Any]:
             reader = client.get_object(item["bucket"], item["key"])
-            return {"items": 1, "bytes": consume(reader, buffer, ctx)}
+            return consume(reader, buffer, ctx)
 
         return run
 
@@ -457,7 +462,7 @@ def _large_read(data: str, how: str) -> dict[str, Callable[[Context], Timed]]:
 
         def run() -> dict[str, Any]:
             reader = client.get_object(item["bucket"], item["key"])
-            return {"items": 1, "bytes": consume(reader, buffer, ctx)}
+            return consume(reader, buffer, ctx)
 
         return run
 
@@ -468,14 +473,15 @@ def _large_read(data: str, how: str) -> dict[str, Callable[[Context], Timed]]:
         def run() -> dict[str, Any]:
             body = s3.get_object(Bucket=item["bucket"], Key=item["key"])["Body"]
             if how == "read":
-                return {"items": 1, "bytes": len(body.read())}
+                data = body.read()
+                return {"items": 1, "bytes": len(data), "body": data}
             if how == "readinto":  # StreamingBody has no readinto: copy chunk by chunk
                 assert buffer is not None
                 filled = 0
                 for chunk in body.iter_chunks(1024 * 1024):
                     buffer[filled : filled + len(chunk)] = chunk
                     filled += len(chunk)
-                return {"items": 1, "bytes": filled}
+                return {"items": 1, "bytes": filled, "body": buffer}
             return {"items": 1, "bytes": _read_in_chunks(body, ctx.scale.stream_read_size)}
 
         return run
@@ -521,12 +527,20 @@ def _state_dict(ctx: Context) -> Any:
     return make_state_dict(ctx.scale.checkpoint_bytes, ctx.scale.checkpoint_tensors)
 
 
+def checksums_off(ctx: Context) -> bool:
+    """W4n: the same save with every client sending no upload checksum (like for like)."""
+    return ctx.workload == "W4n"
+
+
 def _save_s3torch(ctx: Context) -> Timed:
     import torch
 
     s3torch = _s3torch("S3Checkpoint")
+    config = _s3torch_config()
+    if checksums_off(ctx):
+        config = s3torch.S3ClientConfig(force_path_style=True, upload_checksum=None)
     checkpoint = s3torch.S3Checkpoint(
-        region=ctx.region, endpoint=ctx.endpoint, s3client_config=_s3torch_config()
+        region=ctx.region, endpoint=ctx.endpoint, s3client_config=config
     )
     state, key = _state_dict(ctx), _checkpoint_key(ctx)
 
@@ -558,7 +572,7 @@ def _save_connector(ctx: Context) -> Timed:
 def _save_boto3(ctx: Context) -> Timed:
     import torch
 
-    s3 = _boto3_client(ctx)
+    s3 = _boto3_client(ctx, checksums=not checksums_off(ctx))
     state, key = _state_dict(ctx), _checkpoint_key(ctx)
 
     def run() -> dict[str, Any]:
@@ -592,9 +606,17 @@ def _save_awscrt(ctx: Context) -> Timed:
 
 
 def _load(source: Any) -> int:
+    """Load a checkpoint made by :func:`datagen.make_state_dict`; check it; count its tensors."""
     import torch
 
-    return len(torch.load(source, map_location="cpu", weights_only=True))
+    state = torch.load(source, map_location="cpu", weights_only=True)
+    for index, (name, tensor) in enumerate(state.items()):
+        # Tensor i holds arange(n) + i: its ends say whether the right bytes landed in order.
+        if name != f"layers.{index}.weight" or (
+            float(tensor[0]) != index or float(tensor[-1]) != tensor.numel() - 1 + index
+        ):
+            raise RuntimeError(f"tensor {name} does not hold what was saved")
+    return len(state)
 
 
 def _load_s3torch(ctx: Context) -> Timed:
@@ -918,6 +940,7 @@ IMPLEMENTATIONS: dict[str, dict[str, Callable[[Context], Timed]]] = {
     "W3": _large_read("blob", "read"),
     "W3i": _large_read("blob", "readinto"),
     "W4": _same_for(_save_s3torch, _save_connector, _save_boto3, _save_awscrt),
+    "W4n": _same_for(_save_s3torch, _save_connector, _save_boto3, _save_awscrt),
     "W5": _same_for(_load_s3torch, _load_connector, _load_boto3, _load_awscrt),
     "W6": _same_for(_list_s3torch, _list_connector, _list_boto3, _list_awscrt),
     "W7": _same_for(_write_s3torch, _write_connector, _write_boto3, _write_awscrt),
@@ -936,6 +959,7 @@ def expected_items(workload: str, ctx: Context) -> int:
         "W3": 1,
         "W3i": 1,
         "W4": 1,
+        "W4n": 1,
         "W5": scale.checkpoint_tensors,
         "W6": scale.list_count,
         "W7": scale.write_count,
@@ -944,13 +968,23 @@ def expected_items(workload: str, ctx: Context) -> int:
     }[workload]
 
 
+def implementations(workload: str) -> dict[str, Callable[[Context], Timed]]:
+    """Every client's implementation of a workload: ours, the incumbent's, and the peers'."""
+    from . import peers
+
+    return {**IMPLEMENTATIONS[workload], **peers.IMPLEMENTATIONS.get(workload, {})}
+
+
 def prepare(ctx: Context) -> Timed:
-    return IMPLEMENTATIONS[ctx.workload][ctx.client](ctx)
+    found = implementations(ctx.workload).get(ctx.client)
+    if found is None:
+        raise Unavailable(f"{ctx.client} has no natural way to do {ctx.workload}")
+    return found(ctx)
 
 
 def finish(ctx: Context, measured: dict[str, Any]) -> dict[str, Any]:
     """Untimed checks after a run; fills in bytes written where only the server knows them."""
-    if ctx.workload == "W4":
+    if ctx.workload in ("W4", "W4n"):
         key = _checkpoint_key(ctx)
         measured["bytes"] = _written_size(ctx, key)
         ctx.raw(ctx.server_endpoint).delete(BUCKET_WRITE, key)  # a GiB less to keep
@@ -966,4 +1000,9 @@ def finish(ctx: Context, measured: dict[str, Any]) -> dict[str, Any]:
     large = {"W3": "blob", "W3i": "blob", "M1": "stream"}
     if ctx.workload in large and measured["bytes"] != ctx.data(large[ctx.workload])["size"]:
         raise RuntimeError(f"read {measured['bytes']} bytes of {ctx.data(large[ctx.workload])}")
+    body = measured.pop("body", None)
+    if body is not None:
+        expected_crc = ctx.data(large[ctx.workload])["crc32"]
+        if zlib.crc32(memoryview(body).cast("B")) != expected_crc:
+            raise RuntimeError("the bytes read differ from the object's (CRC32 mismatch)")
     return measured
