@@ -85,11 +85,11 @@ def make_state_dict(total_bytes: int, tensors: int) -> dict[str, Any]:
     }
 
 
-def checkpoint_bytes(scale: Scale) -> bytes:
+def checkpoint_bytes(total_bytes: int, tensors: int) -> bytes:
     import torch
 
     buffer = io.BytesIO()
-    torch.save(make_state_dict(scale.checkpoint_bytes, scale.checkpoint_tensors), buffer)
+    torch.save(make_state_dict(total_bytes, tensors), buffer)
     return buffer.getvalue()
 
 
@@ -132,6 +132,7 @@ def generate(s3: RawS3, scale: Scale, data_sets: set[str], log: Any = print) -> 
         small_objects("rtt", BUCKET_RTT, scale.rtt_count, scale.small_size)
     for name, key, size in (
         ("blob", "blob.bin", scale.blob_size),
+        ("netblob", "netblob.bin", scale.net_blob_size),
         ("stream", "stream.bin", scale.stream_size),
     ):
         if name in data_sets:
@@ -145,22 +146,25 @@ def generate(s3: RawS3, scale: Scale, data_sets: set[str], log: Any = print) -> 
                 "crc32": pattern_crc32(size),
             }
             log(f"  {name}: {size / 2**20:.0f} MiB in {time.monotonic() - started:.1f} s")
-    if "checkpoint" in data_sets:
+    for name, key, total in (
+        ("checkpoint", "checkpoint.pt", scale.checkpoint_bytes),
+        ("netcheckpoint", "netcheckpoint.pt", scale.net_checkpoint_bytes),
+    ):
+        if name not in data_sets:
+            continue
         started = time.monotonic()
-        data = checkpoint_bytes(scale)
-        s3.put(BUCKET_BIG, "checkpoint.pt", data, len(data)).finished_future.result()
-        s3.head_size(BUCKET_BIG, "checkpoint.pt")
-        manifest["checkpoint"] = {
+        data = checkpoint_bytes(total, scale.checkpoint_tensors)
+        s3.put(BUCKET_BIG, key, data, len(data)).finished_future.result()
+        s3.head_size(BUCKET_BIG, key)
+        manifest[name] = {
             "bucket": BUCKET_BIG,
-            "key": "checkpoint.pt",
+            "key": key,
             "size": len(data),
             "tensors": scale.checkpoint_tensors,
         }
         del data
-        log(
-            f"  checkpoint: {manifest['checkpoint']['size'] / 2**20:.0f} MiB in "
-            f"{time.monotonic() - started:.1f} s"
-        )
+        size_mib = manifest[name]["size"] / 2**20
+        log(f"  {name}: {size_mib:.0f} MiB in {time.monotonic() - started:.1f} s")
     if "keys" in data_sets:
         started = time.monotonic()
         s3.run_window(

@@ -21,7 +21,7 @@ Run it as its own process, so that its CPU time can be read apart from client an
 
 It prints ``listening on PORT CONTROL_PORT`` once ready and runs until killed. The control port
 answers one line of JSON per connection: connections opened, the most open at once, and how many
-carried at least 1 MiB to the client, since the last time it was asked.
+carried at least 1 MiB either way, since the last time it was asked.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ import subprocess
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,7 +104,8 @@ class _Direction:
         self.target: asyncio.Transport | None = None  # set once connected
         self.paused = False
         self.ended = False
-        self.on_bulk: list[object] = []
+        self.other: _Direction | None = None  # the opposite direction of the same connection
+        self.on_bulk: list[Callable[[], None]] = []
 
     def push(self, data: bytes | None) -> None:
         now = self.loop.time()
@@ -145,7 +147,7 @@ class _Direction:
                 before, self.carried = self.carried, self.carried + len(data)
                 if before < _BULK_BYTES <= self.carried:
                     for note in self.on_bulk:
-                        note()  # type: ignore[operator]
+                        note()
                 if not target.is_closing():
                     target.write(data)
             elif data == _EOF:
@@ -153,6 +155,11 @@ class _Direction:
                     if not target.is_closing() and target.can_write_eof():
                         target.write_eof()
                 self.ended = True
+                if self.other is not None and self.other.ended:
+                    # Both sides have said all they will: nothing keeps the connection open.
+                    target.close()
+                    if self.other.target is not None:
+                        self.other.target.close()
             else:  # _CLOSE
                 target.close()
                 self.ended = True
@@ -221,14 +228,19 @@ class _Accepted(_ClientLeg):
         to_server = _Direction(loop, shape, accepted + 2 * shape.delay)
         to_client = _Direction(loop, shape, accepted)
         to_client.first_byte = shape.first_byte
-        to_client.on_bulk.append(self._carried_bulk)
+        to_server.other, to_client.other = to_client, to_server
+        for direction in (to_server, to_client):
+            direction.on_bulk.append(self._carried_bulk)
+        self.bulk = False
         super().__init__(to_server, to_client)
         self.target = target
         self.pending = pending
         self.counters = counters
 
     def _carried_bulk(self) -> None:
-        self.counters.bulk += 1
+        if not self.bulk:  # once per connection, whichever way the bytes went
+            self.bulk = True
+            self.counters.bulk += 1
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -327,7 +339,7 @@ class DelayProxy:
         self.pid: int | None = None
 
     def counters(self) -> dict[str, int]:
-        """Connections since the last call: ``opened``, ``peak_open``, ``bulk`` (>= 1 MiB)."""
+        """Connections since the last call: ``opened``, ``peak_open``, ``bulk`` (>= 1 MiB moved)."""
         with socket.create_connection(("127.0.0.1", self.control_port), timeout=10) as control:
             answer = b""
             while chunk := control.recv(4096):

@@ -7,7 +7,7 @@ shows) and ``quick`` (a few minutes, for development).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -40,6 +40,23 @@ ADDED_RTT_MS = 10.0
 
 
 @dataclass(frozen=True)
+class S3Net:
+    """The ``--net s3`` shape of every connection: S3 as EC2 sees it, roughly."""
+
+    rate_mib: float = 50.0  # per connection and direction (S3 serves 85-90 MB/s a connection)
+    first_byte_ms: float = 15.0  # the server's time to first byte
+    delay_ms: float = ADDED_RTT_MS / 2  # each way
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(self.__dict__)
+
+
+S3_NET_SUFFIX = " --net s3"  # the results of a server's --net s3 runs: "localbucket --net s3"
+# Data sets the --net s3 runs read in place of the loopback ones (see Scale.for_s3_net).
+S3_NET_DATA = {"blob": "netblob", "checkpoint": "netcheckpoint"}
+
+
+@dataclass(frozen=True)
 class Scale:
     """Sizes of the data sets and of the write workloads."""
 
@@ -59,9 +76,18 @@ class Scale:
     stream_read_size: int
     batch_size: int  # W2
     loader_workers: int  # W2
+    # With --net s3 a single stream moves 50 MiB/s: the large objects there are smaller.
+    net_blob_size: int  # W3 --net s3
+    net_checkpoint_bytes: int  # W4, W5 --net s3
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
+
+    def for_s3_net(self) -> Scale:
+        """The sizes the ``--net s3`` runs see: the smaller large objects in place of the others."""
+        return replace(
+            self, blob_size=self.net_blob_size, checkpoint_bytes=self.net_checkpoint_bytes
+        )
 
 
 FULL = Scale(
@@ -81,6 +107,8 @@ FULL = Scale(
     stream_read_size=8 * MIB,
     batch_size=64,
     loader_workers=2,
+    net_blob_size=256 * MIB,
+    net_checkpoint_bytes=256 * MIB,
 )
 
 QUICK = Scale(
@@ -100,6 +128,8 @@ QUICK = Scale(
     stream_read_size=8 * MIB,
     batch_size=64,
     loader_workers=2,
+    net_blob_size=128 * MIB,
+    net_checkpoint_bytes=128 * MIB,
 )
 
 
@@ -314,3 +344,8 @@ def data_sets_needed(workload_ids: list[str]) -> set[str]:
     for workload_id in workload_ids:
         out |= needs[workload_id]
     return out
+
+
+def s3_net_data_sets_needed(workload_ids: list[str]) -> set[str]:
+    """The data sets the ``--net s3`` runs of these workloads read."""
+    return {S3_NET_DATA.get(name, name) for name in data_sets_needed(workload_ids)}
