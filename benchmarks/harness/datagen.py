@@ -93,6 +93,23 @@ def checkpoint_bytes(total_bytes: int, tensors: int) -> bytes:
     return buffer.getvalue()
 
 
+def dcp_checkpoint_files(total_bytes: int, tensors: int) -> dict[str, bytes]:
+    """A one-rank ``torch.distributed.checkpoint`` of the model-like state dict, as its files
+    (``.metadata`` and the rank's data file) by name."""
+    import tempfile
+    from pathlib import Path
+
+    import torch.distributed.checkpoint as dcp
+
+    with tempfile.TemporaryDirectory(prefix="s3torch-bench-dcp-") as directory:
+        dcp.save(
+            make_state_dict(total_bytes, tensors),
+            storage_writer=dcp.FileSystemWriter(directory, single_file_per_rank=True),
+            no_dist=True,
+        )
+        return {path.name: path.read_bytes() for path in sorted(Path(directory).iterdir())}
+
+
 def tar_shard(shard: int, members: int, member_size: int, block: bytes) -> bytes:
     """A WebDataset-style shard: one ``.bin`` member per sample, keys unique across shards."""
     buffer = io.BytesIO()
@@ -163,6 +180,25 @@ def generate(s3: RawS3, scale: Scale, data_sets: set[str], log: Any = print) -> 
             "tensors": scale.checkpoint_tensors,
         }
         del data
+        size_mib = manifest[name]["size"] / 2**20
+        log(f"  {name}: {size_mib:.0f} MiB in {time.monotonic() - started:.1f} s")
+    for name, prefix, total in (
+        ("dcp", "dcp/", scale.checkpoint_bytes),
+        ("netdcp", "netdcp/", scale.net_checkpoint_bytes),
+    ):
+        if name not in data_sets:
+            continue
+        started = time.monotonic()
+        files = dcp_checkpoint_files(total, scale.checkpoint_tensors)
+        for file_name, data in files.items():
+            s3.put(BUCKET_BIG, prefix + file_name, data, len(data)).finished_future.result()
+        manifest[name] = {
+            "bucket": BUCKET_BIG,
+            "prefix": prefix,
+            "size": sum(len(data) for data in files.values()),
+            "tensors": scale.checkpoint_tensors,
+        }
+        del files
         size_mib = manifest[name]["size"] / 2**20
         log(f"  {name}: {size_mib:.0f} MiB in {time.monotonic() - started:.1f} s")
     if "keys" in data_sets:

@@ -53,7 +53,7 @@ class S3Net:
 
 S3_NET_SUFFIX = " --net s3"  # the results of a server's --net s3 runs: "localbucket --net s3"
 # Data sets the --net s3 runs read in place of the loopback ones (see Scale.for_s3_net).
-S3_NET_DATA = {"blob": "netblob", "checkpoint": "netcheckpoint"}
+S3_NET_DATA = {"blob": "netblob", "checkpoint": "netcheckpoint", "dcp": "netdcp"}
 
 
 @dataclass(frozen=True)
@@ -278,6 +278,17 @@ WORKLOADS: tuple[Workload, ...] = (
         s3_net_targets=(_FIVE_SINGLE,),
     ),
     Workload(
+        "D1",
+        "load a torch.distributed.checkpoint (one rank) through S3StorageReader",
+        "MiB/s",
+        servers=_LOCALBUCKET_ONLY,
+        skipped_because=_SKIP_SEAWEED,
+        reference_is_limit=False,
+        targets=(_BEST_CHECKPOINT,),
+        s3_net_servers=_LOCALBUCKET_ONLY,
+        s3_net_targets=(_FIVE_SINGLE,),
+    ),
+    Workload(
         "W6",
         "list keys under a prefix",
         "keys/s",
@@ -335,6 +346,7 @@ def data_sets_needed(workload_ids: list[str]) -> set[str]:
         "W4": set(),
         "W4n": set(),
         "W5": {"checkpoint"},
+        "D1": {"dcp"},
         "W6": {"keys"},
         "W7": set(),
         "W8": {"shards"},

@@ -20,6 +20,7 @@ cell is reported as not implemented.
 from __future__ import annotations
 
 import io
+import os
 import random
 import tarfile
 import time
@@ -609,7 +610,11 @@ def _load(source: Any) -> int:
     """Load a checkpoint made by :func:`datagen.make_state_dict`; check it; count its tensors."""
     import torch
 
-    state = torch.load(source, map_location="cpu", weights_only=True)
+    return _check_state(torch.load(source, map_location="cpu", weights_only=True))
+
+
+def _check_state(state: dict[str, Any]) -> int:
+    """Check a loaded :func:`datagen.make_state_dict`; return how many tensors it has."""
     for index, (name, tensor) in enumerate(state.items()):
         # Tensor i holds arange(n) + i: its ends say whether the right bytes landed in order.
         if name != f"layers.{index}.weight" or (
@@ -675,6 +680,51 @@ def _load_awscrt(ctx: Context) -> Timed:
         return {"items": _load(io.BytesIO(body)), "bytes": len(body)}
 
     return run
+
+
+# -- D1: torch.distributed.checkpoint load -----------------------------------------------------
+
+
+def _dcp_template(ctx: Context) -> dict[str, Any]:
+    """The state dict to load into: tensors of the saved shapes, not yet filled."""
+    import torch
+
+    numel = ctx.scale.checkpoint_bytes // ctx.scale.checkpoint_tensors // 4
+    return {
+        f"layers.{i}.weight": torch.empty(numel, dtype=torch.float32)
+        for i in range(ctx.scale.checkpoint_tensors)
+    }
+
+
+def _dcp_load(ctx: Context, reader: Callable[[str], Any]) -> Timed:
+    import torch.distributed.checkpoint as dcp
+
+    # The DCP readers take no endpoint argument: the client finds it in the environment.
+    os.environ["AWS_ENDPOINT_URL"] = os.environ["AWS_ENDPOINT_URL_S3"] = ctx.endpoint
+    item = ctx.data("dcp")
+    uri = f"s3://{item['bucket']}/{item['prefix'].rstrip('/')}"
+    state = _dcp_template(ctx)
+
+    def run() -> dict[str, Any]:
+        dcp.load(state, storage_reader=reader(uri), no_dist=True)
+        return {"items": _check_state(state), "bytes": item["size"]}
+
+    return run
+
+
+def _dcp_s3torch(ctx: Context) -> Timed:
+    _s3torch("S3Client")
+    from s3torch.dcp import S3StorageReader
+
+    config = _s3torch_config()
+    return _dcp_load(ctx, lambda uri: S3StorageReader(ctx.region, uri, s3client_config=config))
+
+
+def _dcp_connector(ctx: Context) -> Timed:
+    from s3torchconnector.dcp import S3StorageReader
+
+    config = _connector_config()
+    return _dcp_load(ctx, lambda uri: S3StorageReader(ctx.region, uri, s3client_config=config))
 
 
 # -- W6: list keys ----------------------------------------------------------------------------
@@ -942,6 +992,7 @@ IMPLEMENTATIONS: dict[str, dict[str, Callable[[Context], Timed]]] = {
     "W4": _same_for(_save_s3torch, _save_connector, _save_boto3, _save_awscrt),
     "W4n": _same_for(_save_s3torch, _save_connector, _save_boto3, _save_awscrt),
     "W5": _same_for(_load_s3torch, _load_connector, _load_boto3, _load_awscrt),
+    "D1": {"s3torch": _dcp_s3torch, "s3torchconnector": _dcp_connector},
     "W6": _same_for(_list_s3torch, _list_connector, _list_boto3, _list_awscrt),
     "W7": _same_for(_write_s3torch, _write_connector, _write_boto3, _write_awscrt),
     "W8": _same_for(_tar_s3torch, _tar_connector, _tar_boto3, _tar_awscrt),
@@ -961,6 +1012,7 @@ def expected_items(workload: str, ctx: Context) -> int:
         "W4": 1,
         "W4n": 1,
         "W5": scale.checkpoint_tensors,
+        "D1": scale.checkpoint_tensors,
         "W6": scale.list_count,
         "W7": scale.write_count,
         "W8": scale.shard_count * scale.shard_members,
