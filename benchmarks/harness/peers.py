@@ -9,7 +9,7 @@ local plain-HTTP endpoint needs:
   ``get_async``, as its users write it);
 - ``s3dlio``: ``get``, ``get_many`` (many GETs in flight, native), ``get_into_async`` (into a
   caller's buffer), ``put_bytes``, ``list``, and its s3torchconnector compatibility layer
-  (``s3dlio.compat.s3torchconnector``) for the datasets and checkpoints. Its endpoint and
+  (``s3dlio.compat.s3torchconnector``) for checkpoint loads. Its endpoint and
   credentials come from the environment (``AWS_ENDPOINT_URL``), process-wide;
 - ``webdataset`` (the PyPI package): its tar iteration (``tarfile_samples`` minus the URL
   opener) over s3torch's own streams, the second W8 peer.
@@ -123,14 +123,26 @@ class _ObstoreMapDataset:
         return torch.frombuffer(bytearray(body), dtype=torch.uint8)
 
 
+# obstore's and s3dlio's runtimes do not survive a fork: once the parent has listed the keys
+# through them, a forked DataLoader worker's first GET waits forever (measured: W2 timed out),
+# and "spawn" workers spend the whole run importing torch. So their W2 takes the key list from
+# the data set's manifest (as a job with a manifest file would), touches neither library in the
+# parent, and each forked worker starts its own client.
+
+
+def _manifest_keys(ctx: Context, data: str) -> list[str]:
+    from .datagen import small_object_keys
+
+    item = ctx.data(data)
+    return small_object_keys(item["prefix"], item["count"])
+
+
 def _obstore_map(ctx: Context) -> Timed:
     item = ctx.data("rtt")
-    store = _obstore_store(ctx, item["bucket"])
 
     def run() -> dict[str, Any]:
-        keys = _obstore_keys(store, item["prefix"])
-        loader = _loader(_ObstoreMapDataset(ctx, item["bucket"], keys), ctx)
-        return _drain_loader(loader, ctx)
+        dataset = _ObstoreMapDataset(ctx, item["bucket"], _manifest_keys(ctx, "rtt"))
+        return _drain_loader(_loader(dataset, ctx), ctx)
 
     return run
 
@@ -283,29 +295,30 @@ def _s3dlio_iterable(data: str) -> Callable[[Context], Timed]:
     return prepare
 
 
+class _S3dlioMapDataset:
+    """A map-style dataset as an s3dlio user writes it: ``s3dlio.get`` per item, imported in
+    the worker (its import starts threads, which a fork would not carry over)."""
+
+    def __init__(self, ctx: Context, bucket: str, keys: list[str]) -> None:
+        self.ctx, self.bucket, self.keys = ctx, bucket, keys
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __getitem__(self, index: int) -> Any:
+        import torch
+
+        s3dlio = _s3dlio(self.ctx)
+        body = s3dlio.get(f"s3://{self.bucket}/{self.keys[index]}")
+        return torch.frombuffer(bytearray(body), dtype=torch.uint8)
+
+
 def _s3dlio_map(ctx: Context) -> Timed:
-    _s3dlio(ctx)
-    import torch
-    from s3dlio.compat.s3torchconnector import S3MapDataset
-
-    uri = ctx.uri("rtt")
-
-    def to_tensor(sample: Any) -> Any:
-        return torch.frombuffer(bytearray(sample.read()), dtype=torch.uint8)
-
-    class Transformed(torch.utils.data.Dataset):  # type: ignore[misc]
-        def __init__(self, inner: Any) -> None:
-            self.inner = inner
-
-        def __len__(self) -> int:
-            return len(self.inner)
-
-        def __getitem__(self, index: int) -> Any:
-            return to_tensor(self.inner[index])
+    item = ctx.data("rtt")
 
     def run() -> dict[str, Any]:
-        dataset = S3MapDataset.from_prefix(uri, region=ctx.region)
-        return _drain_loader(_loader(Transformed(dataset), ctx), ctx)
+        dataset = _S3dlioMapDataset(ctx, item["bucket"], _manifest_keys(ctx, "rtt"))
+        return _drain_loader(_loader(dataset, ctx), ctx)
 
     return run
 
