@@ -90,9 +90,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--max-run-s",
         type=float,
-        default=10.0,
         help="stop a sequential loop (one object at a time) after this many seconds and report "
-        "its rate so far; 0: never (default 10)",
+        "its rate so far; 0: never (default 10; 3 with --quick)",
     )
     parser.add_argument(
         "--net",
@@ -128,6 +127,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.s3_net = S3Net(rate_mib=args.net_rate_mib, first_byte_ms=args.net_first_byte_ms)
     if args.runs is None:
         args.runs = 1 if args.quick else 3
+    if args.max_run_s is None:
+        args.max_run_s = 3.0 if args.quick else 10.0
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     return args

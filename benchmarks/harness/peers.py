@@ -216,7 +216,7 @@ def _obstore_list(ctx: Context) -> Timed:
 
     def run() -> dict[str, Any]:
         pages = obstore.list(store, prefix=item["prefix"])
-        return _timed_listing([meta["path"] for meta in page] for page in pages)
+        return _timed_listing(([meta["path"] for meta in page] for page in pages), ctx)
 
     return run
 
@@ -393,7 +393,7 @@ def _s3dlio_list(ctx: Context) -> Timed:
 
     def run() -> dict[str, Any]:
         # One call returns the whole listing: it is one page as far as Python can see.
-        return _timed_listing([_s3dlio_uris(s3dlio, item["bucket"], item["prefix"])])
+        return _timed_listing([_s3dlio_uris(s3dlio, item["bucket"], item["prefix"])], ctx)
 
     return run
 
