@@ -211,6 +211,55 @@ def test_cpu_per_unit_is_per_gib_for_bytes_and_per_item_otherwise() -> None:
     assert report.cpu_per_unit(WORKLOADS_BY_ID["W1"], None) is None
 
 
+def _runner() -> object:
+    """benchmarks/run.py as a module (it is a script, not part of a package)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
+    spec = importlib.util.spec_from_file_location("bench_run", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_s3_network_runs_the_issue_s_workloads_and_loopback_can_be_left_out() -> None:
+    run = _runner()
+    args = run.parse_args([])  # type: ignore[attr-defined]
+    chosen, shaped, _ = run.plan(args)  # type: ignore[attr-defined]
+    assert [w.id for w in shaped["localbucket"]] == ["W1", "W3", "W4", "W5", "D1"]
+    assert [w.id for w in shaped["seaweedfs"]] == ["W6"]
+    assert "W1n" in [w.id for w in chosen["localbucket"]]
+    only_s3 = run.parse_args(["--net", "s3", "--only", "W3"])  # type: ignore[attr-defined]
+    chosen, shaped, _ = run.plan(only_s3)  # type: ignore[attr-defined]
+    assert chosen == {} and [w.id for w in shaped["localbucket"]] == ["W3"]
+    with pytest.raises(SystemExit):
+        run.parse_args(["--net", "s3", "--net-rate-mib", "0"])  # type: ignore[attr-defined]
+
+
+def test_the_s3_network_reads_smaller_large_objects_under_the_usual_names() -> None:
+    from harness.spec import s3_net_data_sets_needed
+
+    assert s3_net_data_sets_needed(["W1", "W3", "W5", "D1"]) == {
+        "small",
+        "netblob",
+        "netcheckpoint",
+        "netdcp",
+    }
+    shaped = FULL.for_s3_net()
+    assert shaped.blob_size == shaped.checkpoint_bytes == 256 * 2**20
+    assert shaped.small_count == FULL.small_count
+
+
+def test_a_dcp_checkpoint_is_its_metadata_and_one_data_file() -> None:
+    pytest.importorskip("torch")
+    from harness.datagen import dcp_checkpoint_files
+
+    files = dcp_checkpoint_files(4 * 4096, 4)
+    assert ".metadata" in files and len(files) == 2
+    assert sum(len(data) for data in files.values()) > 4 * 4096
+
+
 def test_generated_objects_have_their_size_and_differ() -> None:
     first, second = object_bytes(0, 65536), object_bytes(1, 65536)
     assert len(first) == len(second) == 65536
