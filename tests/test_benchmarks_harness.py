@@ -241,14 +241,14 @@ def test_the_s3_network_reads_smaller_large_objects_under_the_usual_names() -> N
     from harness.spec import s3_net_data_sets_needed
 
     assert s3_net_data_sets_needed(["W1", "W3", "W5", "D1"]) == {
-        "small",
+        "rtt",
         "netblob",
         "netcheckpoint",
         "netdcp",
     }
     shaped = FULL.for_s3_net()
     assert shaped.blob_size == shaped.checkpoint_bytes == 256 * 2**20
-    assert shaped.small_count == FULL.small_count
+    assert shaped.small_count == FULL.rtt_count
 
 
 def test_a_dcp_checkpoint_is_its_metadata_and_one_data_file() -> None:
