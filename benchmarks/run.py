@@ -46,12 +46,17 @@ from harness.spec import (  # noqa: E402
     FULL,
     GIB,
     QUICK,
+    S3_NET_DATA,
+    S3_NET_SUFFIX,
     SERVERS,
     WORKLOADS,
+    S3Net,
     Scale,
     Workload,
     data_sets_needed,
+    s3_net_data_sets_needed,
 )
+from harness.workloads import implementations  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -85,9 +90,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--max-run-s",
         type=float,
-        default=10.0,
         help="stop a sequential loop (one object at a time) after this many seconds and report "
-        "its rate so far; 0: never (default 10)",
+        "its rate so far; 0: never (default 10; 3 with --quick)",
+    )
+    parser.add_argument(
+        "--net",
+        default="loopback,s3",
+        help="networks to run on, comma-separated: 'loopback' (as is, some workloads +10 ms), "
+        "'s3' (every client through a proxy shaped like S3; see doc/benchmarks.md)",
+    )
+    parser.add_argument(
+        "--net-rate-mib",
+        type=float,
+        default=S3Net.rate_mib,
+        help=f"--net s3: MiB/s per connection (default {S3Net.rate_mib:g})",
+    )
+    parser.add_argument(
+        "--net-first-byte-ms",
+        type=float,
+        default=S3Net.first_byte_ms,
+        help=f"--net s3: ms to each response's first byte (default {S3Net.first_byte_ms:g})",
     )
     parser.add_argument("--caveat", default="", help="a line to print above the results")
     parser.add_argument(
@@ -99,8 +121,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.workloads = _pick(args.only, [w.id for w in WORKLOADS], "workload")
     args.client_list = _pick(args.clients, list(CLIENTS), "client")
     args.server_list = _pick(args.servers, list(SERVERS), "server")
+    args.net_list = _pick(args.net, ["loopback", "s3"], "network")
+    if args.net_rate_mib <= 0 or args.net_first_byte_ms < 0:
+        parser.error("--net-rate-mib must be positive and --net-first-byte-ms not negative")
+    args.s3_net = S3Net(rate_mib=args.net_rate_mib, first_byte_ms=args.net_first_byte_ms)
     if args.runs is None:
         args.runs = 1 if args.quick else 3
+    if args.max_run_s is None:
+        args.max_run_s = 3.0 if args.quick else 10.0
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     return args
@@ -288,33 +316,52 @@ def bytes_needed(
         need += scale.rtt_count * scale.small_size
     if "blob" in data_sets:
         need += scale.blob_size
+    if "netblob" in data_sets:
+        need += scale.net_blob_size
     if "checkpoint" in data_sets:
         need += scale.checkpoint_bytes
+    if "netcheckpoint" in data_sets:
+        need += scale.net_checkpoint_bytes
     if "stream" in data_sets:  # localbucket keeps the parts until it joins them
         need += scale.stream_size * (2 if server == "localbucket" else 1)
     if "shards" in data_sets:
         need += scale.shard_count * scale.shard_members * (scale.member_size + 512)
-    if "W4" in workloads:
+    saves = sum(1 for workload in ("W4", "W4n") if workload in workloads)
+    if saves:
         # A checkpoint and its parts; SeaweedFS keeps deleted ones until it compacts.
-        copies = 2 if server == "localbucket" else len(CLIENTS) * runs
+        copies = 2 if server == "localbucket" else saves * len(CLIENTS) * runs
         need += copies * scale.checkpoint_bytes
     return int(need * 1.3) + GIB
 
 
-def plan(args: argparse.Namespace) -> tuple[dict[str, list[Workload]], list[dict[str, str]]]:
-    """Which workloads run on which server, and what is left out and why."""
+def plan(
+    args: argparse.Namespace,
+) -> tuple[dict[str, list[Workload]], dict[str, list[Workload]], list[dict[str, str]]]:
+    """Which workloads run on which server, on loopback and through the S3-shaped network, and
+    what is left out and why."""
     chosen: dict[str, list[Workload]] = {}
+    shaped: dict[str, list[Workload]] = {}
     skipped: list[dict[str, str]] = []
     for name in args.server_list:
         for workload in WORKLOADS:
             if workload.id not in args.workloads:
+                continue
+            if "s3" in args.net_list and name in workload.s3_net_servers:
+                shaped.setdefault(name, []).append(workload)
+            if "loopback" not in args.net_list:
                 continue
             if args.matrix == "default" and name not in workload.servers:
                 why = workload.skipped_because.get(name, "not in the default matrix")
                 skipped.append({"server": name, "workload": workload.id, "why": why})
                 continue
             chosen.setdefault(name, []).append(workload)
-    return chosen, skipped
+    return chosen, shaped, skipped
+
+
+def data_sets_of(workloads: list[Workload], shaped: list[Workload]) -> set[str]:
+    return data_sets_needed([w.id for w in workloads]) | s3_net_data_sets_needed(
+        [w.id for w in shaped]
+    )
 
 
 def data_base(args: argparse.Namespace, need: int, scale: Scale) -> Path:
@@ -343,15 +390,20 @@ def _mem_available() -> int:
 def bench_server(
     name: str,
     workloads: list[Workload],
+    shaped: list[Workload],
     args: argparse.Namespace,
     scale: Scale,
     data_root: Path,
     runs: dict[tuple[str, str, str], list[dict[str, Any]]],
-) -> dict[str, Any]:
-    """All chosen workloads on one server; returns the server's description."""
-    data_sets = data_sets_needed([w.id for w in workloads])
+) -> dict[str, dict[str, Any]]:
+    """All chosen workloads on one server, on loopback and then through the S3-shaped proxy.
+
+    Returns the description of each section of results: ``name``, and ``name --net s3``.
+    """
+    data_sets = data_sets_of(workloads, shaped)
     server_dir = data_root / name
-    need = bytes_needed(name, scale, data_sets, [w.id for w in workloads], args.runs)
+    ids = [w.id for w in workloads] + [w.id for w in shaped]
+    need = bytes_needed(name, scale, data_sets, ids, args.runs)
     free = shutil.disk_usage(data_root).free
     if free < need:
         raise SystemExit(
@@ -359,7 +411,7 @@ def bench_server(
             f"{need / GIB:.1f} GiB (use --data-dir, or --quick)"
         )
     server = make_server(name, server_dir, tuned=not args.plain_localbucket)
-    proxy: DelayProxy | None = None
+    sections: dict[str, dict[str, Any]] = {}
     log(f"== {name}: starting")
     server.start()
     try:
@@ -375,46 +427,79 @@ def bench_server(
         manifest = datagen.generate(raw, scale, data_sets, log=log)
         description["data_upload_s"] = time.monotonic() - started
         del raw
-        if any(w.proxied for w in workloads):
-            proxy = DelayProxy(server.endpoint, ADDED_RTT_MS / 2)
-            proxy.start()
-            direct = proxy_round_trip_ms(server.endpoint)
-            delayed = proxy_round_trip_ms(proxy.endpoint)
-            description["proxy"] = {
-                "delay_ms": ADDED_RTT_MS / 2,
-                "direct_rtt_ms": direct,
-                "proxied_rtt_ms": delayed,
-                "added_rtt_ms": delayed - direct,
-            }
-            log(f"== {name}: delay proxy adds {delayed - direct:.1f} ms per round trip")
         env = worker_env(server)
         with tempfile.TemporaryDirectory(prefix="s3torch-bench-") as scratch:
             zygote = Zygote(env, Path(scratch) / "workers.log")
             try:
-                run_all(
-                    name,
-                    workloads,
-                    args,
-                    scale,
-                    server,
-                    proxy,
-                    manifest,
-                    zygote,
-                    Path(scratch),
-                    runs,
-                )
+                if workloads:
+                    sections[name] = description
+                    proxy = None
+                    if any(w.proxied for w in workloads):
+                        proxy = DelayProxy(server.endpoint, ADDED_RTT_MS / 2)
+                    with _running(proxy, server, description, "proxy", name):
+                        run_all(
+                            name, workloads, args, scale, server, proxy, False, manifest,
+                            zygote, Path(scratch), runs,
+                        )  # fmt: skip
+                if shaped:
+                    net = args.s3_net
+                    section = name + S3_NET_SUFFIX
+                    sections[section] = {**description, "net": net.as_dict()}
+                    proxy = DelayProxy(
+                        server.endpoint, net.delay_ms, net.rate_mib, net.first_byte_ms
+                    )
+                    # The s3 runs read the smaller large objects, under the usual names.
+                    net_manifest = dict(manifest)
+                    for usual, smaller in S3_NET_DATA.items():
+                        if smaller in manifest:
+                            net_manifest[usual] = manifest[smaller]
+                    with _running(proxy, server, sections[section]["net"], None, section):
+                        run_all(
+                            section, shaped, args, scale.for_s3_net(), server, proxy, True,
+                            net_manifest, zygote, Path(scratch), runs,
+                        )  # fmt: skip
             finally:
                 zygote.stop()
                 log_tail = _tail(Path(scratch) / "workers.log")
                 if log_tail:
                     description["workers_log_tail"] = log_tail
-        return description
+        return sections
     finally:
-        if proxy is not None:
-            proxy.stop()
         server.stop()
         shutil.rmtree(server_dir, ignore_errors=True)
         log(f"== {name}: stopped")
+
+
+@contextlib.contextmanager
+def _running(
+    proxy: DelayProxy | None,
+    server: Server,
+    description: dict[str, Any],
+    key: str | None,
+    section: str,
+) -> Any:
+    """Starts the proxy (if any) for a section, notes the round trip it adds, stops it after."""
+    if proxy is None:
+        yield
+        return
+    proxy.start()
+    try:
+        direct = proxy_round_trip_ms(server.endpoint)
+        delayed = proxy_round_trip_ms(proxy.endpoint)
+        measured = {
+            "delay_ms": proxy.delay_ms,
+            "direct_rtt_ms": direct,
+            "proxied_rtt_ms": delayed,
+            "added_rtt_ms": delayed - direct,
+        }
+        if key is None:
+            description.update(measured)
+        else:
+            description[key] = measured
+        log(f"== {section}: the proxy adds {delayed - direct:.1f} ms to a small request")
+        yield
+    finally:
+        proxy.stop()
 
 
 def _tail(path: Path, size: int = 3000) -> str:
@@ -430,19 +515,27 @@ def run_all(
     scale: Scale,
     server: Server,
     proxy: DelayProxy | None,
+    shaped: bool,
     manifest: dict[str, Any],
     zygote: Zygote,
     scratch: Path,
     runs: dict[tuple[str, str, str], list[dict[str, Any]]],
 ) -> None:
-    """Every run of every (workload, client) pair on one server, runs of clients interleaved."""
+    """Every run of every (workload, client) pair on one server, runs of clients interleaved.
+
+    ``shaped``: every workload goes through ``proxy``; otherwise only the ``proxied`` ones.
+    """
     for workload in workloads:
-        endpoint = proxy.endpoint if workload.proxied and proxy else server.endpoint
+        through_proxy = proxy is not None and (shaped or workload.proxied)
+        endpoint = proxy.endpoint if proxy is not None and through_proxy else server.endpoint
         pids = {"server": server.pid}
-        if workload.proxied and proxy is not None:
+        if proxy is not None and through_proxy:
             pids["proxy"] = proxy.pid
+        implemented = implementations(workload.id)
         for run in range(args.runs):
             for client in args.client_list:
+                if client not in implemented:
+                    continue  # a peer with no natural way to do this workload
                 key = (name, workload.id, client)
                 earlier = runs.get(key, [])
                 if earlier and earlier[-1].get("status") == "n/a":
@@ -461,7 +554,14 @@ def run_all(
                     "pids": pids,
                     "max_run_s": args.max_run_s,
                 }
+                if through_proxy and proxy is not None:
+                    proxy.counters()  # from zero for this run
                 result = run_worker(spec, zygote, args.timeout, scratch)
+                if through_proxy and proxy is not None and result.get("status") == "ok":
+                    counted = proxy.counters()
+                    result["proxy_bulk_connections"] = counted["bulk"]
+                    result["proxy_peak_connections"] = counted["peak_open"]
+                    result["proxy_connections_opened"] = counted["opened"]
                 runs.setdefault(key, []).append(result)
                 log(_progress(name, workload.id, client, run, args.runs, result))
 
@@ -524,17 +624,18 @@ def main(argv: list[str] | None = None) -> int:
     scale = QUICK if args.quick else FULL
     started_at = datetime.now(timezone.utc)
     started = time.monotonic()
-    chosen, skipped = plan(args)
+    chosen, shaped, skipped = plan(args)
+    names = [name for name in args.server_list if name in chosen or name in shaped]
     need = max(
         (
             bytes_needed(
                 name,
                 scale,
-                data_sets_needed([w.id for w in workloads]),
-                [w.id for w in workloads],
+                data_sets_of(chosen.get(name, []), shaped.get(name, [])),
+                [w.id for w in chosen.get(name, []) + shaped.get(name, [])],
                 args.runs,
             )
-            for name, workloads in chosen.items()
+            for name in names
         ),
         default=0,
     )
@@ -548,8 +649,12 @@ def main(argv: list[str] | None = None) -> int:
         f"servers {','.join(args.server_list)}, data in {data_root}"
     )
     try:
-        for name, workloads in chosen.items():
-            servers[name] = bench_server(name, workloads, args, scale, data_root, runs)
+        for name in names:
+            servers.update(
+                bench_server(
+                    name, chosen.get(name, []), shaped.get(name, []), args, scale, data_root, runs
+                )
+            )
     finally:
         shutil.rmtree(data_root, ignore_errors=True)
     meta = {
@@ -566,6 +671,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "caveat": args.caveat,
         "max_run_s": args.max_run_s,
+        "net": args.net_list,
     }
     document = report.build(meta, servers, runs, skipped)
     paths = report.write(document, Path(args.output))

@@ -153,12 +153,111 @@ def test_every_workload_has_targets_and_an_implementation_for_every_client() -> 
     assert set(IMPLEMENTATIONS) == set(WORKLOADS_BY_ID)
     for workload in WORKLOADS:
         assert workload.targets, workload.id
-        assert set(IMPLEMENTATIONS[workload.id]) == {
-            "s3torch",
-            "s3torchconnector",
-            "boto3",
-            "awscrt",
-        }
+        # A DCP load needs a DCP storage reader: only s3torch and the incumbent have one.
+        expected = {"s3torch", "s3torchconnector"}
+        if workload.id != "D1":
+            expected |= {"boto3", "awscrt"}
+        assert set(IMPLEMENTATIONS[workload.id]) == expected, workload.id
+
+
+def test_the_peers_cover_every_workload_they_have_a_natural_way_to_do() -> None:
+    from harness.workloads import implementations
+
+    for workload in WORKLOADS:
+        clients = set(implementations(workload.id))
+        assert ({"obstore", "s3dlio"} <= clients) == (workload.id != "D1"), workload.id
+        assert ("webdataset" in clients) == (workload.id == "W8")
+
+
+def test_the_best_peer_is_the_fastest_of_the_peers_and_never_awscrt_or_s3torch() -> None:
+    runs = {
+        ("localbucket", "W8", "s3torch"): [_run(150.0)],
+        ("localbucket", "W8", "s3torchconnector"): [_run(100.0)],
+        ("localbucket", "W8", "obstore"): [_run(140.0)],
+        ("localbucket", "W8", "webdataset"): [{"status": "error", "note": "x"}],
+        ("localbucket", "W8", "awscrt"): [_run(900.0)],
+    }
+    meta = {"mode": "quick", "started": "now", "machine": "m", "runs": 1, "total_s": 1.0}
+    document = report.build(meta, {"localbucket": {}}, runs, [])
+    verdict = next(t for t in document["targets"] if t["target"].endswith("best peer"))
+    assert verdict["against"] == "obstore"
+    assert verdict["value"] == pytest.approx(150 / 140) and verdict["met"] is False
+    row = next(line for line in report.markdown(document).splitlines() if line.startswith("| W8"))
+    assert "| obstore | 1.07\u00d7 |" in row
+
+
+def test_a_net_section_is_judged_by_its_own_targets_and_the_proxy_capacity() -> None:
+    section = "localbucket --net s3"
+    runs = {
+        (section, "W3", "s3torch"): [_run(720.0, proxy_bulk_connections=18.0)],
+        (section, "W3", "boto3"): [_run(48.0)],
+        (section, "W3", "obstore"): [_run(49.0)],
+    }
+    meta = {"mode": "quick", "started": "now", "machine": "m", "runs": 1, "total_s": 1.0}
+    net = {"rate_mib": 50.0, "first_byte_ms": 15.0, "delay_ms": 5.0, "added_rtt_ms": 26.0}
+    document = report.build(meta, {section: {"net": net}}, runs, [])
+    verdicts = {t["target"]: t for t in document["targets"]}
+    assert verdicts[">= 8x boto3"]["value"] == pytest.approx(15.0)
+    capacity = next(v for k, v in verdicts.items() if "capacity" in k)
+    assert capacity["value"] == pytest.approx(720 / (18 * 50)) and capacity["met"] is True
+    assert not any("awscrt" in k for k in verdicts)  # the loopback targets are not applied
+    assert "S3-shaped proxy: 50 MiB/s per connection" in report.markdown(document)
+
+
+def test_cpu_per_unit_is_per_gib_for_bytes_and_per_item_otherwise() -> None:
+    assert report.cpu_per_unit(WORKLOADS_BY_ID["W3"], {"client_cpu_s_per_gib": 0.5}) == 0.5
+    per_item = report.cpu_per_unit(WORKLOADS_BY_ID["W1"], {"client_cpu_s": 2.0, "items": 1000})
+    assert per_item == pytest.approx(2.0)
+    assert report.cpu_per_unit(WORKLOADS_BY_ID["W1"], None) is None
+
+
+def _runner() -> object:
+    """benchmarks/run.py as a module (it is a script, not part of a package)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
+    spec = importlib.util.spec_from_file_location("bench_run", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_s3_network_runs_the_issue_s_workloads_and_loopback_can_be_left_out() -> None:
+    run = _runner()
+    args = run.parse_args([])  # type: ignore[attr-defined]
+    chosen, shaped, _ = run.plan(args)  # type: ignore[attr-defined]
+    assert [w.id for w in shaped["localbucket"]] == ["W1", "W3", "W4", "W5", "D1"]
+    assert [w.id for w in shaped["seaweedfs"]] == ["W6"]
+    assert "W1n" in [w.id for w in chosen["localbucket"]]
+    only_s3 = run.parse_args(["--net", "s3", "--only", "W3"])  # type: ignore[attr-defined]
+    chosen, shaped, _ = run.plan(only_s3)  # type: ignore[attr-defined]
+    assert chosen == {} and [w.id for w in shaped["localbucket"]] == ["W3"]
+    with pytest.raises(SystemExit):
+        run.parse_args(["--net", "s3", "--net-rate-mib", "0"])  # type: ignore[attr-defined]
+
+
+def test_the_s3_network_reads_smaller_large_objects_under_the_usual_names() -> None:
+    from harness.spec import s3_net_data_sets_needed
+
+    assert s3_net_data_sets_needed(["W1", "W3", "W5", "D1"]) == {
+        "rtt",
+        "netblob",
+        "netcheckpoint",
+        "netdcp",
+    }
+    shaped = FULL.for_s3_net()
+    assert shaped.blob_size == shaped.checkpoint_bytes == 256 * 2**20
+    assert shaped.small_count == FULL.rtt_count
+
+
+def test_a_dcp_checkpoint_is_its_metadata_and_one_data_file() -> None:
+    pytest.importorskip("torch")
+    from harness.datagen import dcp_checkpoint_files
+
+    files = dcp_checkpoint_files(4 * 4096, 4)
+    assert ".metadata" in files and len(files) == 2
+    assert sum(len(data) for data in files.values()) > 4 * 4096
 
 
 def test_generated_objects_have_their_size_and_differ() -> None:
@@ -276,6 +375,77 @@ def test_the_proxy_pipelines_instead_of_delaying_chunks_one_after_another(
     assert echoed == payload
     # Delayed chunk by chunk in series this would take seconds; pipelined, a round trip more.
     assert 0.05 <= elapsed < 0.6
+
+
+@pytest.fixture
+def shaped(echo_server: str) -> Iterator[DelayProxy]:
+    """The proxy as ``--net s3`` runs it, scaled down: 10 MiB/s, 40 ms first byte, 2 ms each way."""
+    proxy = DelayProxy(echo_server, delay_ms=2.0, rate_mib=10.0, first_byte_ms=40.0)
+    proxy.start()
+    yield proxy
+    proxy.stop()
+
+
+def test_the_bandwidth_cap_holds_a_connection_to_its_rate(shaped: DelayProxy) -> None:
+    payload = bytes(range(256)) * 4096 * 5  # 5 MiB
+    with _connect(shaped.endpoint) as connection:
+        _exchange(connection, b"warm")
+        started = time.perf_counter()
+        echoed = _exchange(connection, payload)
+        elapsed = time.perf_counter() - started
+    assert echoed == payload
+    # Both ways are capped but pipelined: 5 MiB at 10 MiB/s is 0.5 s, plus a round trip and
+    # the first-byte delay; far less than two transfers one after the other.
+    assert 0.45 <= elapsed < 0.9
+
+
+def test_the_cap_is_per_connection_so_connections_side_by_side_add_up(shaped: DelayProxy) -> None:
+    payload = bytes(range(256)) * 4096 * 2  # 2 MiB on each of 4 connections
+    results: list[float] = []
+
+    def one() -> None:
+        with _connect(shaped.endpoint) as connection:
+            _exchange(connection, b"warm")
+            started = time.perf_counter()
+            assert _exchange(connection, payload) == payload
+            results.append(time.perf_counter() - started)
+
+    threads = [threading.Thread(target=one) for _ in range(4)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    assert len(results) == 4
+    assert min(results) >= 0.18  # each at 10 MiB/s at most
+    assert elapsed < 0.7  # 8 MiB in all, not 0.8 s one connection after another
+    time.sleep(0.2)  # the closes travel through the proxy too
+    counters = shaped.counters()
+    assert counters["opened"] == 4 and counters["bulk"] == 4 and counters["peak_open"] >= 2
+    # Asking resets the counters, and a connection both sides closed is no longer open.
+    assert shaped.counters() == {"opened": 0, "peak_open": 0, "bulk": 0}
+
+
+def test_the_first_byte_delay_is_added_to_each_response_not_to_each_chunk(
+    shaped: DelayProxy,
+) -> None:
+    with _connect(shaped.endpoint) as connection:
+        _exchange(connection, b"warm")
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            assert _exchange(connection, b"ping") == b"ping"
+            times.append(time.perf_counter() - started)
+    # One round trip (4 ms) plus the first-byte delay (40 ms), each time.
+    assert 0.044 <= min(times) and max(times) < 0.044 + 0.04
+
+
+def test_the_proxy_refuses_negative_settings() -> None:
+    from harness import proxy
+
+    with pytest.raises(SystemExit):
+        proxy.main(["--target", "127.0.0.1:1", "--delay-ms", "1", "--rate-mib", "-5"])
 
 
 def test_a_ratio_target_above_what_raw_awscrt_reaches_is_marked_beyond_the_machine() -> None:

@@ -23,7 +23,15 @@ from awscrt.auth import (
     AwsSigningConfig,
 )
 from awscrt.http import HttpHeaders, HttpRequest
-from awscrt.s3 import S3Client, S3Request, S3RequestTlsMode, S3RequestType
+from awscrt.s3 import (
+    S3ChecksumAlgorithm,
+    S3ChecksumConfig,
+    S3ChecksumLocation,
+    S3Client,
+    S3Request,
+    S3RequestTlsMode,
+    S3RequestType,
+)
 
 _S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 
@@ -88,12 +96,23 @@ class RawS3:
             on_body=on_body,
         )
 
-    def put(self, bucket: str, key: str, body: Any, length: int) -> S3Request:
-        """Upload ``length`` bytes from ``body`` (bytes-like or a binary file object)."""
+    def put(self, bucket: str, key: str, body: Any, length: int, crc32c: bool = False) -> S3Request:
+        """Upload ``length`` bytes from ``body`` (bytes-like or a binary file object).
+
+        ``crc32c``: send a CRC32C trailer (aws-chunked body), as s3torch does by default.
+        """
         stream = body if hasattr(body, "read") else io.BytesIO(body)
+        checksum = (
+            S3ChecksumConfig(
+                algorithm=S3ChecksumAlgorithm.CRC32C, location=S3ChecksumLocation.TRAILER
+            )
+            if crc32c
+            else None
+        )
         return self.client.make_request(
             type=S3RequestType.PUT_OBJECT,
             request=self._request("PUT", self.path(bucket, key), stream, length),
+            checksum_config=checksum,
         )
 
     def call(

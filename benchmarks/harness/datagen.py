@@ -12,6 +12,8 @@ import io
 import random
 import tarfile
 import time
+import warnings
+import zlib
 from typing import Any
 
 from .crt import RawS3
@@ -65,6 +67,19 @@ class PatternStream(io.RawIOBase):
         return filled
 
 
+def small_object_keys(prefix: str, count: int) -> list[str]:
+    """The keys of a small-object data set, in listing order."""
+    return [f"{prefix}{i:06d}.bin" for i in range(count)]
+
+
+def pattern_crc32(size: int) -> int:
+    """The CRC32 of a :class:`PatternStream` of ``size`` bytes (what readers are checked by)."""
+    stream, buffer, crc = PatternStream(size), bytearray(_BLOCK_SIZE), 0
+    while count := stream.readinto(buffer):
+        crc = zlib.crc32(memoryview(buffer)[:count], crc)
+    return crc
+
+
 def make_state_dict(total_bytes: int, tensors: int) -> dict[str, Any]:
     """A model-like state dict: ``tensors`` float32 tensors of ``total_bytes`` in all."""
     import torch
@@ -76,12 +91,33 @@ def make_state_dict(total_bytes: int, tensors: int) -> dict[str, Any]:
     }
 
 
-def checkpoint_bytes(scale: Scale) -> bytes:
+def checkpoint_bytes(total_bytes: int, tensors: int) -> bytes:
     import torch
 
     buffer = io.BytesIO()
-    torch.save(make_state_dict(scale.checkpoint_bytes, scale.checkpoint_tensors), buffer)
+    torch.save(make_state_dict(total_bytes, tensors), buffer)
     return buffer.getvalue()
+
+
+def dcp_checkpoint_files(total_bytes: int, tensors: int) -> dict[str, bytes]:
+    """A one-rank ``torch.distributed.checkpoint`` of the model-like state dict, as its files
+    (``.metadata`` and the rank's data file) by name."""
+    import tempfile
+    from pathlib import Path
+
+    import torch.distributed.checkpoint as dcp
+
+    with (
+        tempfile.TemporaryDirectory(prefix="s3torch-bench-dcp-") as directory,
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore", UserWarning)  # "assuming ... a single process": it is
+        dcp.save(
+            make_state_dict(total_bytes, tensors),
+            storage_writer=dcp.FileSystemWriter(directory, single_file_per_rank=True),
+            no_dist=True,
+        )
+        return {path.name: path.read_bytes() for path in sorted(Path(directory).iterdir())}
 
 
 def tar_shard(shard: int, members: int, member_size: int, block: bytes) -> bytes:
@@ -106,7 +142,7 @@ def generate(s3: RawS3, scale: Scale, data_sets: set[str], log: Any = print) -> 
 
     def small_objects(name: str, bucket: str, count: int, size: int) -> None:
         started = time.monotonic()
-        keys = [f"img/{i:06d}.bin" for i in range(count)]
+        keys = small_object_keys("img/", count)
         s3.run_window(
             (
                 (lambda key=key, i=i: s3.put(bucket, key, object_bytes(i, size, block), size))
@@ -123,6 +159,7 @@ def generate(s3: RawS3, scale: Scale, data_sets: set[str], log: Any = print) -> 
         small_objects("rtt", BUCKET_RTT, scale.rtt_count, scale.small_size)
     for name, key, size in (
         ("blob", "blob.bin", scale.blob_size),
+        ("netblob", "netblob.bin", scale.net_blob_size),
         ("stream", "stream.bin", scale.stream_size),
     ):
         if name in data_sets:
@@ -130,23 +167,47 @@ def generate(s3: RawS3, scale: Scale, data_sets: set[str], log: Any = print) -> 
             s3.put(BUCKET_BIG, key, PatternStream(size), size).finished_future.result()
             s3.head_size(BUCKET_BIG, key)
             manifest[name] = {"bucket": BUCKET_BIG, "key": key, "size": size}
+            if name != "stream":  # what W3 and W3i check their bytes against; M1 keeps none
+                manifest[name]["crc32"] = pattern_crc32(size)
             log(f"  {name}: {size / 2**20:.0f} MiB in {time.monotonic() - started:.1f} s")
-    if "checkpoint" in data_sets:
+    for name, key, total in (
+        ("checkpoint", "checkpoint.pt", scale.checkpoint_bytes),
+        ("netcheckpoint", "netcheckpoint.pt", scale.net_checkpoint_bytes),
+    ):
+        if name not in data_sets:
+            continue
         started = time.monotonic()
-        data = checkpoint_bytes(scale)
-        s3.put(BUCKET_BIG, "checkpoint.pt", data, len(data)).finished_future.result()
-        s3.head_size(BUCKET_BIG, "checkpoint.pt")
-        manifest["checkpoint"] = {
+        data = checkpoint_bytes(total, scale.checkpoint_tensors)
+        s3.put(BUCKET_BIG, key, data, len(data)).finished_future.result()
+        s3.head_size(BUCKET_BIG, key)
+        manifest[name] = {
             "bucket": BUCKET_BIG,
-            "key": "checkpoint.pt",
+            "key": key,
             "size": len(data),
             "tensors": scale.checkpoint_tensors,
         }
         del data
-        log(
-            f"  checkpoint: {manifest['checkpoint']['size'] / 2**20:.0f} MiB in "
-            f"{time.monotonic() - started:.1f} s"
-        )
+        size_mib = manifest[name]["size"] / 2**20
+        log(f"  {name}: {size_mib:.0f} MiB in {time.monotonic() - started:.1f} s")
+    for name, prefix, total in (
+        ("dcp", "dcp/", scale.checkpoint_bytes),
+        ("netdcp", "netdcp/", scale.net_checkpoint_bytes),
+    ):
+        if name not in data_sets:
+            continue
+        started = time.monotonic()
+        files = dcp_checkpoint_files(total, scale.checkpoint_tensors)
+        for file_name, data in files.items():
+            s3.put(BUCKET_BIG, prefix + file_name, data, len(data)).finished_future.result()
+        manifest[name] = {
+            "bucket": BUCKET_BIG,
+            "prefix": prefix,
+            "size": sum(len(data) for data in files.values()),
+            "tensors": scale.checkpoint_tensors,
+        }
+        del files
+        size_mib = manifest[name]["size"] / 2**20
+        log(f"  {name}: {size_mib:.0f} MiB in {time.monotonic() - started:.1f} s")
     if "keys" in data_sets:
         started = time.monotonic()
         s3.run_window(

@@ -12,13 +12,30 @@ from pathlib import Path
 from typing import Any
 
 from .measure import median_run
-from .spec import BASELINE, CLIENTS, REFERENCE, WORKLOADS, WORKLOADS_BY_ID, Target
+from .spec import (
+    BASELINE,
+    BEST_PEER,
+    CLIENTS,
+    PEERS,
+    REFERENCE,
+    SINGLE_STREAM,
+    SINGLE_STREAM_PEERS,
+    WORKLOADS,
+    WORKLOADS_BY_ID,
+    Target,
+    Workload,
+)
 
 # Typography for the Markdown and the chart (spelled as escapes to keep the source ASCII).
 NONE = "\u2013"  # en dash: no figure
 TIMES = "\u00d7"
 CAPPED = "\u2020"  # dagger: a run stopped at the time cap
 SATURATED = "\u2021"  # double dagger: the server or the machine was the bottleneck
+
+
+def base_server(section: str) -> str:
+    """The server a section of the results ran on ("localbucket --net s3" ran on localbucket)."""
+    return section.split()[0]
 
 
 def saturated(server: str, median: dict[str, Any]) -> bool:
@@ -29,7 +46,7 @@ def saturated(server: str, median: dict[str, Any]) -> bool:
     """
     server_cores = median.get("server_cores") or 0.0
     total = server_cores + (median.get("client_cores") or 0.0) + (median.get("proxy_cores") or 0.0)
-    return (server == "localbucket" and server_cores >= 0.9) or total >= 1.8
+    return (base_server(server) == "localbucket" and server_cores >= 0.9) or total >= 1.8
 
 
 def summarize_cell(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -65,11 +82,55 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
     return numerator / denominator
 
 
-def judge(target: Target, ours: dict[str, Any] | None, other: dict[str, Any] | None) -> dict:
-    """Whether s3torch's medians meet a target: ``met`` is True, False, or None (no figure)."""
+def fastest(
+    cells: dict[tuple[str, str, str], dict[str, Any]],
+    section: str,
+    workload_id: str,
+    among: tuple[str, ...] = PEERS,
+) -> tuple[str | None, dict[str, Any] | None]:
+    """The client with the highest median rate of those ``among`` that have one, and its medians."""
+    best: tuple[str | None, dict[str, Any] | None] = (None, None)
+    for client in among:
+        median = _median(cells, (section, workload_id, client))
+        if median is None or median.get("rate") is None:
+            continue
+        if best[1] is None or median["rate"] > best[1]["rate"]:
+            best = (client, median)
+    return best
+
+
+def cpu_per_unit(workload: Workload, median: dict[str, Any] | None) -> float | None:
+    """Client CPU per unit of work: seconds per GiB for byte workloads, else ms per item."""
+    if median is None:
+        return None
+    if workload.unit == "MiB/s":
+        value = median.get("client_cpu_s_per_gib")
+        return None if value is None else float(value)
+    cpu, items = median.get("client_cpu_s"), median.get("items")
+    if cpu is None or not items:
+        return None
+    return 1000.0 * float(cpu) / float(items)
+
+
+def judge(
+    target: Target,
+    ours: dict[str, Any] | None,
+    other: dict[str, Any] | None,
+    net: dict[str, Any] | None = None,
+) -> dict:
+    """Whether s3torch's medians meet a target: ``met`` is True, False, or None (no figure).
+
+    ``net`` is the shaped network's description, for a ``net_capacity`` target: s3torch's rate
+    over what the connections it used could carry at the proxy's per-connection cap.
+    """
     value: float | None = None
     if ours is not None:
-        if target.kind == "ratio":
+        if target.kind == "net_capacity":
+            connections = ours.get("proxy_bulk_connections")
+            rate_mib = (net or {}).get("rate_mib")
+            if connections and rate_mib:
+                value = ratio(ours.get("rate"), connections * rate_mib)
+        elif target.kind == "ratio":
             value = ratio(ours.get("rate"), (other or {}).get("rate"))
         elif target.kind == "cpu_ratio":
             value = ratio(
@@ -85,7 +146,7 @@ def judge(target: Target, ours: dict[str, Any] | None, other: dict[str, Any] | N
     met: bool | None
     if value is None:
         met = None
-    elif target.kind == "ratio":
+    elif target.kind in ("ratio", "net_capacity"):
         met = value >= target.value
     elif target.kind == "first_key":
         met = value < target.value
@@ -113,9 +174,19 @@ def build(
         if client != "s3torch":
             continue
         workload = WORKLOADS_BY_ID[workload_id]
-        for target in workload.targets:
-            other = _median(cells, (server, workload_id, target.against or BASELINE))
-            verdict = judge(target, _median(cells, (server, workload_id, "s3torch")), other)
+        net = (servers.get(server) or {}).get("net")
+        for target in workload.s3_net_targets if net else workload.targets:
+            against = target.against or BASELINE
+            if against == BEST_PEER:
+                against, other = fastest(cells, server, workload_id)
+            elif against == SINGLE_STREAM_PEERS:
+                against, other = fastest(cells, server, workload_id, SINGLE_STREAM)
+            else:
+                other = _median(cells, (server, workload_id, against))
+            ours = _median(cells, (server, workload_id, "s3torch"))
+            verdict = judge(target, ours, other, net)
+            if target.against in (BEST_PEER, SINGLE_STREAM_PEERS):
+                verdict["against"] = against
             if (
                 target.kind == "ratio"
                 and target.against == BASELINE
@@ -165,7 +236,7 @@ def _fmt_ratio(value: float | None) -> str:
 
 def _cell_text(cell: dict[str, Any] | None) -> str:
     if cell is None:
-        return "not run"
+        return NONE
     if cell["status"] == "ok":
         marks = CAPPED if cell.get("runs_capped") else ""
         marks += SATURATED if saturated(cell["server"], cell["median"]) else ""
@@ -178,6 +249,7 @@ def _cell_text(cell: dict[str, Any] | None) -> str:
 def _target_text(verdict: dict[str, Any]) -> str:
     if verdict["met"] is None:
         return f"{verdict['target']}: not measured"
+    against = f" ({verdict['against']})" if verdict.get("against") else ""
     mark = "met" if verdict["met"] else "**missed**"
     if not verdict["met"] and verdict.get("beyond_reference"):
         mark += (
@@ -188,9 +260,11 @@ def _target_text(verdict: dict[str, Any]) -> str:
         value = NONE if verdict["value"] is None else f"{verdict['value']:.0f} MiB"
     elif verdict["kind"] == "first_key":
         value = NONE if verdict["value"] is None else f"{verdict['value']:.2f} pages"
+    elif verdict["kind"] == "net_capacity":
+        value = NONE if verdict["value"] is None else f"{100 * verdict['value']:.0f}%"
     else:
         value = _fmt_ratio(verdict["value"])
-    return f"{verdict['target']}: {value} {mark}"
+    return f"{verdict['target']}{against}: {value} {mark}"
 
 
 def markdown(document: dict[str, Any]) -> str:
@@ -224,35 +298,58 @@ def markdown(document: dict[str, Any]) -> str:
     ]
     for server, info in document["servers"].items():
         lines += [f"## {server} ({info.get('version', '?')})", ""]
-        if info.get("proxy"):
+        if info.get("net"):
+            net = info["net"]
+            lines += [
+                "Every client here goes through the S3-shaped proxy: "
+                f"{net['rate_mib']:g} MiB/s per connection and direction, "
+                f"{net['first_byte_ms']:g} ms to each response's first byte, "
+                f"{2 * net['delay_ms']:g} ms added round trip (measured: "
+                f"{_fmt(net.get('added_rtt_ms'), 1)} ms for a small request, first byte included).",
+                "",
+            ]
+        elif info.get("proxy"):
             proxy = info["proxy"]
             lines += [
                 f"Workloads marked +RTT go through the delay proxy: {proxy['delay_ms']:.0f} ms "
                 f"each way, measured round trip added {_fmt(proxy.get('added_rtt_ms'), 1)} ms.",
                 "",
             ]
+        present = [c for c in CLIENTS if any(key[0] == server and key[2] == c for key in cells)]
         lines += [
-            "| workload | unit | s3torch | s3torchconnector | boto3 | awscrt | "
-            "÷ s3torchconnector | ÷ awscrt | targets |",
-            "|---|---|--:|--:|--:|--:|--:|--:|---|",
+            "| workload | unit | "
+            + " | ".join(present)
+            + " | ÷ s3torchconnector | best peer | ÷ best peer | client CPU: s3torch, best peer "
+            "| ÷ awscrt | targets |",
+            "|---|---|" + "--:|" * len(present) + "--:|---|--:|--:|--:|---|",
         ]
         for workload in WORKLOADS:
             row = {client: cells.get((server, workload.id, client)) for client in CLIENTS}
             if all(cell is None for cell in row.values()):
                 continue
             ours = row["s3torch"]
-            ours_rate = ours["median"].get("rate") if ours and ours["status"] == "ok" else None
+            ours_median = ours["median"] if ours and ours["status"] == "ok" else None
+            ours_rate = (ours_median or {}).get("rate")
 
             def rate_of(client: str, row: dict[str, Any] = row) -> float | None:
                 cell = row[client]
                 return cell["median"].get("rate") if cell and cell["status"] == "ok" else None
 
+            peer, peer_median = fastest(cells, server, workload.id)
+            cpu_unit = "s/GiB" if workload.unit == "MiB/s" else "ms/item"
+            ours_cpu, peer_cpu = (
+                cpu_per_unit(workload, ours_median),
+                cpu_per_unit(workload, peer_median),
+            )
             verdicts = "; ".join(_target_text(v) for v in targets.get((server, workload.id), []))
-            title = workload.id + (" (+RTT)" if workload.proxied else "")
+            title = workload.id + (" (+RTT)" if workload.proxied and not info.get("net") else "")
             lines.append(
                 f"| {title} {workload.title} | {workload.unit} | "
-                + " | ".join(_cell_text(row[client]) for client in CLIENTS)
+                + " | ".join(_cell_text(row[client]) for client in present)
                 + f" | {_fmt_ratio(ratio(ours_rate, rate_of(BASELINE)))}"
+                + f" | {peer or NONE}"
+                + f" | {_fmt_ratio(ratio(ours_rate, (peer_median or {}).get('rate')))}"
+                + f" | {_fmt(ours_cpu, 2)}, {_fmt(peer_cpu, 2)} {cpu_unit}"
                 + f" | {_fmt_ratio(ratio(ours_rate, rate_of(REFERENCE)))}"
                 + f" | {verdicts} |"
             )
@@ -260,7 +357,7 @@ def markdown(document: dict[str, Any]) -> str:
             "",
             "Where the time and memory went (medians). Cores are CPU-seconds per second of the "
             "run; peak RSS includes about 300 MiB of libraries every run has loaded (torch and "
-            "all four clients), so compare RSS growth, the rise during the run.",
+            "the clients), so compare RSS growth, the rise during the run.",
             "",
         ]
         lines += [
@@ -313,7 +410,14 @@ def chart(document: dict[str, Any], path: Path) -> None:
     cells = {(c["server"], c["workload"], c["client"]): c for c in document["cells"]}
     servers = list(document["servers"])
     others = [client for client in CLIENTS if client != BASELINE]
-    colors = {"s3torch": "#d62728", "boto3": "#7f7f7f", "awscrt": "#1f77b4"}
+    colors = {
+        "s3torch": "#d62728",
+        "boto3": "#7f7f7f",
+        "obstore": "#2ca02c",
+        "s3dlio": "#9467bd",
+        "webdataset": "#8c564b",
+        "awscrt": "#1f77b4",
+    }
     figure, axes = plt.subplots(len(servers), 1, figsize=(11, 3.8 * len(servers)), squeeze=False)
     for axis, server in zip(axes[:, 0], servers):
         workload_ids = [w.id for w in WORKLOADS if any((server, w.id, c) in cells for c in CLIENTS)]

@@ -7,7 +7,7 @@ shows) and ``quick`` (a few minutes, for development).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -15,9 +15,14 @@ GIB = 1024 * MIB
 
 REGION = "us-east-1"
 
-CLIENTS = ("s3torch", "s3torchconnector", "boto3", "awscrt")
+CLIENTS = ("s3torch", "s3torchconnector", "boto3", "obstore", "s3dlio", "webdataset", "awscrt")
 BASELINE = "s3torchconnector"
 REFERENCE = "awscrt"
+# The libraries a user could pick instead of s3torch: "the best peer" of a workload is the fastest
+# of these in the same run. Raw awscrt is not one: it is the reference for the machine.
+PEERS = ("s3torchconnector", "boto3", "obstore", "s3dlio", "webdataset")
+# Peers that read one object over one connection: what S3's per-connection bandwidth caps.
+SINGLE_STREAM = ("boto3", "obstore")
 SERVERS = ("localbucket", "seaweedfs")
 
 # One bucket per data set: localbucket walks a whole bucket on every listing page, so a data set
@@ -32,6 +37,23 @@ BUCKETS = (BUCKET_SMALL, BUCKET_RTT, BUCKET_BIG, BUCKET_LIST, BUCKET_TAR, BUCKET
 
 # The round trip the delay proxy adds: half of it in each direction.
 ADDED_RTT_MS = 10.0
+
+
+@dataclass(frozen=True)
+class S3Net:
+    """The ``--net s3`` shape of every connection: S3 as EC2 sees it, roughly."""
+
+    rate_mib: float = 50.0  # per connection and direction (S3 serves 85-90 MB/s a connection)
+    first_byte_ms: float = 15.0  # the server's time to first byte
+    delay_ms: float = ADDED_RTT_MS / 2  # each way
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(self.__dict__)
+
+
+S3_NET_SUFFIX = " --net s3"  # the results of a server's --net s3 runs: "localbucket --net s3"
+# Data sets the --net s3 runs read in place of the loopback ones (see Scale.for_s3_net).
+S3_NET_DATA = {"small": "rtt", "blob": "netblob", "checkpoint": "netcheckpoint", "dcp": "netdcp"}
 
 
 @dataclass(frozen=True)
@@ -54,9 +76,23 @@ class Scale:
     stream_read_size: int
     batch_size: int  # W2
     loader_workers: int  # W2
+    # With --net s3 a single stream moves 50 MiB/s: the large objects there are smaller.
+    net_blob_size: int  # W3 --net s3
+    net_checkpoint_bytes: int  # W4, W5 --net s3
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
+
+    def for_s3_net(self) -> Scale:
+        """The sizes the ``--net s3`` runs see: the smaller data sets in place of the others (W1
+        iterates the 2,000 objects of W1n's data set: at 25 ms a request, 10,000 take a
+        minute for each client)."""
+        return replace(
+            self,
+            small_count=self.rtt_count,
+            blob_size=self.net_blob_size,
+            checkpoint_bytes=self.net_checkpoint_bytes,
+        )
 
 
 FULL = Scale(
@@ -76,6 +112,8 @@ FULL = Scale(
     stream_read_size=8 * MIB,
     batch_size=64,
     loader_workers=2,
+    net_blob_size=256 * MIB,
+    net_checkpoint_bytes=256 * MIB,
 )
 
 QUICK = Scale(
@@ -95,6 +133,8 @@ QUICK = Scale(
     stream_read_size=8 * MIB,
     batch_size=64,
     loader_workers=2,
+    net_blob_size=128 * MIB,
+    net_checkpoint_bytes=128 * MIB,
 )
 
 
@@ -112,8 +152,13 @@ class Target:
 
     kind: str
     value: float
-    against: str | None = None
+    against: str | None = None  # a client, BEST_PEER, or SINGLE_STREAM_PEERS
     text: str = ""
+
+
+# Special ``against`` values: the fastest peer of the same run, and the fastest single-stream one.
+BEST_PEER = "best peer"
+SINGLE_STREAM_PEERS = "single-stream peers"
 
 
 @dataclass(frozen=True)
@@ -130,6 +175,9 @@ class Workload:
     # requests in flight as the CRT takes and nothing else to do. Not so where it downloads first
     # and then processes (W4, W5, W8), which a client can beat by overlapping the two.
     reference_is_limit: bool = True
+    # Where it runs again through the S3-shaped network (``--net s3``), and its goals there.
+    s3_net_servers: tuple[str, ...] = ()
+    s3_net_targets: tuple[Target, ...] = field(default_factory=tuple)
 
 
 _LISTING_ON_LOCALBUCKET = (
@@ -141,6 +189,13 @@ _SEAWEED_SUBSET = (
     "left out on SeaweedFS to keep a full run near 15 minutes (`--matrix all` runs it there too)"
 )
 _LOCALBUCKET_ONLY = ("localbucket",)
+_BEST_SMALL = Target("ratio", 1.2, BEST_PEER, ">= 1.2x the best peer")
+_BEST_LARGE = (
+    Target("ratio", 1.0, BEST_PEER, ">= 1.0x the best peer"),
+    Target("cpu_ratio", 1.0, BEST_PEER, "<= its client CPU per GiB"),
+)
+_BEST_CHECKPOINT = Target("ratio", 1.0, BEST_PEER, ">= 1.0x the best peer")
+_FIVE_SINGLE = Target("ratio", 5.0, SINGLE_STREAM_PEERS, ">= 5x the single-stream peers")
 _SKIP_SEAWEED = {"seaweedfs": _SEAWEED_SUBSET}
 
 WORKLOADS: tuple[Workload, ...] = (
@@ -151,7 +206,10 @@ WORKLOADS: tuple[Workload, ...] = (
         targets=(
             Target("ratio", 2.5, BASELINE, ">= 2.5x s3torchconnector"),
             Target("ratio", 0.8, REFERENCE, ">= 80% of raw awscrt"),
+            _BEST_SMALL,
         ),
+        s3_net_servers=_LOCALBUCKET_ONLY,
+        s3_net_targets=(_BEST_SMALL,),
     ),
     Workload(
         "W1n",
@@ -159,7 +217,7 @@ WORKLOADS: tuple[Workload, ...] = (
         "objects/s",
         proxied=True,
         servers=_LOCALBUCKET_ONLY,
-        targets=(Target("ratio", 10.0, BASELINE, ">= 10x s3torchconnector"),),
+        targets=(Target("ratio", 10.0, BASELINE, ">= 10x s3torchconnector"), _BEST_SMALL),
         skipped_because={"seaweedfs": _PROXY_ON_LOCALBUCKET},
     ),
     Workload(
@@ -168,20 +226,26 @@ WORKLOADS: tuple[Workload, ...] = (
         "samples/s",
         proxied=True,
         servers=_LOCALBUCKET_ONLY,
-        targets=(Target("ratio", 5.0, BASELINE, ">= 5x s3torchconnector"),),
+        targets=(Target("ratio", 5.0, BASELINE, ">= 5x s3torchconnector"), _BEST_SMALL),
         skipped_because={"seaweedfs": _PROXY_ON_LOCALBUCKET},
     ),
     Workload(
         "W3",
         "read one large object sequentially with read()",
         "MiB/s",
-        targets=(Target("ratio", 0.9, REFERENCE, ">= 90% of raw awscrt"),),
+        targets=(Target("ratio", 0.9, REFERENCE, ">= 90% of raw awscrt"), *_BEST_LARGE),
+        s3_net_servers=_LOCALBUCKET_ONLY,
+        s3_net_targets=(
+            Target("ratio", 8.0, "boto3", ">= 8x boto3"),
+            Target("ratio", 8.0, "obstore", ">= 8x obstore.get"),
+            Target("net_capacity", 0.8, None, ">= 80% of the proxy's capacity for the connections"),
+        ),
     ),
     Workload(
         "W3i",
         "read one large object sequentially with readinto() a preallocated buffer",
         "MiB/s",
-        targets=(Target("ratio", 0.9, REFERENCE, ">= 90% of raw awscrt"),),
+        targets=(Target("ratio", 0.9, REFERENCE, ">= 90% of raw awscrt"), *_BEST_LARGE),
     ),
     Workload(
         "W4",
@@ -193,7 +257,19 @@ WORKLOADS: tuple[Workload, ...] = (
         targets=(
             Target("ratio", 1.0, BASELINE, ">= 1.0x s3torchconnector"),
             Target("cpu_ratio", 0.7, BASELINE, "<= 0.7x its client CPU per GiB"),
+            _BEST_CHECKPOINT,
         ),
+        s3_net_servers=_LOCALBUCKET_ONLY,
+        s3_net_targets=(_FIVE_SINGLE,),
+    ),
+    Workload(
+        "W4n",
+        "torch.save a state dict through the writer, checksums off",
+        "MiB/s",
+        servers=_LOCALBUCKET_ONLY,
+        skipped_because=_SKIP_SEAWEED,
+        reference_is_limit=False,
+        targets=(Target("ratio", 1.0, BASELINE, ">= 1.0x s3torchconnector"), _BEST_CHECKPOINT),
     ),
     Workload(
         "W5",
@@ -202,7 +278,20 @@ WORKLOADS: tuple[Workload, ...] = (
         servers=_LOCALBUCKET_ONLY,
         skipped_because=_SKIP_SEAWEED,
         reference_is_limit=False,
-        targets=(Target("ratio", 1.5, BASELINE, ">= 1.5x s3torchconnector"),),
+        targets=(Target("ratio", 1.5, BASELINE, ">= 1.5x s3torchconnector"), _BEST_CHECKPOINT),
+        s3_net_servers=_LOCALBUCKET_ONLY,
+        s3_net_targets=(_FIVE_SINGLE,),
+    ),
+    Workload(
+        "D1",
+        "load a torch.distributed.checkpoint (one rank) through S3StorageReader",
+        "MiB/s",
+        servers=_LOCALBUCKET_ONLY,
+        skipped_because=_SKIP_SEAWEED,
+        reference_is_limit=False,
+        targets=(_BEST_CHECKPOINT,),
+        s3_net_servers=_LOCALBUCKET_ONLY,
+        s3_net_targets=(_FIVE_SINGLE,),
     ),
     Workload(
         "W6",
@@ -214,19 +303,27 @@ WORKLOADS: tuple[Workload, ...] = (
             Target("first_key", 2.0, None, "first key with the first page"),
         ),
         skipped_because={"localbucket": _LISTING_ON_LOCALBUCKET},
+        s3_net_servers=("seaweedfs",),
+        s3_net_targets=(Target("ratio", 1.0, BEST_PEER, ">= 1.0x the best peer"),),
     ),
     Workload(
         "W7",
         "write small objects one after another through the writer",
         "objects/s",
-        targets=(Target("ratio", 2.0, BASELINE, ">= 2x s3torchconnector"),),
+        targets=(
+            Target("ratio", 2.0, BASELINE, ">= 2x s3torchconnector"),
+            Target("ratio", 0.8, REFERENCE, ">= 80% of raw awscrt"),
+        ),
     ),
     Workload(
         "W8",
         "samples from WebDataset tar shards, one process",
         "samples/s",
         servers=_LOCALBUCKET_ONLY,
-        targets=(Target("ratio", 2.0, BASELINE, ">= 2x s3torchconnector + tarfile"),),
+        targets=(
+            Target("ratio", 2.0, BASELINE, ">= 2x s3torchconnector + tarfile"),
+            Target("ratio", 1.2, BEST_PEER, ">= 1.2x the best peer"),
+        ),
         skipped_because=_SKIP_SEAWEED,
         reference_is_limit=False,
     ),
@@ -252,7 +349,9 @@ def data_sets_needed(workload_ids: list[str]) -> set[str]:
         "W3": {"blob"},
         "W3i": {"blob"},
         "W4": set(),
+        "W4n": set(),
         "W5": {"checkpoint"},
+        "D1": {"dcp"},
         "W6": {"keys"},
         "W7": set(),
         "W8": {"shards"},
@@ -262,3 +361,8 @@ def data_sets_needed(workload_ids: list[str]) -> set[str]:
     for workload_id in workload_ids:
         out |= needs[workload_id]
     return out
+
+
+def s3_net_data_sets_needed(workload_ids: list[str]) -> set[str]:
+    """The data sets the ``--net s3`` runs of these workloads read."""
+    return {S3_NET_DATA.get(name, name) for name in data_sets_needed(workload_ids)}

@@ -20,9 +20,11 @@ cell is reported as not implemented.
 from __future__ import annotations
 
 import io
+import os
 import random
 import tarfile
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -132,17 +134,19 @@ def _connector_client(ctx: Context) -> Any:
     return S3Client(ctx.region, endpoint=ctx.endpoint, s3client_config=_connector_config())
 
 
-def _boto3_client(ctx: Context) -> Any:
+def _boto3_client(ctx: Context, checksums: bool = True) -> Any:
     import boto3
     from botocore.config import Config
 
+    # boto3's default computes a CRC32 for every upload; "when_required" sends none.
+    calculation = "when_supported" if checksums else "when_required"
     return boto3.client(
         "s3",
         endpoint_url=ctx.endpoint,
         region_name=ctx.region,
         aws_access_key_id=ctx.access_key,
         aws_secret_access_key=ctx.secret_key,
-        config=Config(s3={"addressing_style": "path"}),
+        config=Config(s3={"addressing_style": "path"}, request_checksum_calculation=calculation),
     )
 
 
@@ -430,13 +434,15 @@ def _map_awscrt(ctx: Context) -> Timed:
 def _large_read(data: str, how: str) -> dict[str, Callable[[Context], Timed]]:
     """Implementations reading the object ``data`` with ``read()``, ``readinto`` or chunks."""
 
-    def consume(reader: Any, buffer: memoryview | None, ctx: Context) -> int:
+    def consume(reader: Any, buffer: memoryview | None, ctx: Context) -> dict[str, Any]:
+        # What was read goes back with the count, for finish() to checksum (untimed).
         if how == "read":
-            return len(reader.read())
+            body = reader.read()
+            return {"items": 1, "bytes": len(body), "body": body}
         if how == "readinto":
             assert buffer is not None
-            return _readinto_all(reader, buffer)
-        return _read_in_chunks(reader, ctx.scale.stream_read_size)
+            return {"items": 1, "bytes": _readinto_all(reader, buffer), "body": buffer}
+        return {"items": 1, "bytes": _read_in_chunks(reader, ctx.scale.stream_read_size)}
 
     def buffer_for(ctx: Context) -> memoryview | None:
         return _touched_buffer(ctx.data(data)["size"]) if how == "readinto" else None
@@ -447,7 +453,7 @@ def _large_read(data: str, how: str) -> dict[str, Callable[[Context], Timed]]:
 
         def run() -> dict[str, Any]:
             reader = client.get_object(item["bucket"], item["key"])
-            return {"items": 1, "bytes": consume(reader, buffer, ctx)}
+            return consume(reader, buffer, ctx)
 
         return run
 
@@ -457,7 +463,7 @@ def _large_read(data: str, how: str) -> dict[str, Callable[[Context], Timed]]:
 
         def run() -> dict[str, Any]:
             reader = client.get_object(item["bucket"], item["key"])
-            return {"items": 1, "bytes": consume(reader, buffer, ctx)}
+            return consume(reader, buffer, ctx)
 
         return run
 
@@ -468,14 +474,15 @@ def _large_read(data: str, how: str) -> dict[str, Callable[[Context], Timed]]:
         def run() -> dict[str, Any]:
             body = s3.get_object(Bucket=item["bucket"], Key=item["key"])["Body"]
             if how == "read":
-                return {"items": 1, "bytes": len(body.read())}
+                data = body.read()
+                return {"items": 1, "bytes": len(data), "body": data}
             if how == "readinto":  # StreamingBody has no readinto: copy chunk by chunk
                 assert buffer is not None
                 filled = 0
                 for chunk in body.iter_chunks(1024 * 1024):
                     buffer[filled : filled + len(chunk)] = chunk
                     filled += len(chunk)
-                return {"items": 1, "bytes": filled}
+                return {"items": 1, "bytes": filled, "body": buffer}
             return {"items": 1, "bytes": _read_in_chunks(body, ctx.scale.stream_read_size)}
 
         return run
@@ -521,12 +528,20 @@ def _state_dict(ctx: Context) -> Any:
     return make_state_dict(ctx.scale.checkpoint_bytes, ctx.scale.checkpoint_tensors)
 
 
+def checksums_off(ctx: Context) -> bool:
+    """W4n: the same save with every client sending no upload checksum (like for like)."""
+    return ctx.workload == "W4n"
+
+
 def _save_s3torch(ctx: Context) -> Timed:
     import torch
 
     s3torch = _s3torch("S3Checkpoint")
+    config = _s3torch_config()
+    if checksums_off(ctx):
+        config = s3torch.S3ClientConfig(force_path_style=True, upload_checksum=None)
     checkpoint = s3torch.S3Checkpoint(
-        region=ctx.region, endpoint=ctx.endpoint, s3client_config=_s3torch_config()
+        region=ctx.region, endpoint=ctx.endpoint, s3client_config=config
     )
     state, key = _state_dict(ctx), _checkpoint_key(ctx)
 
@@ -558,7 +573,7 @@ def _save_connector(ctx: Context) -> Timed:
 def _save_boto3(ctx: Context) -> Timed:
     import torch
 
-    s3 = _boto3_client(ctx)
+    s3 = _boto3_client(ctx, checksums=not checksums_off(ctx))
     state, key = _state_dict(ctx), _checkpoint_key(ctx)
 
     def run() -> dict[str, Any]:
@@ -592,9 +607,21 @@ def _save_awscrt(ctx: Context) -> Timed:
 
 
 def _load(source: Any) -> int:
+    """Load a checkpoint made by :func:`datagen.make_state_dict`; check it; count its tensors."""
     import torch
 
-    return len(torch.load(source, map_location="cpu", weights_only=True))
+    return _check_state(torch.load(source, map_location="cpu", weights_only=True))
+
+
+def _check_state(state: dict[str, Any]) -> int:
+    """Check a loaded :func:`datagen.make_state_dict`; return how many tensors it has."""
+    for index, (name, tensor) in enumerate(state.items()):
+        # Tensor i holds arange(n) + i: its ends say whether the right bytes landed in order.
+        if name != f"layers.{index}.weight" or (
+            float(tensor[0]) != index or float(tensor[-1]) != tensor.numel() - 1 + index
+        ):
+            raise RuntimeError(f"tensor {name} does not hold what was saved")
+    return len(state)
 
 
 def _load_s3torch(ctx: Context) -> Timed:
@@ -655,11 +682,60 @@ def _load_awscrt(ctx: Context) -> Timed:
     return run
 
 
+# -- D1: torch.distributed.checkpoint load -----------------------------------------------------
+
+
+def _dcp_template(ctx: Context) -> dict[str, Any]:
+    """The state dict to load into: tensors of the saved shapes, not yet filled."""
+    import torch
+
+    numel = ctx.scale.checkpoint_bytes // ctx.scale.checkpoint_tensors // 4
+    return {
+        f"layers.{i}.weight": torch.empty(numel, dtype=torch.float32)
+        for i in range(ctx.scale.checkpoint_tensors)
+    }
+
+
+def _dcp_load(ctx: Context, reader: Callable[[str], Any]) -> Timed:
+    import torch.distributed.checkpoint as dcp
+
+    # The DCP readers take no endpoint argument: the client finds it in the environment.
+    os.environ["AWS_ENDPOINT_URL"] = os.environ["AWS_ENDPOINT_URL_S3"] = ctx.endpoint
+    item = ctx.data("dcp")
+    uri = f"s3://{item['bucket']}/{item['prefix'].rstrip('/')}"
+    state = _dcp_template(ctx)
+
+    def run() -> dict[str, Any]:
+        dcp.load(state, storage_reader=reader(uri), no_dist=True)
+        return {"items": _check_state(state), "bytes": item["size"]}
+
+    return run
+
+
+def _dcp_s3torch(ctx: Context) -> Timed:
+    _s3torch("S3Client")
+    from s3torch.dcp import S3StorageReader
+
+    config = _s3torch_config()
+    return _dcp_load(ctx, lambda uri: S3StorageReader(ctx.region, uri, s3client_config=config))
+
+
+def _dcp_connector(ctx: Context) -> Timed:
+    from s3torchconnector.dcp import S3StorageReader
+
+    config = _connector_config()
+    return _dcp_load(ctx, lambda uri: S3StorageReader(ctx.region, uri, s3client_config=config))
+
+
 # -- W6: list keys ----------------------------------------------------------------------------
 
 
-def _timed_listing(pages: Iterable[list[Any]]) -> dict[str, Any]:
-    """Consume pages of keys; note when the first key arrived and how many pages there were."""
+def _timed_listing(pages: Iterable[list[Any]], ctx: Context) -> dict[str, Any]:
+    """Consume pages of keys; note when the first key arrived and how many pages there were.
+
+    Stops at the time cap like the other one-at-a-time loops: pages come one after another,
+    and through ``--net s3`` a slow lister would take a minute for 100,000 keys.
+    """
     started = time.perf_counter()
     first_key_s = None
     count = page_count = 0
@@ -668,6 +744,8 @@ def _timed_listing(pages: Iterable[list[Any]]) -> dict[str, Any]:
         if page and first_key_s is None:
             first_key_s = time.perf_counter() - started
         count += len(page)
+        if ctx.out_of_time():
+            break
     elapsed = time.perf_counter() - started
     return {
         "items": count,
@@ -684,7 +762,7 @@ def _list_s3torch(ctx: Context) -> Timed:
 
     def run() -> dict[str, Any]:
         stream = client.list_objects(item["bucket"], item["prefix"])
-        return _timed_listing([info.key for info in page.object_info] for page in stream)
+        return _timed_listing(([info.key for info in page.object_info] for page in stream), ctx)
 
     return run
 
@@ -695,7 +773,7 @@ def _list_connector(ctx: Context) -> Timed:
 
     def run() -> dict[str, Any]:
         stream = client.list_objects(item["bucket"], item["prefix"])
-        return _timed_listing([info.key for info in page.object_info] for page in stream)
+        return _timed_listing(([info.key for info in page.object_info] for page in stream), ctx)
 
     return run
 
@@ -709,7 +787,7 @@ def _list_boto3(ctx: Context) -> Timed:
             Bucket=item["bucket"], Prefix=item["prefix"]
         )
         return _timed_listing(
-            [entry["Key"] for entry in page.get("Contents", ())] for page in pages
+            ([entry["Key"] for entry in page.get("Contents", ())] for page in pages), ctx
         )
 
     return run
@@ -720,7 +798,7 @@ def _list_awscrt(ctx: Context) -> Timed:
     item = ctx.data("keys")
 
     def run() -> dict[str, Any]:
-        return _timed_listing(raw.list_pages(item["bucket"], item["prefix"]))
+        return _timed_listing(raw.list_pages(item["bucket"], item["prefix"]), ctx)
 
     return run
 
@@ -783,18 +861,19 @@ def _write_boto3(ctx: Context) -> Timed:
 
 
 def _write_awscrt(ctx: Context) -> Timed:
+    """One PUT after another, each with a CRC32C trailer: the same requests as s3torch's default
+    writer sends, with nothing in between, so the ratio is s3torch's per-object overhead."""
     raw = ctx.raw()
     keys, bodies = _small_writes(ctx)
 
     def run() -> dict[str, Any]:
-        raw.run_window(
-            (
-                (lambda key=key, body=body: raw.put(BUCKET_WRITE, key, body, len(body)))
-                for key, body in zip(keys, bodies)
-            ),
-            256,
-        )
-        return _writes_done(keys, bodies)
+        count = 0
+        for key, body in zip(keys, bodies):
+            raw.put(BUCKET_WRITE, key, body, len(body), crc32c=True).finished_future.result()
+            count += 1
+            if ctx.out_of_time():
+                break
+        return _writes_done(keys[:count], bodies[:count])
 
     return run
 
@@ -918,7 +997,9 @@ IMPLEMENTATIONS: dict[str, dict[str, Callable[[Context], Timed]]] = {
     "W3": _large_read("blob", "read"),
     "W3i": _large_read("blob", "readinto"),
     "W4": _same_for(_save_s3torch, _save_connector, _save_boto3, _save_awscrt),
+    "W4n": _same_for(_save_s3torch, _save_connector, _save_boto3, _save_awscrt),
     "W5": _same_for(_load_s3torch, _load_connector, _load_boto3, _load_awscrt),
+    "D1": {"s3torch": _dcp_s3torch, "s3torchconnector": _dcp_connector},
     "W6": _same_for(_list_s3torch, _list_connector, _list_boto3, _list_awscrt),
     "W7": _same_for(_write_s3torch, _write_connector, _write_boto3, _write_awscrt),
     "W8": _same_for(_tar_s3torch, _tar_connector, _tar_boto3, _tar_awscrt),
@@ -936,7 +1017,9 @@ def expected_items(workload: str, ctx: Context) -> int:
         "W3": 1,
         "W3i": 1,
         "W4": 1,
+        "W4n": 1,
         "W5": scale.checkpoint_tensors,
+        "D1": scale.checkpoint_tensors,
         "W6": scale.list_count,
         "W7": scale.write_count,
         "W8": scale.shard_count * scale.shard_members,
@@ -944,13 +1027,23 @@ def expected_items(workload: str, ctx: Context) -> int:
     }[workload]
 
 
+def implementations(workload: str) -> dict[str, Callable[[Context], Timed]]:
+    """Every client's implementation of a workload: ours, the incumbent's, and the peers'."""
+    from . import peers
+
+    return {**IMPLEMENTATIONS[workload], **peers.IMPLEMENTATIONS.get(workload, {})}
+
+
 def prepare(ctx: Context) -> Timed:
-    return IMPLEMENTATIONS[ctx.workload][ctx.client](ctx)
+    found = implementations(ctx.workload).get(ctx.client)
+    if found is None:
+        raise Unavailable(f"{ctx.client} has no natural way to do {ctx.workload}")
+    return found(ctx)
 
 
 def finish(ctx: Context, measured: dict[str, Any]) -> dict[str, Any]:
     """Untimed checks after a run; fills in bytes written where only the server knows them."""
-    if ctx.workload == "W4":
+    if ctx.workload in ("W4", "W4n"):
         key = _checkpoint_key(ctx)
         measured["bytes"] = _written_size(ctx, key)
         ctx.raw(ctx.server_endpoint).delete(BUCKET_WRITE, key)  # a GiB less to keep
@@ -966,4 +1059,9 @@ def finish(ctx: Context, measured: dict[str, Any]) -> dict[str, Any]:
     large = {"W3": "blob", "W3i": "blob", "M1": "stream"}
     if ctx.workload in large and measured["bytes"] != ctx.data(large[ctx.workload])["size"]:
         raise RuntimeError(f"read {measured['bytes']} bytes of {ctx.data(large[ctx.workload])}")
+    body = measured.pop("body", None)
+    if body is not None:
+        expected_crc = ctx.data(large[ctx.workload])["crc32"]
+        if zlib.crc32(memoryview(body).cast("B")) != expected_crc:
+            raise RuntimeError("the bytes read differ from the object's (CRC32 mismatch)")
     return measured

@@ -1,7 +1,8 @@
 """A parent for measured runs: it imports the clients once, then forks one child per run.
 
-Importing torch, s3torch, s3torchconnector and boto3 takes seconds on a busy machine; a full
-benchmark is well over a hundred runs. The zygote imports them (and does nothing else: no client,
+Importing torch, s3torch, s3torchconnector, boto3 and the peers takes seconds on a busy machine;
+a full benchmark is well over a hundred runs. s3dlio is left to the child: its import starts
+threads. The zygote imports them (and does nothing else: no client,
 no thread, no torch operation, so that a fork is as clean as a fresh start), then for each line
 ``SPEC RESULT`` on its stdin forks a child that runs :func:`harness.worker.run_files` in a
 process group of its own. It answers ``started PID`` at once and ``done PID STATUS`` when the
@@ -28,9 +29,13 @@ def _preload() -> None:
         "boto3",
         "botocore.config",
         "awscrt.s3",
+        "obstore",
+        "obstore.store",
+        "webdataset.tariterators",
         "harness.workloads",
         "harness.datagen",
         "harness.crt",
+        "harness.peers",
     ):
         with contextlib.suppress(ImportError):
             __import__(name)
