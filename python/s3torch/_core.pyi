@@ -5,11 +5,16 @@ from typing import final
 
 from typing_extensions import Buffer as _BufferProtocol
 
+from s3torch._settings import ClientSettings
+
 __version__: str
 MIN_PART_SIZE: int
 MAX_PART_SIZE: int
 MAX_ATTEMPTS: int
 MAX_THROUGHPUT_GBPS: float
+MIN_READ_WINDOW: int
+MAX_KEY_BYTES: int
+ERROR_CLASSES: tuple[str, ...]
 
 @final
 class S3Client:
@@ -19,27 +24,7 @@ class S3Client:
     Raises ValueError at construction for any invalid setting, naming it.
     """
 
-    def __new__(
-        cls,
-        region: str,
-        *,
-        endpoint: str | None = None,
-        user_agent_prefix: str = ...,
-        throughput_target_gbps: float = 10.0,
-        part_size: int = ...,
-        profile: str | None = None,
-        unsigned: bool = False,
-        force_path_style: bool = False,
-        max_attempts: int = 10,
-        access_key_id: str | None = None,
-        secret_access_key: str | None = None,
-        session_token: str | None = None,
-        requester_pays: bool = False,
-        ca_bundle: str | None = None,
-        upload_checksum: bool = True,
-        read_window: int = ...,
-        stall_timeout_s: float | None = None,
-    ) -> S3Client: ...
+    def __new__(cls, settings: ClientSettings) -> S3Client: ...
     @property
     def region(self) -> str: ...
     @property

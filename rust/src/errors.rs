@@ -18,6 +18,10 @@ use pyo3::types::PyDict;
 use std::fmt;
 
 /// What went wrong, in the user's terms. Each kind maps to one Python exception class.
+///
+/// Keep `Other` last and every kind in [`ErrorKind::ALL`]: the module exports their class names
+/// as `ERROR_CLASSES`, and tests/test_errors.py checks each against `s3torch._errors`, so that a
+/// renamed class fails a test instead of turning errors into `RuntimeError`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
     NoSuchBucket,
@@ -36,6 +40,22 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    pub const ALL: [Self; 13] = [
+        Self::NoSuchBucket,
+        Self::NoSuchKey,
+        Self::AccessDenied,
+        Self::Credentials,
+        Self::WrongRegion,
+        Self::Throttled,
+        Self::Network,
+        Self::Checksum,
+        Self::PreconditionFailed,
+        Self::InvalidRange,
+        Self::Canceled,
+        Self::Timeout,
+        Self::Other,
+    ];
+
     /// The name of the Python class in `s3torch._errors`.
     pub fn class_name(self) -> &'static str {
         match self {
@@ -431,6 +451,14 @@ fn make_exception(py: Python<'_>, failure: &RequestFailure) -> PyResult<PyErr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_kind_is_listed_once_in_all() {
+        assert_eq!(ErrorKind::ALL.len(), ErrorKind::Other as usize + 1);
+        for (index, kind) in ErrorKind::ALL.iter().enumerate() {
+            assert_eq!(*kind as usize, index, "{kind:?}");
+        }
+    }
 
     #[test]
     fn classification_prefers_the_s3_error_code() {

@@ -1,9 +1,9 @@
 //! GET: an object body as a stream of buffers, read in order.
 
 use crate::buffer::{BorrowedBuffer, PyBuffer};
-use crate::client::Handle;
 use crate::errors::{Error, ErrorKind, Result, Target};
 use crate::fork::ProcessLocal;
+use crate::handle::Handle;
 use crate::inflight::InFlight;
 use crate::pybytes::bytes_filled;
 use crate::wait;

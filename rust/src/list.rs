@@ -1,8 +1,8 @@
 //! LIST: ListObjectsV2, a page at a time, with the next page requested while this one is used.
 
-use crate::client::Handle;
 use crate::errors::{Result, Target};
 use crate::fork::ProcessLocal;
+use crate::handle::Handle;
 use crate::inflight::InFlight;
 use crate::object::PyObjectInfo;
 use mountpoint_s3_client::error::{ListObjectsError, ObjectClientError};

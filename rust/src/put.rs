@@ -2,9 +2,9 @@
 //! multipart upload whose parts are sent while the caller keeps writing.
 
 use crate::buffer::BorrowedBuffer;
-use crate::client::Handle;
 use crate::errors::{Error, Result, Target};
 use crate::fork::ProcessLocal;
+use crate::handle::Handle;
 use crate::wait;
 use mountpoint_s3_client::checksums::crc32c;
 use mountpoint_s3_client::types::{
