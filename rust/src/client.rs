@@ -25,10 +25,12 @@ const COPY_SOURCE_KEY: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~')
     .remove(b'/');
 
-/// A connection to S3 or an S3-compatible store.
+/// A connection to S3 or an S3-compatible store, built from one resolved settings object
+/// (`s3torch._settings.ClientSettings`, read by field name).
 ///
-/// It belongs to the process that built it; in a forked child it builds a fresh CRT client on
-/// first use and leaves the parent's untouched.
+/// A setting of the wrong type raises TypeError and one out of range ValueError, both naming
+/// the field. The client belongs to the process that built it; in a forked child it builds a
+/// fresh connection pool on first use and leaves the parent's untouched.
 #[pyclass(name = "S3Client", module = "s3torch._core", frozen)]
 pub struct PyS3Client {
     settings: Settings,
@@ -110,7 +112,8 @@ impl PyS3Client {
         ))
     }
 
-    /// Open an upload of one object. Data is sent as it is written; nothing is visible until close().
+    /// Open an upload of one object. Data is sent as it is written; nothing is visible until
+    /// close().
     #[pyo3(signature = (bucket, key, storage_class=None))]
     fn put_object(
         &self,

@@ -297,9 +297,9 @@ impl PyGetObjectStream {
 
     /// Read up to `size` bytes (all of the rest when `size` is negative or None) as `bytes`.
     ///
-    /// Bytes are copied once, from the CRT's buffers into the result. A read of more than
-    /// [`MAX_HELD`] bytes asks for the object's size once (HEAD) so that it can allocate the result
-    /// up front instead of gathering the parts first.
+    /// Bytes are copied once, into the result. A read of more than 64 MiB asks for the object's
+    /// size once (HEAD) so that it can allocate the result up front instead of gathering the
+    /// parts first.
     #[pyo3(signature = (size=None))]
     fn read<'py>(&self, py: Python<'py>, size: Option<i64>) -> PyResult<Bound<'py, PyBytes>> {
         let limit = size.and_then(|size| usize::try_from(size).ok());
@@ -356,7 +356,8 @@ impl PyGetObjectStream {
         Ok(self.body.with(py, |body| Ok(body.position))?)
     }
 
-    /// Stop the request; later reads return nothing.
+    /// Stop the request. Later reads raise ValueError (I/O operation on closed stream); closing
+    /// again does nothing.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         Ok(self.body.with(py, |body| {
             body.state = State::Finished;

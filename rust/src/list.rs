@@ -12,7 +12,8 @@ use pyo3::prelude::*;
 
 type Page = InFlight<std::result::Result<ListObjectsResult, ObjectClientError<ListObjectsError, S3RequestError>>>;
 
-/// One page of a listing: objects, and the common prefixes ("folders") when a delimiter is used.
+/// One page of a listing: objects, and the common prefixes ("folders") when a delimiter is
+/// used.
 #[pyclass(name = "ListObjectResult", module = "s3torch._core", frozen, get_all)]
 pub struct PyListObjectResult {
     object_info: Vec<PyObjectInfo>,
