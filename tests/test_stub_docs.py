@@ -31,11 +31,9 @@ def test_the_writer_brings_a_drifted_stub_back(tmp_path: Path) -> None:
     text = tool.STUB.read_text(encoding="utf-8")
     # One docstring changed, one removed (a one-line def), one added where none belongs.
     text = text.replace('"""Bytes written so far."""', '"""Stale text."""', 1)
-    text = text.replace(
-        '    def tell(self) -> int:\n        """Object offset of the next byte this stream returns."""',
-        "    def tell(self) -> int: ...",
-        1,
-    )
+    tell = '"""Object offset of the next byte this stream returns."""'
+    one_line = "    def tell(self) -> int: ..."
+    text = text.replace(f"    def tell(self) -> int:\n        {tell}", one_line, 1)
     text = text.replace(
         "    def region(self) -> str: ...",
         '    def region(self) -> str:\n        """Invented."""',
