@@ -52,6 +52,7 @@ def test_fields_order_and_defaults() -> None:
         ("addressing_style", "auto"),
         ("upload_checksum", "crc32c"),
         ("stall_timeout_s", 120.0),
+        ("connect_refused_timeout_s", 5.0),
     ]
 
 

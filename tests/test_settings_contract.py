@@ -44,6 +44,14 @@ CASES: list[tuple[dict[str, Any], str, type[Exception]]] = [
     ),
     *(({"stall_timeout_s": value}, "stall_timeout_s", TypeError) for value in ("5", True)),
     *(
+        ({"connect_refused_timeout_s": value}, "connect_refused_timeout_s", ValueError)
+        for value in (0, -1.0, float("inf"), float("nan"))
+    ),
+    *(
+        ({"connect_refused_timeout_s": value}, "connect_refused_timeout_s", TypeError)
+        for value in ("5", True)
+    ),
+    *(
         ({name: value}, name, TypeError)
         for name in ("unsigned", "force_path_style", "requester_pays")
         for value in (1, "true", None)

@@ -180,6 +180,14 @@ class S3ClientConfig:
             the data takes, are bounded only by the CRT's own detection of
             stalled connections (no bytes for 30 s fails the attempt). None
             waits as long as that takes. Default 120.0.
+        connect_refused_timeout_s: How long, in seconds, every connection to
+            the endpoint may be refused before a request gives up with
+            :class:`~s3torch.S3NetworkError` ("could not connect to ..."),
+            even if ``max_attempts`` would allow more attempts. A store that
+            restarts comes back within it; a mistyped endpoint or port fails
+            in about this long instead of after every backoff. Any answer, or
+            another kind of network error, starts the count again. None: as
+            long as ``max_attempts`` allows. Default 5.0.
 
     Raises:
         TypeError: If a field has the wrong type (the message names the
@@ -204,6 +212,7 @@ class S3ClientConfig:
     addressing_style: str = "auto"
     upload_checksum: str | None = "crc32c"
     stall_timeout_s: float | None = 120.0
+    connect_refused_timeout_s: float | None = 5.0
 
     def __post_init__(self) -> None:
         self._check_throughput()
@@ -227,15 +236,16 @@ class S3ClientConfig:
                 f"{_name('upload_checksum')}={_show(self.upload_checksum)} is not "
                 "supported: must be 'crc32c' or None"
             )
-        self._check_stall_timeout()
+        self._check_seconds("stall_timeout_s")
+        self._check_seconds("connect_refused_timeout_s")
 
-    def _check_stall_timeout(self) -> None:
-        value: object = self.stall_timeout_s
+    def _check_seconds(self, field_name: str) -> None:
+        value: object = getattr(self, field_name)
         if value is None:
             return
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise TypeError(
-                f"{_name('stall_timeout_s')} must be a number of seconds or None, "
+                f"{_name(field_name)} must be a number of seconds or None, "
                 f"not {type(value).__name__} ({_show(value)})"
             )
         try:
@@ -244,10 +254,10 @@ class S3ClientConfig:
             seconds = math.inf
         if not (math.isfinite(seconds) and seconds > 0):
             raise ValueError(
-                f"{_name('stall_timeout_s')}={_show(value)} is out of range: "
+                f"{_name(field_name)}={_show(value)} is out of range: "
                 "must be a finite number of seconds greater than 0, or None for no limit"
             )
-        object.__setattr__(self, "stall_timeout_s", seconds)
+        object.__setattr__(self, field_name, seconds)
 
     @property
     def credentials_withheld(self) -> bool:

@@ -52,6 +52,7 @@ class ClientSettings:
     upload_checksum: str | None = "crc32c"
     read_window: int = DEFAULT_READ_WINDOW
     stall_timeout_s: float | None = 120.0
+    connect_refused_timeout_s: float | None = 5.0
 
 
 def resolve_settings(
@@ -86,6 +87,7 @@ def resolve_settings(
         ca_bundle=resolve_ca_bundle(config.ca_bundle),
         upload_checksum=config.upload_checksum,
         stall_timeout_s=config.stall_timeout_s,
+        connect_refused_timeout_s=config.connect_refused_timeout_s,
     )
 
 

@@ -54,7 +54,8 @@ impl PyS3Client {
         Ok(Handle {
             crt,
             metrics: self.metrics.clone(),
-            stall_limit: self.settings.stall_limit(),
+            limits: self.settings.limits(&self.metrics),
+            endpoint: self.settings.endpoint_url().into(),
         })
     }
 }

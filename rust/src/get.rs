@@ -67,7 +67,7 @@ impl Body {
             match std::mem::replace(&mut self.state, State::Finished) {
                 State::Finished => return Ok(None),
                 State::Starting(started) => {
-                    let outcome = started.wait(self.handle.stall_limit);
+                    let outcome = started.wait(&self.handle.limits);
                     match self.handle.settle("GetObject", &self.target, outcome) {
                         Ok(response) => self.state = State::Streaming(response),
                         // A range starting at the object's end, which only an object no longer
@@ -84,7 +84,7 @@ impl Body {
                     }
                 }
                 State::Streaming(mut response) => {
-                    let step = wait::block_on(response.next().map(Option::transpose), self.handle.stall_limit);
+                    let step = wait::block_on(response.next().map(Option::transpose), &self.handle.limits);
                     let Some(part) = self.handle.settle("GetObject", &self.target, step)? else {
                         if self.provisional_end.take() == Some(self.position) {
                             // The object is at least one byte longer than expected: ask for the rest.

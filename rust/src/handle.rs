@@ -5,19 +5,20 @@
 
 use crate::errors::{Error, ErrorKind, Result, ServiceError, Target};
 use crate::metrics::Metrics;
-use crate::wait::{self, Stalled};
+use crate::wait::{self, Interrupted, Limits};
 use mountpoint_s3_client::error::ObjectClientError;
 use mountpoint_s3_client::{S3CrtClient, S3RequestError};
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
-/// The CRT client of this process, its counters and its stall limit.
+/// The CRT client of this process, its counters and the limits of its waits.
 #[derive(Clone)]
 pub struct Handle {
     pub crt: S3CrtClient,
     pub metrics: Arc<Metrics>,
-    pub stall_limit: Option<Duration>,
+    pub limits: Limits,
+    /// The URL requests go to, for messages about connections.
+    pub endpoint: Arc<str>,
 }
 
 impl Handle {
@@ -30,7 +31,7 @@ impl Handle {
         target: &Target,
         step: impl Future<Output = std::result::Result<T, ObjectClientError<E, S3RequestError>>>,
     ) -> Result<T> {
-        self.settle(operation, target, wait::block_on(step, self.stall_limit))
+        self.settle(operation, target, wait::block_on(step, &self.limits))
     }
 
     /// The outcome of a step already waited for, as [`Handle::wait`] reports it.
@@ -38,13 +39,30 @@ impl Handle {
         &self,
         operation: &'static str,
         target: &Target,
-        outcome: std::result::Result<std::result::Result<T, ObjectClientError<E, S3RequestError>>, Stalled>,
+        outcome: std::result::Result<std::result::Result<T, ObjectClientError<E, S3RequestError>>, Interrupted>,
     ) -> Result<T> {
-        match outcome {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(self.failed(Error::from_client(operation, target.clone(), e))),
-            Err(Stalled) => Err(self.failed(self.stalled(operation, target))),
-        }
+        let error = match outcome {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(e)) => Error::from_client(operation, target.clone(), e),
+            Err(Interrupted::Stalled) => self.stalled(operation, target),
+            Err(Interrupted::Refused(budget)) => Error::request(
+                ErrorKind::Network,
+                operation,
+                target.clone(),
+                format!(
+                    "every connection was refused for {} s (connect_refused_timeout_s): is the endpoint \
+                     right, and is the store running?",
+                    budget.as_secs_f64()
+                ),
+            )
+            .connecting(),
+            Err(Interrupted::Tls) => Error::from_crt_code(
+                operation,
+                target.clone(),
+                mountpoint_s3_crt_sys::aws_io_errors::AWS_IO_TLS_ERROR_NEGOTIATION_FAILURE as i32,
+            ),
+        };
+        Err(self.failed(error.at_endpoint(&self.endpoint)))
     }
 
     /// Count an error that is about to reach the caller.
@@ -54,7 +72,7 @@ impl Handle {
     }
 
     fn stalled(&self, operation: &'static str, target: &Target) -> Error {
-        let seconds = self.stall_limit.map_or(0.0, |limit| limit.as_secs_f64());
+        let seconds = self.limits.stall.map_or(0.0, |limit| limit.as_secs_f64());
         Error::request(
             ErrorKind::Timeout,
             operation,

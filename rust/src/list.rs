@@ -59,7 +59,7 @@ impl Listing {
         };
         let result = self
             .handle
-            .settle("ListObjectsV2", &self.target, page.wait(self.handle.stall_limit))?;
+            .settle("ListObjectsV2", &self.target, page.wait(&self.handle.limits))?;
         self.continuation_token = result.next_continuation_token.clone();
         self.next = self.continuation_token.clone().map(|token| self.request(Some(token)));
         Ok(Some(result))

@@ -11,6 +11,7 @@
 use crate::checks::check_header_text;
 use crate::errors::{describe_chain, Error, ErrorKind, Result, Target};
 use crate::metrics::{Metrics, Telemetry};
+use crate::wait::Limits;
 use mountpoint_s3_client::config::{
     AddressingStyle, Allocator, CredentialsProvider, CredentialsProviderStaticOptions, EndpointConfig,
     S3ClientAuthConfig, S3ClientConfig, TlsConfig, Uri,
@@ -69,6 +70,9 @@ pub struct Settings {
     pub read_window: usize,
     /// Longest wait for one step of an operation, in seconds; `None`: no limit of our own.
     pub stall_timeout_s: Option<f64>,
+    /// How long every connection may be refused before a request gives up, in seconds;
+    /// `None`: as long as `max_attempts` allows.
+    pub connect_refused_timeout_s: Option<f64>,
 }
 
 /// What a field accepts, for its out-of-range message: one text per field, used whether the
@@ -79,7 +83,9 @@ fn allowed(field: &str) -> String {
         "max_attempts" => format!("must be between 1 and {MAX_ATTEMPTS} (total attempts, including the first)"),
         "throughput_target_gbps" => format!("must be finite, greater than 0 and at most {MAX_THROUGHPUT_GBPS}"),
         "read_window" => format!("must be at least 1 MiB ({MIN_READ_WINDOW})"),
-        "stall_timeout_s" => "must be a finite number of seconds greater than 0, or None for no limit".to_owned(),
+        "stall_timeout_s" | "connect_refused_timeout_s" => {
+            "must be a finite number of seconds greater than 0, or None for no limit".to_owned()
+        }
         _ => "see the documentation of S3ClientConfig".to_owned(),
     }
 }
@@ -150,6 +156,7 @@ impl Settings {
             upload_checksum,
             read_window: fields.whole("read_window")?,
             stall_timeout_s: fields.optional_number("stall_timeout_s")?,
+            connect_refused_timeout_s: fields.optional_number("connect_refused_timeout_s")?,
         };
         settings.validate()?;
         Ok(settings)
@@ -183,9 +190,14 @@ impl Settings {
         if self.read_window < MIN_READ_WINDOW {
             return Err(out_of_range("read_window", self.read_window));
         }
-        if let Some(seconds) = self.stall_timeout_s {
-            if !(seconds.is_finite() && seconds > 0.0) {
-                return Err(out_of_range("stall_timeout_s", seconds));
+        for (field, limit) in [
+            ("stall_timeout_s", self.stall_timeout_s),
+            ("connect_refused_timeout_s", self.connect_refused_timeout_s),
+        ] {
+            if let Some(seconds) = limit {
+                if !(seconds.is_finite() && seconds > 0.0) {
+                    return Err(out_of_range(field, seconds));
+                }
             }
         }
         // These go into HTTP headers: a control character would make every request fail late.
@@ -248,9 +260,22 @@ impl Settings {
         }
     }
 
-    /// The stall limit as a duration (a huge number of seconds means no limit).
-    pub fn stall_limit(&self) -> Option<Duration> {
-        self.stall_timeout_s.and_then(|s| Duration::try_from_secs_f64(s).ok())
+    /// The limits of every wait (a huge number of seconds means no limit).
+    pub fn limits(&self, metrics: &Metrics) -> Limits {
+        let seconds = |limit: Option<f64>| limit.and_then(|s| Duration::try_from_secs_f64(s).ok());
+        Limits {
+            stall: seconds(self.stall_timeout_s),
+            refused: seconds(self.connect_refused_timeout_s),
+            connections: metrics.connections.clone(),
+        }
+    }
+
+    /// The URL requests go to: the custom endpoint, or AWS's regional one.
+    pub fn endpoint_url(&self) -> String {
+        match &self.endpoint {
+            Some(endpoint) => endpoint.clone(),
+            None => format!("https://s3.{}.amazonaws.com", self.region),
+        }
     }
 
     /// Build a CRT client that counts its requests into `metrics`. Slow (it starts the CRT's
@@ -450,6 +475,7 @@ mod tests {
             upload_checksum: true,
             read_window: 64 * MIB,
             stall_timeout_s: Some(120.0),
+            connect_refused_timeout_s: Some(5.0),
         }
     }
 
