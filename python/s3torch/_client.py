@@ -61,7 +61,9 @@ class S3Client:
     - credentials: static keys in ``s3client_config``, else the profile
       (``s3client_config.profile`` or ``AWS_PROFILE``), else the default AWS chain
       (environment, shared config and credentials files, web identity, container and
-      instance metadata; IAM Identity Center (SSO) profiles are not supported);
+      instance metadata; IAM Identity Center (SSO) profiles only through ``credential_process =
+      aws configure export-credentials --profile NAME --format process``, see the configuration
+      docs);
     - CA bundle: ``s3client_config.ca_bundle``, else ``AWS_CA_BUNDLE``.
 
     A client can be pickled (e.g. into DataLoader workers) and survives ``fork``: each process
