@@ -4,7 +4,7 @@ use crate::checks::{check_bucket, check_header_text, check_key};
 use crate::errors::{Error, Result, Target};
 use crate::fork::ForkGuard;
 use crate::get::PyGetObjectStream;
-use crate::handle::Handle;
+use crate::handle::{Handle, Redirect};
 use crate::list::PyListObjectStream;
 use crate::metrics::Metrics;
 use crate::object::PyHeadObjectResult;
@@ -15,6 +15,7 @@ use mountpoint_s3_client::{ObjectClient, S3CrtClient};
 use percent_encoding::{percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// Characters of a key kept as they are in `x-amz-copy-source`: RFC 3986 unreserved, and `/`.
@@ -33,30 +34,91 @@ const COPY_SOURCE_KEY: &AsciiSet = &NON_ALPHANUMERIC
 /// fresh connection pool on first use and leaves the parent's untouched.
 #[pyclass(name = "S3Client", module = "s3torch._core", frozen)]
 pub struct PyS3Client {
+    shared: Arc<Shared>,
+}
+
+/// What a client's requests share, also from the CRT's threads: the settings, one CRT client per
+/// region in use, and the region of each bucket found to live outside the client's.
+struct Shared {
     settings: Settings,
-    client: Mutex<ForkGuard<S3CrtClient>>,
+    clients: Mutex<HashMap<String, ForkGuard<S3CrtClient>>>,
+    bucket_regions: Mutex<HashMap<String, String>>,
     metrics: Arc<Metrics>,
 }
 
-impl PyS3Client {
-    /// This process's CRT client (built on first use after a fork), with the client's counters.
-    pub fn handle(&self) -> Result<Handle> {
-        let mut slot = self.client.lock().unwrap_or_else(PoisonError::into_inner);
-        let crt = match slot.get() {
+impl Shared {
+    /// This process's CRT client for `region` (built on first use, and after a fork), with the
+    /// client's counters.
+    fn handle_in(self: &Arc<Self>, region: &str) -> Result<Handle> {
+        let settings = Settings {
+            region: region.to_owned(),
+            ..self.settings.clone()
+        };
+        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        let crt = match clients.get(region).and_then(ForkGuard::get) {
             Some(client) => client.clone(),
             None => {
-                let fresh = self.settings.build(&self.metrics)?;
+                let fresh = settings.build(&self.metrics)?;
                 // Replacing the slot drops the parent's guard, which leaks the parent's client.
-                *slot = ForkGuard::new(fresh.clone());
+                clients.insert(region.to_owned(), ForkGuard::new(fresh.clone()));
                 fresh
             }
         };
+        let shared = Arc::downgrade(self);
+        let redirect: Redirect = Arc::new(move |bucket: &str, region: &str| {
+            let shared = shared
+                .upgrade()
+                .ok_or_else(|| Error::invalid("the client was closed"))?;
+            shared.follow(bucket, region)
+        });
         Ok(Handle {
             crt,
             metrics: self.metrics.clone(),
-            limits: self.settings.limits(&self.metrics),
-            endpoint: self.settings.endpoint_url().into(),
+            limits: settings.limits(&self.metrics),
+            endpoint: settings.endpoint_url().into(),
+            region: region.into(),
+            redirect: Some(redirect),
         })
+    }
+
+    /// The handle for requests about `bucket`: in its region, once known.
+    fn handle_for(self: &Arc<Self>, bucket: &str) -> Result<Handle> {
+        let known = self
+            .bucket_regions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(bucket)
+            .cloned();
+        self.handle_in(known.as_deref().unwrap_or(&self.settings.region))
+    }
+
+    /// Remember that `bucket` lives in `region` (said once, in the log), and give its handle.
+    fn follow(self: &Arc<Self>, bucket: &str, region: &str) -> Result<Handle> {
+        let previous = self
+            .bucket_regions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(bucket.to_owned(), region.to_owned());
+        if previous.as_deref() != Some(region) {
+            tracing::info!(
+                "bucket {bucket} is in region {region}, not {}: its requests go there from now on",
+                self.settings.region
+            );
+        }
+        self.handle_in(region)
+    }
+
+    /// Run `operation` with the handle for `bucket`; if S3 says the bucket lives in another
+    /// region, run it once more there.
+    fn with_region<T>(self: &Arc<Self>, bucket: &str, operation: impl Fn(&Handle) -> Result<T>) -> Result<T> {
+        let handle = self.handle_for(bucket)?;
+        match operation(&handle) {
+            Err(error) => match handle.follow(&error, bucket) {
+                Some(there) => operation(&there),
+                None => Err(error),
+            },
+            done => done,
+        }
     }
 }
 
@@ -70,10 +132,14 @@ impl PyS3Client {
         let settings = Settings::from_python(settings)?;
         let metrics = Arc::new(Metrics::default());
         let client = py.detach(|| settings.build(&metrics))?;
+        let clients = HashMap::from([(settings.region.clone(), ForkGuard::new(client))]);
         Ok(Self {
-            settings,
-            client: Mutex::new(ForkGuard::new(client)),
-            metrics,
+            shared: Arc::new(Shared {
+                settings,
+                clients: Mutex::new(clients),
+                bucket_regions: Mutex::new(HashMap::new()),
+                metrics,
+            }),
         })
     }
 
@@ -102,13 +168,13 @@ impl PyS3Client {
                 Some(start..end)
             }
         };
-        let handle = py.detach(|| self.handle())?;
+        let handle = py.detach(|| self.shared.handle_for(bucket))?;
         Ok(PyGetObjectStream::start(
             handle,
             bucket,
             key,
             range,
-            self.settings.read_window as u64,
+            self.shared.settings.read_window as u64,
             size_hint,
         ))
     }
@@ -128,13 +194,13 @@ impl PyS3Client {
         if let Some(storage_class) = &storage_class {
             check_header_text("storage_class", storage_class, true)?;
         }
-        let handle = py.detach(|| self.handle())?;
+        let handle = py.detach(|| self.shared.handle_for(bucket))?;
         Ok(PyPutObjectStream::new(
             handle,
             bucket,
             key,
             storage_class,
-            self.settings.upload_checksum,
+            self.shared.settings.upload_checksum,
         ))
     }
 
@@ -155,7 +221,7 @@ impl PyS3Client {
             ))
             .into());
         }
-        let handle = py.detach(|| self.handle())?;
+        let handle = py.detach(|| self.shared.handle_for(bucket))?;
         Ok(PyListObjectStream::start(handle, bucket, prefix, delimiter, max_keys))
     }
 
@@ -163,14 +229,15 @@ impl PyS3Client {
     fn head_object(&self, py: Python<'_>, bucket: &str, key: &str) -> PyResult<PyHeadObjectResult> {
         check_bucket(bucket)?;
         check_key(key)?;
-        let head = py.detach(|| -> Result<_> {
-            let handle = self.handle()?;
-            let params = HeadObjectParams::new();
-            handle.wait(
-                "HeadObject",
-                &Target::object(bucket, key),
-                handle.crt.head_object(bucket, key, &params),
-            )
+        let head = py.detach(|| {
+            self.shared.with_region(bucket, |handle| {
+                let params = HeadObjectParams::new();
+                handle.wait(
+                    "HeadObject",
+                    &Target::object(bucket, key),
+                    handle.crt.head_object(bucket, key, &params),
+                )
+            })
         })?;
         Ok(head.into())
     }
@@ -179,11 +246,11 @@ impl PyS3Client {
     fn delete_object(&self, py: Python<'_>, bucket: &str, key: &str) -> PyResult<()> {
         check_bucket(bucket)?;
         check_key(key)?;
-        py.detach(|| -> Result<()> {
-            let handle = self.handle()?;
-            let target = Target::object(bucket, key);
-            handle.wait("DeleteObject", &target, handle.crt.delete_object(bucket, key))?;
-            Ok(())
+        py.detach(|| {
+            self.shared.with_region(bucket, |handle| {
+                let target = Target::object(bucket, key);
+                handle.wait("DeleteObject", &target, handle.crt.delete_object(bucket, key))
+            })
         })?;
         Ok(())
     }
@@ -206,59 +273,60 @@ impl PyS3Client {
         // The crate encodes the destination (it is the request path) but puts the source into the
         // x-amz-copy-source header as given, where S3 expects it URL-encoded.
         let encoded_src_key = percent_encode(src_key.as_bytes(), COPY_SOURCE_KEY).to_string();
-        py.detach(|| -> Result<()> {
-            let handle = self.handle()?;
-            let params = CopyObjectParams::new();
-            // A copy's one wait lasts as long as the store takes to copy the whole object, so the
-            // stall limit does not apply; the CRT's own stall detection still does.
-            let copied = futures::executor::block_on(handle.crt.copy_object(
-                src_bucket,
-                &encoded_src_key,
-                dst_bucket,
-                dst_key,
-                &params,
-            ));
-            handle.settle("CopyObject", &Target::object(src_bucket, src_key), Ok(copied))?;
-            Ok(())
+        // A copy is sent to the destination bucket's region.
+        py.detach(|| {
+            self.shared.with_region(dst_bucket, |handle| {
+                let params = CopyObjectParams::new();
+                // A copy's one wait lasts as long as the store takes to copy the whole object, so
+                // the stall limit does not apply; the CRT's own stall detection still does.
+                let copied = futures::executor::block_on(handle.crt.copy_object(
+                    src_bucket,
+                    &encoded_src_key,
+                    dst_bucket,
+                    dst_key,
+                    &params,
+                ));
+                handle.settle("CopyObject", &Target::object(src_bucket, src_key), Ok(copied))
+            })
         })?;
         Ok(())
     }
 
     #[getter]
     fn region(&self) -> &str {
-        &self.settings.region
+        &self.shared.settings.region
     }
 
     #[getter]
     fn endpoint(&self) -> Option<&str> {
-        self.settings.endpoint.as_deref()
+        self.shared.settings.endpoint.as_deref()
     }
 
     #[getter]
     fn part_size(&self) -> usize {
-        self.settings.part_size
+        self.shared.settings.part_size
     }
 
     #[getter]
     fn throughput_target_gbps(&self) -> f64 {
-        self.settings.throughput_target_gbps
+        self.shared.settings.throughput_target_gbps
     }
 
     #[getter]
     fn max_attempts(&self) -> usize {
-        self.settings.max_attempts
+        self.shared.settings.max_attempts
     }
 
     #[getter]
     fn stall_timeout_s(&self) -> Option<f64> {
-        self.settings.stall_timeout_s
+        self.shared.settings.stall_timeout_s
     }
 
     /// This client's counters since it was made: requests (by operation), retries, errors (by
     /// HTTP status, or "network"), throttles, canceled requests, timeouts, bytes read and written.
     fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let counters = PyDict::new(py);
-        for (name, value) in self.metrics.snapshot() {
+        for (name, value) in self.shared.metrics.snapshot() {
             counters.set_item(name, value)?;
         }
         Ok(counters)
@@ -266,13 +334,16 @@ impl PyS3Client {
 
     #[getter]
     fn user_agent(&self) -> String {
-        self.settings.user_agent()
+        self.shared.settings.user_agent()
     }
 
     fn __repr__(&self) -> String {
         format!(
             "S3Client(region={:?}, endpoint={:?}, part_size={}, max_attempts={})",
-            self.settings.region, self.settings.endpoint, self.settings.part_size, self.settings.max_attempts
+            self.shared.settings.region,
+            self.shared.settings.endpoint,
+            self.shared.settings.part_size,
+            self.shared.settings.max_attempts
         )
     }
 }

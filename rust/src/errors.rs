@@ -144,6 +144,8 @@ pub struct RequestFailure {
     /// No connection could be made (refused, no such host, TLS): the message names the endpoint.
     pub connecting: bool,
     pub endpoint: Option<String>,
+    /// The bucket's region, when S3 said it is another one (301 with `x-amz-bucket-region`).
+    pub bucket_region: Option<String>,
 }
 
 impl fmt::Display for RequestFailure {
@@ -215,6 +217,7 @@ impl Error {
             request_id: None,
             connecting: false,
             endpoint: None,
+            bucket_region: None,
         }))
     }
 
@@ -237,6 +240,7 @@ impl Error {
                     request_id: None,
                     connecting: false,
                     endpoint: None,
+                    bucket_region: None,
                 }))
             }
             ObjectClientError::ClientError(client) => Self::from_request_error(operation, target, client),
@@ -247,6 +251,7 @@ impl Error {
         let meta = error.meta();
         let (mut status, mut code) = (meta.http_code, meta.error_code.clone());
         let mut connecting = false;
+        let mut bucket_region = None;
         let (kind, detail, request_id) = match &error {
             S3RequestError::ResponseError(result) => {
                 let status = (result.response_status >= 100).then_some(result.response_status);
@@ -289,11 +294,14 @@ impl Error {
                 },
                 None,
             ),
-            S3RequestError::IncorrectRegion(region, _) => (
-                ErrorKind::WrongRegion,
-                format!("the bucket is in region {region}, not in the client's region"),
-                None,
-            ),
+            S3RequestError::IncorrectRegion(region, _) => {
+                bucket_region = Some(region.clone());
+                (
+                    ErrorKind::WrongRegion,
+                    format!("the bucket is in region {region}, not in the client's region"),
+                    None,
+                )
+            }
             S3RequestError::NoSigningCredentials => (
                 ErrorKind::Credentials,
                 "no credentials were found to sign the request (set AWS_ACCESS_KEY_ID and \
@@ -346,7 +354,16 @@ impl Error {
             request_id,
             connecting,
             endpoint: None,
+            bucket_region,
         }))
+    }
+
+    /// The bucket's own region, when a request failed because it went to another one.
+    pub fn bucket_region(&self) -> Option<&str> {
+        match self {
+            Self::Request(failure) if failure.kind == ErrorKind::WrongRegion => failure.bucket_region.as_deref(),
+            _ => None,
+        }
     }
 
     /// Mark a failed request as one that could not connect.
@@ -564,6 +581,7 @@ mod tests {
             request_id: Some("REQ1".into()),
             connecting: false,
             endpoint: None,
+            bucket_region: None,
         };
         assert_eq!(
             failure.to_string(),

@@ -45,6 +45,8 @@ struct Body {
     /// [`PyGetObjectStream::start`]). Reaching it means the object may be longer than
     /// expected: the rest is asked for with a new request.
     provisional_end: Option<u64>,
+    /// The range of the request on the wire (None: the whole object), to send again elsewhere.
+    requested: Option<Range<u64>>,
     /// Closed by the caller: reads fail rather than look like the end of the body.
     closed: bool,
 }
@@ -70,6 +72,7 @@ impl Body {
                     let outcome = started.wait(&self.handle.limits);
                     match self.handle.settle("GetObject", &self.target, outcome) {
                         Ok(response) => self.state = State::Streaming(response),
+
                         // A range starting at the object's end, which only an object no longer
                         // than expected (the first request, whole object: an empty one) makes
                         // unsatisfiable; some stores answer so to the CRT's first ranged part of
@@ -80,7 +83,15 @@ impl Body {
                         {
                             return Ok(None)
                         }
-                        Err(error) => return Err(error),
+                        // The bucket lives in another region: send the same request there.
+                        Err(error) => match self.handle.follow(&error, &self.target.bucket) {
+                            Some(there) => {
+                                self.handle = there;
+                                let started = request(&self.handle, &self.target, self.requested.clone());
+                                self.state = State::Starting(started);
+                            }
+                            None => return Err(error),
+                        },
                     }
                 }
                 State::Streaming(mut response) => {
@@ -88,8 +99,8 @@ impl Body {
                     let Some(part) = self.handle.settle("GetObject", &self.target, step)? else {
                         if self.provisional_end.take() == Some(self.position) {
                             // The object is at least one byte longer than expected: ask for the rest.
-                            self.state =
-                                State::Starting(request(&self.handle, &self.target, Some(self.position..u64::MAX)));
+                            self.requested = Some(self.position..u64::MAX);
+                            self.state = State::Starting(request(&self.handle, &self.target, self.requested.clone()));
                             continue;
                         }
                         return Ok(None);
@@ -220,13 +231,15 @@ impl PyGetObjectStream {
         let whole_object = range.is_none();
         let target = Target::object(bucket, key);
         let mut provisional_end = None;
+        let mut requested = range.clone();
         let state = match (range, size_hint) {
             (Some(range), _) if range.is_empty() => State::Finished,
             // Up to the end (`end` is None), from a start within the expected size.
             (_, Some(size)) if end.is_none() && start <= size => {
                 let hinted_end = size.saturating_add(1);
                 provisional_end = Some(hinted_end);
-                State::Starting(request(&handle, &target, Some(start..hinted_end)))
+                requested = Some(start..hinted_end);
+                State::Starting(request(&handle, &target, requested.clone()))
             }
             (range, _) => State::Starting(request(&handle, &target, range)),
         };
@@ -245,6 +258,7 @@ impl PyGetObjectStream {
                     read_window,
                     whole_object,
                     provisional_end,
+                    requested,
                     closed: false,
                 },
                 "stream",

@@ -11,6 +11,10 @@ use mountpoint_s3_client::{S3CrtClient, S3RequestError};
 use std::future::Future;
 use std::sync::Arc;
 
+/// The handle of another region, for the bucket named: how a request follows a bucket that S3
+/// says lives elsewhere (given by the client, which caches each bucket's region).
+pub type Redirect = Arc<dyn Fn(&str, &str) -> Result<Handle> + Send + Sync>;
+
 /// The CRT client of this process, its counters and the limits of its waits.
 #[derive(Clone)]
 pub struct Handle {
@@ -19,6 +23,9 @@ pub struct Handle {
     pub limits: Limits,
     /// The URL requests go to, for messages about connections.
     pub endpoint: Arc<str>,
+    /// The region requests are signed for.
+    pub region: Arc<str>,
+    pub redirect: Option<Redirect>,
 }
 
 impl Handle {
@@ -63,6 +70,12 @@ impl Handle {
             ),
         };
         Err(self.failed(error.at_endpoint(&self.endpoint)))
+    }
+
+    /// The handle to try again with, when `error` says that `bucket` lives in another region.
+    pub fn follow(&self, error: &Error, bucket: &str) -> Option<Handle> {
+        let region = error.bucket_region().filter(|region| *region != &*self.region)?;
+        self.redirect.as_ref()?(bucket, region).ok()
     }
 
     /// Count an error that is about to reach the caller.

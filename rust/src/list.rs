@@ -57,9 +57,22 @@ impl Listing {
         let Some(page) = self.next.take() else {
             return Ok(None);
         };
-        let result = self
+        let result = match self
             .handle
-            .settle("ListObjectsV2", &self.target, page.wait(&self.handle.limits))?;
+            .settle("ListObjectsV2", &self.target, page.wait(&self.handle.limits))
+        {
+            Ok(result) => result,
+            // The bucket lives in another region: ask for the same page there.
+            Err(error) => match self.handle.follow(&error, &self.target.bucket) {
+                Some(there) => {
+                    self.handle = there;
+                    let page = self.request(self.continuation_token.clone());
+                    self.handle
+                        .settle("ListObjectsV2", &self.target, page.wait(&self.handle.limits))?
+                }
+                None => return Err(error),
+            },
+        };
         self.continuation_token = result.next_continuation_token.clone();
         self.next = self.continuation_token.clone().map(|token| self.request(Some(token)));
         Ok(Some(result))
