@@ -15,6 +15,7 @@ import pytest
 
 import s3torch
 from s3torch import _core
+from s3torch._settings import ClientSettings
 
 
 def put(client: s3torch.S3Client, bucket: str, key: str, data: bytes) -> None:
@@ -87,7 +88,7 @@ def test_empty_bucket_or_key_is_a_value_error(client: s3torch.S3Client, bucket: 
 )
 def test_native_client_rejects_bad_settings_naming_them(kwargs: dict[str, Any], field: str) -> None:
     with pytest.raises(ValueError, match=field):
-        _core.S3Client("us-east-1", **kwargs)
+        _core.S3Client(ClientSettings("us-east-1", **kwargs))
 
 
 def test_an_unparseable_endpoint_is_a_value_error() -> None:
@@ -97,7 +98,7 @@ def test_an_unparseable_endpoint_is_a_value_error() -> None:
 
 def test_a_missing_ca_bundle_is_a_value_error(tmp_path: Any) -> None:
     with pytest.raises(ValueError, match="ca_bundle"):
-        _core.S3Client("us-east-1", ca_bundle=str(tmp_path / "missing.pem"))
+        _core.S3Client(ClientSettings("us-east-1", ca_bundle=str(tmp_path / "missing.pem")))
 
 
 def test_client_sent_to_a_child_process_works_and_keeps_its_settings(
@@ -138,11 +139,12 @@ def test_the_native_client_is_never_pickled(client: s3torch.S3Client) -> None:
 def test_max_attempts_from_the_environment_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1000")
     with pytest.raises(ValueError, match="AWS_MAX_ATTEMPTS"):
-        _core.S3Client("us-east-1")
+        _core.S3Client(ClientSettings("us-east-1"))
 
 
 def test_the_largest_max_attempts_builds_a_client() -> None:
-    assert _core.S3Client("us-east-1", max_attempts=_core.MAX_ATTEMPTS).max_attempts == 64
+    settings = ClientSettings("us-east-1", max_attempts=_core.MAX_ATTEMPTS)
+    assert _core.S3Client(settings).max_attempts == 64
 
 
 def test_restore_status_pickles() -> None:
@@ -169,12 +171,14 @@ def test_blocking_reads_release_the_gil() -> None:
     accepted: list[socket.socket] = []
     threading.Thread(target=lambda: accepted.append(silent.accept()[0]), daemon=True).start()
     client = _core.S3Client(
-        "us-east-1",
-        endpoint=f"http://127.0.0.1:{port}",
-        force_path_style=True,
-        max_attempts=1,
-        access_key_id="a",
-        secret_access_key="b",
+        ClientSettings(
+            "us-east-1",
+            endpoint=f"http://127.0.0.1:{port}",
+            force_path_style=True,
+            max_attempts=1,
+            access_key_id="a",
+            secret_access_key="b",
+        )
     )
     outcome: list[BaseException | bytes] = []
 

@@ -93,3 +93,17 @@ def test_errors_pickle_with_their_attributes(client: s3torch.S3Client, bucket: s
         404,
         str(caught.value),
     )
+
+
+def test_every_native_error_kind_maps_to_an_exported_exception_class() -> None:
+    """The native core names the class of each error kind (``_core.ERROR_CLASSES``, from
+    ``ErrorKind::ALL``); a class renamed on one side only would turn errors into RuntimeError."""
+    from s3torch import _core, _errors
+
+    assert len(set(_core.ERROR_CLASSES)) == len(_core.ERROR_CLASSES)
+    for name in _core.ERROR_CLASSES:
+        cls = getattr(_errors, name, None)
+        assert isinstance(cls, type) and issubclass(cls, s3torch.S3Exception), name
+        assert getattr(s3torch, name) is cls, f"{name} is not exported by s3torch"
+    # Every class users can catch is one the native core raises: none is dead.
+    assert set(_errors.__all__) == set(_core.ERROR_CLASSES)

@@ -369,7 +369,7 @@ def test_bad_arguments_are_typed_errors(objects: Any, module_client: Any) -> Non
         S3ReaderConstructor.range_based(buffer_size=-1)
     with pytest.raises(ValueError, match="key must not be empty"):
         module_client.get_object(bucket, "")
-    with pytest.raises(ValueError, match="bucket must not be empty"):
+    with pytest.raises(ValueError, match="bucket name is empty"):
         module_client.get_object("", "k")
 
 

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import atexit
 import logging
-import os
 import weakref
 from functools import partial
 from typing import Any, TypeVar
 
 from . import _core
-from ._config import (
-    S3ClientConfig,
-    default_addressing_style,
-    resolve_ca_bundle,
-    resolve_endpoint,
-    resolve_profile,
-    resolve_region,
-)
+from ._checks import check_int, check_optional_int
+from ._config import S3ClientConfig
+from ._settings import resolve_settings
+from ._uri import validate_bucket_name, validate_key, validate_object_key
 from .s3reader import (
     ObjectInfoCallable,
     S3Reader,
@@ -66,7 +61,9 @@ class S3Client:
     - credentials: static keys in ``s3client_config``, else the profile
       (``s3client_config.profile`` or ``AWS_PROFILE``), else the default AWS chain
       (environment, shared config and credentials files, web identity, container and
-      instance metadata; IAM Identity Center (SSO) profiles are not supported);
+      instance metadata; IAM Identity Center (SSO) profiles only through ``credential_process =
+      aws configure export-credentials --profile NAME --format process``, see the configuration
+      docs);
     - CA bundle: ``s3client_config.ca_bundle``, else ``AWS_CA_BUNDLE``.
 
     A client can be pickled (e.g. into DataLoader workers) and survives ``fork``: each process
@@ -107,29 +104,13 @@ class S3Client:
                 "pickles): build the config again with them, or use a profile or the environment"
             )
         self._user_agent_prefix = _user_agent_prefix(user_agent)
-        profile = resolve_profile(config.profile)
-        self._region = resolve_region(region, profile)
-        self._endpoint = resolve_endpoint(endpoint, profile)
-        self._config = config
-        style = default_addressing_style(self._endpoint, config.effective_addressing_style)
-        self._native = _core.S3Client(
-            self._region,
-            endpoint=self._endpoint,
-            user_agent_prefix=self._user_agent_prefix,
-            throughput_target_gbps=float(config.throughput_target_gbps),
-            part_size=config.part_size,
-            profile=_credentials_profile(config, profile),
-            unsigned=config.unsigned,
-            force_path_style=style == "path",
-            max_attempts=config.max_attempts,
-            access_key_id=config.access_key_id,
-            secret_access_key=config.secret_access_key,
-            session_token=config.session_token,
-            requester_pays=config.requester_pays,
-            ca_bundle=resolve_ca_bundle(config.ca_bundle),
-            upload_checksum=config.upload_checksum is not None,
-            stall_timeout_s=config.stall_timeout_s,
+        settings = resolve_settings(
+            config, region=region, endpoint=endpoint, user_agent_prefix=self._user_agent_prefix
         )
+        self._region = settings.region
+        self._endpoint = settings.endpoint
+        self._config = config
+        self._native = _core.S3Client(settings)
 
     @property
     def region(self) -> str:
@@ -173,8 +154,7 @@ class S3Client:
             ValueError: empty bucket or key.
             S3NoSuchKeyError, S3NoSuchBucketError, ...: on the first read.
         """
-        _text("bucket", bucket)
-        _text("key", key)
+        _object("bucket", bucket, "key", key)
         constructor = (
             reader_constructor if reader_constructor is not None else S3ReaderConstructor.default()
         )
@@ -212,10 +192,9 @@ class S3Client:
             ValueError: empty bucket or key, or ``end < start``.
             S3NoSuchKeyError, S3NoSuchBucketError, ...: when the body is first read.
         """
-        _text("bucket", bucket)
-        _text("key", key)
-        _offset("start", start)
-        _offset("end", end)
+        _object("bucket", bucket, "key", key)
+        check_optional_int("start", start, minimum=0, maximum=_MAX_U64)
+        check_optional_int("end", end, minimum=0, maximum=_MAX_U64)
         return self._native.get_object(bucket, key, start, end)
 
     def put_object_stream(
@@ -224,8 +203,7 @@ class S3Client:
         """Open an upload to ``s3://bucket/key``; the object appears when the stream is closed.
 
         An upload still open when the interpreter exits is aborted."""
-        _text("bucket", bucket)
-        _text("key", key)
+        _object("bucket", bucket, "key", key)
         if storage_class is not None:
             _text("storage_class", storage_class)
         stream = self._native.put_object(bucket, key, storage_class)
@@ -236,32 +214,26 @@ class S3Client:
         self, bucket: str, prefix: str = "", delimiter: str = "", max_keys: int = 1000
     ) -> _core.ListObjectStream:
         """List keys under ``prefix``, a page of up to ``max_keys`` at a time (ListObjectsV2)."""
-        for name, value in (("bucket", bucket), ("prefix", prefix), ("delimiter", delimiter)):
-            _text(name, value)
-        _offset("max_keys", max_keys)
+        validate_bucket_name(_str("bucket", bucket))
+        validate_key(_str("prefix", prefix))
+        _text("delimiter", delimiter)
+        check_int("max_keys", max_keys, minimum=1, maximum=1000)
         return self._native.list_objects(bucket, prefix, delimiter, max_keys)
 
     def head_object(self, bucket: str, key: str) -> _core.HeadObjectResult:
         """Size, ETag, last-modified time and storage class of an object."""
-        _text("bucket", bucket)
-        _text("key", key)
+        _object("bucket", bucket, "key", key)
         return self._native.head_object(bucket, key)
 
     def delete_object(self, bucket: str, key: str) -> None:
         """Delete an object; deleting a missing key succeeds, as in S3."""
-        _text("bucket", bucket)
-        _text("key", key)
+        _object("bucket", bucket, "key", key)
         self._native.delete_object(bucket, key)
 
     def copy_object(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> None:
         """Copy an object server-side."""
-        for name, value in (
-            ("src_bucket", src_bucket),
-            ("src_key", src_key),
-            ("dst_bucket", dst_bucket),
-            ("dst_key", dst_key),
-        ):
-            _text(name, value)
+        _object("src_bucket", src_bucket, "src_key", src_key)
+        _object("dst_bucket", dst_bucket, "dst_key", dst_key)
         self._native.copy_object(src_bucket, src_key, dst_bucket, dst_key)
 
     def metrics(self) -> dict[str, int]:
@@ -301,10 +273,8 @@ class S3Client:
 def _text(name: str, value: object) -> None:
     """Refuse what cannot be sent as text: non-strings, and lone surrogates (from bytes decoded
     with ``surrogateescape``), naming the argument."""
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
     try:
-        value.encode("utf-8")
+        _str(name, value).encode("utf-8")
     except UnicodeEncodeError:
         raise ValueError(
             f"{name} {value!r} is not valid Unicode text (it has a lone surrogate, as bytes "
@@ -315,28 +285,17 @@ def _text(name: str, value: object) -> None:
 _MAX_U64 = 2**64 - 1
 
 
-def _offset(name: str, value: int | None) -> None:
-    """Refuse counts and offsets that are not whole numbers from 0 to 2**64 - 1, naming them."""
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-    if not 0 <= value <= _MAX_U64:
-        raise ValueError(f"{name}={value} is out of range: must be between 0 and 2**64 - 1")
+def _object(bucket_name: str, bucket: object, key_name: str, key: object) -> None:
+    """Refuse a bucket or key that cannot name one object (the rules of :mod:`s3torch._uri`),
+    naming the argument when it is not even a string."""
+    validate_bucket_name(_str(bucket_name, bucket))
+    validate_object_key(_str(key_name, key))
 
 
-def _credentials_profile(config: S3ClientConfig, profile: str | None) -> str | None:
-    """The profile to take credentials from, or None for the default chain.
-
-    As in the AWS CLI and boto3: keys in the environment win over a profile named only by
-    ``AWS_PROFILE``; a profile named in the config wins over them.
-    """
-    if config.unsigned or config.access_key_id is not None:
-        return None
-    if config.profile is None and os.environ.get("AWS_ACCESS_KEY_ID"):
-        if os.environ.get("AWS_SECRET_ACCESS_KEY"):
-            return None
-    return profile
+def _str(name: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
+    return value
 
 
 def _unpickle_client(

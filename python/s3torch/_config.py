@@ -1,27 +1,39 @@
-"""Client configuration and the AWS-style resolution of region, endpoint, etc.
+"""The client's settings: :class:`S3ClientConfig` and its rules.
 
 :class:`S3ClientConfig` holds the tunables of the S3 client. Its first six
 fields are the same (name, order, default and meaning) as in
 ``s3torchconnector`` 1.5, so existing code keeps working; the fields after
 them are extensions of this project.
 
-The ``resolve_*`` helpers pick a setting the way AWS tools do: an explicit
-argument wins, then environment variables, then the active profile of the
-AWS config file, then a default. Empty strings (after stripping whitespace)
-always count as "not set".
+Every rule a user can break is checked here, when the config is made, with a
+message naming the field. Where a setting comes from when it is not given
+(environment, AWS config file) is :mod:`s3torch._aws_config`'s business; its
+names are re-exported here for code that imports them from this module.
 """
 
 from __future__ import annotations
 
-import configparser
 import dataclasses
 import math
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from multiprocessing.reduction import ForkingPickler
 from typing import Any
-from urllib.parse import urlsplit
+
+# The limits are the native core's, which enforces them too.
+from ._aws_config import (
+    ADDRESSING_STYLES,
+    DEFAULT_REGION,
+    default_addressing_style,
+    resolve_ca_bundle,
+    resolve_endpoint,
+    resolve_profile,
+    resolve_region,
+)
+from ._checks import check_int
+from ._core import MAX_ATTEMPTS as MAX_ATTEMPTS_LIMIT
+from ._core import MAX_PART_SIZE, MAX_THROUGHPUT_GBPS, MIN_PART_SIZE
+from ._uri import has_control_character
 
 __all__ = [
     "ADDRESSING_STYLES",
@@ -39,20 +51,10 @@ __all__ = [
     "resolve_region",
 ]
 
-# The limits are the native core's, which enforces them too.
-from ._core import MAX_ATTEMPTS as MAX_ATTEMPTS_LIMIT
-from ._core import MAX_PART_SIZE, MAX_THROUGHPUT_GBPS, MIN_PART_SIZE
-
 _MIB = 1024 * 1024
-
-ADDRESSING_STYLES: tuple[str, ...] = ("auto", "path", "virtual")
-"""Accepted values of ``S3ClientConfig.addressing_style``."""
 
 UPLOAD_CHECKSUMS: tuple[str | None, ...] = ("crc32c", None)
 """Accepted values of ``S3ClientConfig.upload_checksum``."""
-
-DEFAULT_REGION = "us-east-1"
-"""Region used when no region is configured anywhere."""
 
 _SECRET_FIELDS = ("access_key_id", "secret_access_key", "session_token")
 
@@ -77,13 +79,15 @@ def _check_bool(field_name: str, value: object) -> None:
         )
 
 
-def _check_int_range(field_name: str, value: object, low: int, high: int, allowed: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(
-            f"{_name(field_name)} must be an int, not {type(value).__name__} ({_show(value)})"
+def _check_whole(field_name: str, value: object, minimum: int, maximum: int) -> None:
+    # check_int shows the value in its message, and str() refuses an int of more than 4,300
+    # digits (sys.get_int_max_str_digits) with a ValueError that names no field.
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**64:
+        raise ValueError(
+            f"{_name(field_name)}={_show(value)} is out of range: "
+            f"must be between {minimum} and {maximum}"
         )
-    if not low <= value <= high:
-        raise ValueError(f"{_name(field_name)}={_show(value)} is out of range: {allowed}")
+    check_int(_name(field_name), value, minimum=minimum, maximum=maximum)
 
 
 def _check_optional_str(field_name: str, value: object, secret: bool) -> None:
@@ -97,6 +101,12 @@ def _check_optional_str(field_name: str, value: object, secret: bool) -> None:
         )
     if not value:
         raise ValueError(f"{_name(field_name)} must not be an empty string")
+    if has_control_character(value):
+        shown = "" if secret else f"={_show(value)}"
+        raise ValueError(
+            f"{_name(field_name)}{shown} contains a control character (such as a line break): "
+            "it cannot be sent in a request"
+        )
 
 
 @dataclass(frozen=True)
@@ -170,6 +180,14 @@ class S3ClientConfig:
             the data takes, are bounded only by the CRT's own detection of
             stalled connections (no bytes for 30 s fails the attempt). None
             waits as long as that takes. Default 120.0.
+        connect_refused_timeout_s: How long, in seconds, every connection to
+            the endpoint may be refused before a request gives up with
+            :class:`~s3torch.S3NetworkError` ("could not connect to ..."),
+            even if ``max_attempts`` would allow more attempts. A store that
+            restarts comes back within it; a mistyped endpoint or port fails
+            in about this long instead of after every backoff. Any answer, or
+            another kind of network error, starts the count again. None: as
+            long as ``max_attempts`` allows. Default 5.0.
 
     Raises:
         TypeError: If a field has the wrong type (the message names the
@@ -194,44 +212,40 @@ class S3ClientConfig:
     addressing_style: str = "auto"
     upload_checksum: str | None = "crc32c"
     stall_timeout_s: float | None = 120.0
+    connect_refused_timeout_s: float | None = 5.0
 
     def __post_init__(self) -> None:
         self._check_throughput()
-        _check_int_range(
-            "part_size",
-            self.part_size,
-            MIN_PART_SIZE,
-            MAX_PART_SIZE,
-            f"must be between 5 MiB ({MIN_PART_SIZE}) and 5 GiB ({MAX_PART_SIZE})",
-        )
+        _check_whole("part_size", self.part_size, MIN_PART_SIZE, MAX_PART_SIZE)
         _check_bool("unsigned", self.unsigned)
         _check_bool("force_path_style", self.force_path_style)
-        _check_int_range(
-            "max_attempts",
-            self.max_attempts,
-            1,
-            MAX_ATTEMPTS_LIMIT,
-            f"must be between 1 and {MAX_ATTEMPTS_LIMIT} (total attempts, including the first)",
-        )
+        _check_whole("max_attempts", self.max_attempts, 1, MAX_ATTEMPTS_LIMIT)
         _check_optional_str("profile", self.profile, secret=False)
         self._check_credentials()
         _check_bool("requester_pays", self.requester_pays)
         self._check_ca_bundle()
         self._check_addressing_style()
+        checksum: object = self.upload_checksum
+        if checksum is not None and not isinstance(checksum, str):
+            raise TypeError(
+                f"{_name('upload_checksum')} must be a str or None ('crc32c' or None), "
+                f"not {type(checksum).__name__} ({_show(checksum)})"
+            )
         if self.upload_checksum not in UPLOAD_CHECKSUMS:
             raise ValueError(
                 f"{_name('upload_checksum')}={_show(self.upload_checksum)} is not "
                 "supported: must be 'crc32c' or None"
             )
-        self._check_stall_timeout()
+        self._check_seconds("stall_timeout_s")
+        self._check_seconds("connect_refused_timeout_s")
 
-    def _check_stall_timeout(self) -> None:
-        value: object = self.stall_timeout_s
+    def _check_seconds(self, field_name: str) -> None:
+        value: object = getattr(self, field_name)
         if value is None:
             return
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise TypeError(
-                f"{_name('stall_timeout_s')} must be a number of seconds or None, "
+                f"{_name(field_name)} must be a number of seconds or None, "
                 f"not {type(value).__name__} ({_show(value)})"
             )
         try:
@@ -240,10 +254,10 @@ class S3ClientConfig:
             seconds = math.inf
         if not (math.isfinite(seconds) and seconds > 0):
             raise ValueError(
-                f"{_name('stall_timeout_s')}={_show(value)} is out of range: "
+                f"{_name(field_name)}={_show(value)} is out of range: "
                 "must be a finite number of seconds greater than 0, or None for no limit"
             )
-        object.__setattr__(self, "stall_timeout_s", seconds)
+        object.__setattr__(self, field_name, seconds)
 
     @property
     def credentials_withheld(self) -> bool:
@@ -286,11 +300,6 @@ class S3ClientConfig:
         for field_name in _SECRET_FIELDS:
             value = getattr(self, field_name)
             _check_optional_str(field_name, value, secret=True)
-            if value is not None and any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
-                raise ValueError(
-                    f"{_name(field_name)} contains a control character (such as a line "
-                    "break): it cannot be sent in a request"
-                )
         has_id = self.access_key_id is not None
         has_secret = self.secret_access_key is not None
         if has_id != has_secret:
@@ -307,6 +316,11 @@ class S3ClientConfig:
                 f"{_name('session_token')} was given without "
                 f"{_name('access_key_id')} and {_name('secret_access_key')}: "
                 "a session token is only used together with them"
+            )
+        if self.unsigned and has_id:
+            raise ValueError(
+                f"{_name('unsigned')}=True conflicts with static credentials "
+                f"({_name('access_key_id')}): an unsigned client sends none"
             )
 
     def _check_ca_bundle(self) -> None:
@@ -381,212 +395,3 @@ def _reduce_for_child_process(config: S3ClientConfig) -> tuple[Any, ...]:
 
 
 ForkingPickler.register(S3ClientConfig, _reduce_for_child_process)
-
-
-def _clean(value: str | None, what: str = "value") -> str | None:
-    """Strip ``value``; None and empty strings both mean "not set"."""
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise TypeError(f"{what} must be a str or None, not {type(value).__name__}")
-    value = value.strip()
-    return value or None
-
-
-def _env(environ: Mapping[str, str], name: str) -> str | None:
-    return _clean(environ.get(name))
-
-
-def resolve_profile(profile: str | None, environ: Mapping[str, str] = os.environ) -> str | None:
-    """Return the AWS profile name to use.
-
-    Order: the ``profile`` argument, then the ``AWS_PROFILE`` environment
-    variable, else None (meaning the ``default`` profile). Empty strings
-    count as not set.
-
-    Args:
-        profile: Profile requested explicitly, or None.
-        environ: Environment variables to consult (``os.environ`` by
-            default).
-
-    Returns:
-        The profile name, or None.
-    """
-    return _clean(profile, "profile") or _env(environ, "AWS_PROFILE")
-
-
-def _profile_setting(option: str, profile: str | None, environ: Mapping[str, str]) -> str | None:
-    """Read ``option`` from the active profile of the AWS config file.
-
-    A missing, unreadable or malformed file, a missing section and a missing
-    or empty option all give None.
-    """
-    name = resolve_profile(profile, environ) or "default"
-    section = "default" if name == "default" else f"profile {name}"
-    path = os.path.expanduser(_env(environ, "AWS_CONFIG_FILE") or "~/.aws/config")
-    parser = configparser.ConfigParser(
-        interpolation=None,
-        strict=False,
-        delimiters=("=",),
-        # Keep configparser's special "DEFAULT" section out of the way.
-        default_section="\x00s3torch-no-default-section",
-    )
-    try:
-        parser.read(path, encoding="utf-8")
-        return _clean(parser.get(section, option, fallback=None))
-    except (OSError, UnicodeDecodeError, configparser.Error):
-        return None
-
-
-def resolve_region(
-    region: str | None,
-    profile: str | None = None,
-    environ: Mapping[str, str] = os.environ,
-) -> str:
-    """Return the AWS region to use.
-
-    Order: the ``region`` argument, ``AWS_REGION``, ``AWS_DEFAULT_REGION``,
-    the ``region`` setting of the active profile in the AWS config file
-    (``AWS_CONFIG_FILE``, else ``~/.aws/config``; section ``[default]`` for
-    the default profile and ``[profile NAME]`` otherwise), else
-    ``"us-east-1"``. Empty strings count as not set; a missing or
-    unreadable config file counts as having no region.
-
-    Args:
-        region: Region requested explicitly, or None.
-        profile: Profile whose settings to read; None means ``AWS_PROFILE``
-            or else ``default`` (see :func:`resolve_profile`).
-        environ: Environment variables to consult (``os.environ`` by
-            default).
-
-    Returns:
-        The region name.
-    """
-    return (
-        _clean(region, "region")
-        or _env(environ, "AWS_REGION")
-        or _env(environ, "AWS_DEFAULT_REGION")
-        or _profile_setting("region", profile, environ)
-        or DEFAULT_REGION
-    )
-
-
-def _checked_endpoint(url: str, source: str) -> str:
-    def problem(reason: str) -> ValueError:
-        shown = _without_userinfo(url)
-        return ValueError(f"invalid S3 endpoint {shown!r} (from {source}): {reason}")
-
-    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
-        raise problem("must not contain whitespace or control characters")
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        _ = parts.port  # raises ValueError for a malformed port
-    except ValueError:
-        raise problem("must be an http:// or https:// URL with a host") from None
-    if parts.scheme.lower() not in ("http", "https") or not host:
-        raise problem("must be an http:// or https:// URL with a host")
-    if parts.username is not None or parts.password is not None:
-        raise problem(
-            "must not contain a user name or password (give credentials as "
-            "access_key_id/secret_access_key, a profile or the environment)"
-        )
-    if parts.query or parts.fragment:
-        raise problem("must not have a query string or fragment")
-    return url.rstrip("/")
-
-
-def _without_userinfo(url: str) -> str:
-    """``url`` with any ``user:password@`` replaced, for error messages."""
-    scheme, sep, rest = url.partition("://")
-    authority, slash, path = rest.partition("/")
-    if "@" in authority:
-        authority = "***@" + authority.rpartition("@")[2]
-    return scheme + sep + authority + slash + path
-
-
-def resolve_endpoint(
-    endpoint: str | None,
-    profile: str | None = None,
-    environ: Mapping[str, str] = os.environ,
-) -> str | None:
-    """Return the custom S3 endpoint URL to use, or None for AWS's own.
-
-    Order: the ``endpoint`` argument, ``AWS_ENDPOINT_URL_S3``,
-    ``AWS_ENDPOINT_URL``, the ``endpoint_url`` setting of the active profile
-    in the AWS config file, else None. As in the AWS SDKs, setting
-    ``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`` skips the environment
-    variables and the config file (the argument is still used). Empty
-    strings count as not set. A trailing ``/`` is removed from the result.
-
-    Args:
-        endpoint: Endpoint requested explicitly, e.g.
-            ``"http://localhost:9000"``, or None.
-        profile: Profile whose settings to read; None means ``AWS_PROFILE``
-            or else ``default``.
-        environ: Environment variables to consult (``os.environ`` by
-            default).
-
-    Returns:
-        The endpoint URL without trailing ``/``, or None.
-
-    Raises:
-        ValueError: If the chosen endpoint is not an ``http://`` or
-            ``https://`` URL with a host (or has a malformed port, a query
-            string, a fragment, whitespace or control characters). The
-            message shows the URL and where it came from.
-    """
-    url = _clean(endpoint, "endpoint")
-    if url is not None:
-        return _checked_endpoint(url, "the endpoint argument")
-    ignore = (_env(environ, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS") or "").lower()
-    if ignore == "true":
-        return None
-    for variable in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
-        url = _env(environ, variable)
-        if url is not None:
-            return _checked_endpoint(url, variable)
-    url = _profile_setting("endpoint_url", profile, environ)
-    if url is not None:
-        return _checked_endpoint(url, "endpoint_url in the AWS config file")
-    return None
-
-
-def resolve_ca_bundle(ca_bundle: str | None, environ: Mapping[str, str] = os.environ) -> str | None:
-    """Return the path of the CA bundle to use, or None for the system CAs.
-
-    Order: the ``ca_bundle`` argument, then ``AWS_CA_BUNDLE``, else None.
-    Empty strings count as not set. The path is not checked here;
-    :class:`S3ClientConfig` checks that it is an existing file.
-
-    Args:
-        ca_bundle: Path requested explicitly, or None.
-        environ: Environment variables to consult (``os.environ`` by
-            default).
-
-    Returns:
-        The path, or None.
-    """
-    return _clean(ca_bundle, "ca_bundle") or _env(environ, "AWS_CA_BUNDLE")
-
-
-def default_addressing_style(endpoint: str | None, style: str) -> str:
-    """Settle the ``"auto"`` addressing style for an endpoint.
-
-    Args:
-        endpoint: The custom endpoint in use, or None (or empty) for AWS.
-        style: ``"auto"``, ``"path"`` or ``"virtual"``.
-
-    Returns:
-        For ``"auto"``: ``"path"`` when a custom endpoint is set (most
-        S3-compatible servers only support path style), else
-        ``"virtual"``. Any other style is returned unchanged.
-
-    Raises:
-        ValueError: If ``style`` is not one of the three accepted values.
-    """
-    if style not in ADDRESSING_STYLES:
-        raise ValueError(f"invalid addressing style {style!r}: must be 'auto', 'path' or 'virtual'")
-    if style != "auto":
-        return style
-    return "path" if endpoint else "virtual"

@@ -5,41 +5,28 @@ from typing import final
 
 from typing_extensions import Buffer as _BufferProtocol
 
+from s3torch._settings import ClientSettings
+
 __version__: str
 MIN_PART_SIZE: int
 MAX_PART_SIZE: int
 MAX_ATTEMPTS: int
 MAX_THROUGHPUT_GBPS: float
+MIN_READ_WINDOW: int
+MAX_KEY_BYTES: int
+ERROR_CLASSES: tuple[str, ...]
 
 @final
 class S3Client:
-    """A connection to S3 or an S3-compatible store, built from resolved settings.
+    """A connection to S3 or an S3-compatible store, built from one resolved settings object
+    (`s3torch._settings.ClientSettings`, read by field name).
 
-    It belongs to the process that built it; a forked child builds its own on first use.
-    Raises ValueError at construction for any invalid setting, naming it.
+    A setting of the wrong type raises TypeError and one out of range ValueError, both naming
+    the field. The client belongs to the process that built it; in a forked child it builds a
+    fresh connection pool on first use and leaves the parent's untouched.
     """
 
-    def __new__(
-        cls,
-        region: str,
-        *,
-        endpoint: str | None = None,
-        user_agent_prefix: str = ...,
-        throughput_target_gbps: float = 10.0,
-        part_size: int = ...,
-        profile: str | None = None,
-        unsigned: bool = False,
-        force_path_style: bool = False,
-        max_attempts: int = 10,
-        access_key_id: str | None = None,
-        secret_access_key: str | None = None,
-        session_token: str | None = None,
-        requester_pays: bool = False,
-        ca_bundle: str | None = None,
-        upload_checksum: bool = True,
-        read_window: int = ...,
-        stall_timeout_s: float | None = None,
-    ) -> S3Client: ...
+    def __new__(cls, settings: ClientSettings) -> S3Client: ...
     @property
     def region(self) -> str: ...
     @property
@@ -55,7 +42,9 @@ class S3Client:
     @property
     def user_agent(self) -> str: ...
     def metrics(self) -> dict[str, int]:
-        """This client's counters: requests, retries, errors, throttles, timeouts, bytes."""
+        """This client's counters since it was made: requests (by operation), retries, errors (by
+        HTTP status, or "network"), throttles, canceled requests, timeouts, bytes read and written.
+        """
     def get_object(
         self,
         bucket: str,
@@ -65,27 +54,31 @@ class S3Client:
         *,
         size_hint: int | None = None,
     ) -> GetObjectStream:
-        """Start a GET of the whole object, or of bytes ``start`` (inclusive) to ``end``
-        (exclusive). ``size_hint``, the object's size if known, lets a read up to the end
-        reserve less memory."""
+        """Start a GET of the whole object, or of bytes `start` (inclusive) to `end` (exclusive).
+        `size_hint`, the object's size if known, lets a read up to the end reserve less memory.
+        """
     def put_object(
         self, bucket: str, key: str, storage_class: str | None = None
     ) -> PutObjectStream:
-        """Open an upload of one object; nothing is visible until ``close()``."""
+        """Open an upload of one object. Data is sent as it is written; nothing is visible until
+        close().
+        """
     def list_objects(
         self, bucket: str, prefix: str = ..., delimiter: str = ..., max_keys: int = 1000
     ) -> ListObjectStream:
-        """List objects under a prefix, a page at a time."""
+        """List objects under a prefix, a page (up to `max_keys`) at a time."""
     def head_object(self, bucket: str, key: str) -> HeadObjectResult:
         """Size, ETag, last-modified time and storage class of an object."""
     def delete_object(self, bucket: str, key: str) -> None:
-        """Delete an object (a missing key is not an error)."""
+        """Delete an object. Deleting a key that does not exist succeeds, as in S3."""
     def copy_object(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> None:
-        """Copy an object server-side."""
+        """Copy an object within the store, without moving its bytes through this process."""
 
 @final
 class Buffer:
-    """A read-only, zero-copy view of bytes received from S3 (supports ``memoryview``)."""
+    """A read-only, zero-copy view of bytes received from S3: `memoryview(buffer)` reads the
+    received memory in place, `bytes(buffer)` copies it.
+    """
 
     def __len__(self) -> int: ...
     def __bytes__(self) -> bytes: ...
@@ -94,61 +87,88 @@ class Buffer:
 
 @final
 class GetObjectStream:
-    """The body of one object (or range), streamed in order. The request starts on creation."""
+    """The body of one object (or a byte range of it), streamed from S3.
+
+    Iterating yields zero-copy `Buffer`s as they arrive; `read` and `readinto` copy exactly once,
+    into the bytes returned or the caller's buffer. The request starts when the stream is created.
+    """
 
     @property
     def bucket(self) -> str: ...
     @property
     def key(self) -> str: ...
     @property
-    def start(self) -> int: ...
+    def start(self) -> int:
+        """First byte requested."""
     @property
-    def end(self) -> int | None: ...
+    def end(self) -> int | None:
+        """End (exclusive) of the range requested, when one was."""
     def __iter__(self) -> Iterator[Buffer]: ...
     def __next__(self) -> Buffer: ...
     def read(self, size: int | None = None) -> bytes:
-        """Read up to ``size`` bytes (all of the rest when negative or None)."""
+        """Read up to `size` bytes (all of the rest when `size` is negative or None) as `bytes`.
+
+        Bytes are copied once, into the result. A read of more than 64 MiB asks for the object's
+        size once (HEAD) so that it can allocate the result up front instead of gathering the
+        parts first.
+        """
     def readinto(self, buffer: _BufferProtocol) -> int:
-        """Fill a writable buffer in place; returns the count, short only at the end."""
+        """Fill a writable buffer (bytearray, memoryview, numpy array, `tensor.numpy()`) in place.
+        Returns the number of bytes written: less than its size only at the end of the body.
+        """
     def tell(self) -> int:
-        """Object offset of the next byte returned."""
+        """Object offset of the next byte this stream returns."""
     def close(self) -> None:
-        """Stop the request."""
+        """Stop the request. Later reads raise ValueError (I/O operation on closed stream); closing
+        again does nothing.
+        """
 
 @final
 class PutObjectStream:
-    """An upload of one object: PutObject when small, multipart when large."""
+    """An upload of one object. Nothing is visible under the key until `close()` succeeds; `abort()`
+    (or dropping the stream unclosed) cancels it and leaves any previous object untouched.
+    """
 
     @property
     def bucket(self) -> str: ...
     @property
     def key(self) -> str: ...
     @property
-    def closed(self) -> bool: ...
+    def closed(self) -> bool:
+        """Whether the stream still accepts writes."""
     @property
-    def etag(self) -> str | None: ...
+    def etag(self) -> str | None:
+        """The ETag of the completed object, once `close()` has succeeded."""
     def write(self, data: _BufferProtocol) -> int:
-        """Append any bytes-like object; returns its length."""
+        """Append any bytes-like object. Returns the number of bytes written (all of them)."""
     def close(self) -> str:
-        """Complete the upload and return the ETag."""
+        """Finish the upload and make the object visible. Returns its ETag."""
     def abort(self) -> None:
-        """Cancel the upload; no object is created."""
+        """Cancel the upload: no object is created and parts already sent are discarded.
+        Aborting a finished or already aborted upload does nothing.
+        """
     def tell(self) -> int:
         """Bytes written so far."""
 
 @final
 class RestoreStatus:
+    """Whether an archived object is being restored, and until when a restored copy is kept."""
+
     in_progress: bool
     expiry: int | None
+    """Seconds since the epoch, when known."""
     def __new__(cls, in_progress: bool, expiry: int | None = None) -> RestoreStatus: ...
     def __getnewargs__(self) -> tuple[bool, int | None]: ...
 
 @final
 class ObjectInfo:
+    """One object in a listing."""
+
     key: str
     etag: str
     size: int
     last_modified: int
+    """Seconds since the epoch."""
     storage_class: str | None
     restore_status: RestoreStatus | None
     def __new__(
@@ -166,9 +186,12 @@ class ObjectInfo:
 
 @final
 class HeadObjectResult:
+    """The result of HeadObject."""
+
     etag: str
     size: int
     last_modified: int
+    """Seconds since the epoch."""
     storage_class: str | None
     restore_status: RestoreStatus | None
     def __new__(
@@ -183,6 +206,10 @@ class HeadObjectResult:
 
 @final
 class ListObjectResult:
+    """One page of a listing: objects, and the common prefixes ("folders") when a delimiter is
+    used.
+    """
+
     @property
     def object_info(self) -> list[ObjectInfo]: ...
     @property
@@ -190,7 +217,7 @@ class ListObjectResult:
 
 @final
 class ListObjectStream:
-    """Pages of a listing in key order; the next page is requested while one is used."""
+    """The pages of a listing, in key order. The first page is requested when the stream is made."""
 
     @property
     def bucket(self) -> str: ...
@@ -201,20 +228,27 @@ class ListObjectStream:
     @property
     def max_keys(self) -> int: ...
     @property
-    def continuation_token(self) -> str | None: ...
+    def continuation_token(self) -> str | None:
+        """The token of the next page, or None when the listing has no more pages."""
     @property
-    def complete(self) -> bool: ...
+    def complete(self) -> bool:
+        """Whether every page has been returned."""
     def __iter__(self) -> Iterator[ListObjectResult]: ...
     def __next__(self) -> ListObjectResult: ...
 
 def _set_log_level(level: int) -> bool:
-    """Forward the native core's log events at ``level`` (a ``logging`` level) and above;
-    above 50 turns forwarding off. False when another tracing subscriber owns the process."""
+    """Forward the crate's events at `level` (a Python level number) and above; above 50 turns it
+    off.
+    Returns False when another `tracing` subscriber already owns this process.
+    """
 
 def _set_crt_log_level(level: int) -> bool:
-    """Forward the CRT's own log at ``level`` and above; above 50 turns it off. False when
-    another CRT logger owns the process."""
+    """Forward the CRT's own log at `level` (a Python level number) and above; above 50 turns it
+    off.
+    Returns False when another CRT logger already owns this process.
+    """
 
 def _drain_logs(max_records: int, timeout: float) -> tuple[list[tuple[int, str, str, float]], int]:
-    """Up to ``max_records`` queued records ``(level, source, message, created)``, waiting up
-    to ``timeout`` seconds for the first, and the count of records dropped since the last call."""
+    """Take up to `max_records` queued records, waiting up to `timeout` seconds for the first.
+    Also returns how many records were dropped (queue full or busy) since the last call.
+    """

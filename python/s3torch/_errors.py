@@ -87,8 +87,9 @@ class S3CredentialsError(S3Exception, PermissionError):
 
 
 class S3WrongRegionError(S3Exception):
-    """The bucket lives in another region than the client's: pass ``region=`` or set
-    ``AWS_REGION``."""
+    """The bucket lives in another region than the client's and the request could not follow it
+    (an upload that was the first request to the bucket, or a store that does not say where
+    the bucket is): pass ``region=`` or set ``AWS_REGION``."""
 
 
 class S3ThrottledError(S3Exception):

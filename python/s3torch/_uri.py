@@ -20,24 +20,44 @@ Object keys are kept verbatim: nothing is percent-decoded or normalised, so
 spaces, ``%``, ``+``, non-ASCII text and repeated slashes are part of the
 key. A key may be empty (meaning "the whole bucket", for example as a
 listing prefix), must not contain NUL characters, and must be at most 1024
-bytes long once UTF-8 encoded.
+bytes long once UTF-8 encoded. A key that names one object (what the client's
+``get_object``, ``put_object``, ``head_object``, ... take) must not be empty.
+
+These are the rules of every layer: the URI parser, :class:`~s3torch.S3Client`
+and the readers, writers and datasets all check bucket names and keys here.
+The native core keeps only the invariants it relies on (a non-empty name
+without ``/``, a key of at most :data:`MAX_KEY_BYTES` bytes), which these
+rules imply.
 """
 
 from __future__ import annotations
 
 import re
 
+# Largest object key S3 accepts, in bytes of its UTF-8 encoding: the native core's limit.
+from ._core import MAX_KEY_BYTES
+
 __all__ = [
     "MAX_KEY_BYTES",
+    "has_control_character",
     "make_s3_uri",
     "parse_object_uri",
     "parse_s3_uri",
     "validate_bucket_name",
     "validate_key",
+    "validate_object_key",
 ]
 
-MAX_KEY_BYTES = 1024
-"""Largest object key S3 accepts, in bytes of its UTF-8 encoding."""
+# Unicode category Cc: C0 controls, DEL and C1 controls. The native core's rule for text sent in
+# headers is the same (Rust's char::is_control); tests/test_settings_contract.py pins that.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def has_control_character(text: str) -> bool:
+    """Whether ``text`` holds a control character (Unicode category Cc), which cannot be sent
+    in an HTTP header."""
+    return _CONTROL.search(text) is not None
+
 
 _SCHEMES = ("s3://", "S3://")
 
@@ -127,6 +147,19 @@ def validate_key(key: str) -> None:
     """
     _require_str(key, "S3 object key")
     problem = _key_problem(key)
+    if problem is not None:
+        raise ValueError(f"invalid S3 object key {key!r}: {problem}")
+
+
+def validate_object_key(key: str) -> None:
+    """Check that ``key`` can name one object: :func:`validate_key`, and not empty.
+
+    Raises:
+        TypeError: If ``key`` is not a ``str``.
+        ValueError: If the key is empty, or :func:`validate_key` refuses it.
+    """
+    _require_str(key, "S3 object key")
+    problem = "key must not be empty" if not key else _key_problem(key)
     if problem is not None:
         raise ValueError(f"invalid S3 object key {key!r}: {problem}")
 

@@ -5,7 +5,8 @@
 //! other direction: any contiguous Python buffer (bytes, bytearray, memoryview, numpy array, a
 //! CPU tensor's `.numpy()` view), read or filled in place.
 //!
-//! This is the only module with `unsafe` code; each block says why it is sound.
+//! Most of the crate's `unsafe` code is here (the other block is in `pybytes.rs`); each block
+//! says why it is sound.
 #![allow(unsafe_code)]
 
 use bytes::Bytes;
@@ -15,7 +16,8 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use std::ffi::{c_int, c_void};
 
-/// A read-only, zero-copy view of bytes received from S3.
+/// A read-only, zero-copy view of bytes received from S3: `memoryview(buffer)` reads the
+/// received memory in place, `bytes(buffer)` copies it.
 #[pyclass(name = "Buffer", module = "s3torch._core", frozen)]
 pub struct PyBuffer {
     bytes: Bytes,

@@ -1,33 +1,22 @@
-//! The client: one configuration, one CRT S3 client per process.
+//! The client: one set of settings, one CRT client per process.
 
-use crate::errors::{describe_chain, Error, ErrorKind, Result, ServiceError, Target};
+use crate::checks::{check_bucket, check_header_text, check_key};
+use crate::errors::{Error, Result, Target};
 use crate::fork::ForkGuard;
 use crate::get::PyGetObjectStream;
+use crate::handle::{Handle, Redirect};
 use crate::list::PyListObjectStream;
-use crate::metrics::{Metrics, Telemetry};
+use crate::metrics::Metrics;
 use crate::object::PyHeadObjectResult;
 use crate::put::PyPutObjectStream;
-use crate::wait::{self, Stalled};
-use mountpoint_s3_client::config::{
-    AddressingStyle, Allocator, CredentialsProvider, CredentialsProviderStaticOptions, EndpointConfig,
-    S3ClientAuthConfig, S3ClientConfig, TlsConfig, Uri,
-};
-use mountpoint_s3_client::error::ObjectClientError;
+use crate::settings::Settings;
 use mountpoint_s3_client::types::{CopyObjectParams, HeadObjectParams};
-use mountpoint_s3_client::user_agent::UserAgent;
-use mountpoint_s3_client::{NewClientError, ObjectClient, S3CrtClient, S3RequestError};
+use mountpoint_s3_client::{ObjectClient, S3CrtClient};
 use percent_encoding::{percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use std::fmt;
-use std::future::Future;
-use std::num::NonZeroUsize;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
-
-const MIB: usize = 1024 * 1024;
-pub const MIN_PART_SIZE: usize = 5 * MIB;
-pub const MAX_PART_SIZE: usize = 5 * 1024 * MIB;
 
 /// Characters of a key kept as they are in `x-amz-copy-source`: RFC 3986 unreserved, and `/`.
 const COPY_SOURCE_KEY: &AsciiSet = &NON_ALPHANUMERIC
@@ -36,448 +25,121 @@ const COPY_SOURCE_KEY: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~')
     .remove(b'/');
-/// The CRT's retry strategy refuses more than 63 retries.
-pub const MAX_ATTEMPTS: usize = 64;
-pub const MAX_THROUGHPUT_GBPS: f64 = 400.0;
-pub const MAX_KEY_BYTES: usize = 1024;
 
-/// Static credentials. Never printed.
-#[derive(Clone)]
-pub struct StaticCredentials {
-    pub access_key_id: String,
-    pub secret_access_key: String,
-    pub session_token: Option<String>,
-}
-
-impl fmt::Debug for StaticCredentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("StaticCredentials(** redacted **)")
-    }
-}
-
-/// Everything a client is built from, already resolved (region, endpoint) by the Python layer.
-#[derive(Clone, Debug)]
-pub struct Settings {
-    pub region: String,
-    pub endpoint: Option<String>,
-    pub user_agent_prefix: String,
-    pub throughput_target_gbps: f64,
-    pub part_size: usize,
-    pub profile: Option<String>,
-    pub unsigned: bool,
-    pub force_path_style: bool,
-    pub max_attempts: usize,
-    pub credentials: Option<StaticCredentials>,
-    pub requester_pays: bool,
-    pub ca_bundle: Option<String>,
-    pub upload_checksum: bool,
-    pub read_window: usize,
-    /// Longest wait for one step of an operation, in seconds; `None`: no limit of our own.
-    pub stall_timeout: Option<f64>,
-}
-
-impl Settings {
-    /// Check every value the CRT would misbehave on, naming the field and its allowed range.
-    pub fn validate(&self) -> Result<()> {
-        if self.region.trim().is_empty() {
-            return Err(Error::invalid("region must be a non-empty string, e.g. 'us-east-1'"));
-        }
-        if !(MIN_PART_SIZE..=MAX_PART_SIZE).contains(&self.part_size) {
-            return Err(Error::invalid(format!(
-                "part_size={} is out of range: must be between 5 MiB ({MIN_PART_SIZE}) and 5 GiB ({MAX_PART_SIZE})",
-                self.part_size
-            )));
-        }
-        if !(self.throughput_target_gbps.is_finite()
-            && self.throughput_target_gbps > 0.0
-            && self.throughput_target_gbps <= MAX_THROUGHPUT_GBPS)
-        {
-            return Err(Error::invalid(format!(
-                "throughput_target_gbps={} is out of range: must be greater than 0 and at most {MAX_THROUGHPUT_GBPS}",
-                self.throughput_target_gbps
-            )));
-        }
-        if !(1..=MAX_ATTEMPTS).contains(&self.max_attempts) {
-            return Err(Error::invalid(format!(
-                "max_attempts={} is out of range: must be between 1 and {MAX_ATTEMPTS}",
-                self.max_attempts
-            )));
-        }
-        // The CRT client reads AWS_MAX_ATTEMPTS itself, and it overrides `max_attempts`.
-        if let Ok(text) = std::env::var("AWS_MAX_ATTEMPTS") {
-            if let Ok(attempts) = text.trim().parse::<usize>() {
-                if attempts > MAX_ATTEMPTS {
-                    return Err(Error::invalid(format!(
-                        "AWS_MAX_ATTEMPTS={attempts} (from the environment) is out of range: must be at most {MAX_ATTEMPTS}"
-                    )));
-                }
-            }
-        }
-        if self.read_window < MIB {
-            return Err(Error::invalid(format!(
-                "read_window={} is out of range: must be at least 1 MiB ({MIB})",
-                self.read_window
-            )));
-        }
-        if let Some(seconds) = self.stall_timeout {
-            if !(seconds.is_finite() && seconds > 0.0) {
-                return Err(Error::invalid(format!(
-                    "stall_timeout_s={seconds} is out of range: must be a positive number of seconds, or None"
-                )));
-            }
-        }
-        // These go into HTTP headers: a control character would make every request fail late.
-        let header_texts = [
-            ("region", Some(self.region.as_str()), true),
-            ("user_agent", Some(self.user_agent_prefix.as_str()), true),
-            ("profile", self.profile.as_deref(), true),
-            ("endpoint", self.endpoint.as_deref(), true),
-            (
-                "access_key_id",
-                self.credentials.as_ref().map(|c| c.access_key_id.as_str()),
-                false,
-            ),
-            (
-                "secret_access_key",
-                self.credentials.as_ref().map(|c| c.secret_access_key.as_str()),
-                false,
-            ),
-            (
-                "session_token",
-                self.credentials.as_ref().and_then(|c| c.session_token.as_deref()),
-                false,
-            ),
-        ];
-        for (field, text, show) in header_texts {
-            if let Some(text) = text {
-                check_header_text(field, text, show)?;
-            }
-        }
-        if let Some(endpoint) = &self.endpoint {
-            let authority = endpoint
-                .split("://")
-                .nth(1)
-                .unwrap_or(endpoint)
-                .split('/')
-                .next()
-                .unwrap_or("");
-            if authority.contains('@') {
-                return Err(Error::invalid(
-                    "endpoint must not contain a user name or password (give credentials as \
-                     access_key_id/secret_access_key, a profile or the environment)",
-                ));
-            }
-        }
-        if self.unsigned && (self.credentials.is_some() || self.profile.is_some()) {
-            return Err(Error::invalid(
-                "unsigned=True cannot be combined with credentials or a profile",
-            ));
-        }
-        Ok(())
-    }
-
-    fn user_agent(&self) -> String {
-        let ours = format!("s3torch/{}", env!("CARGO_PKG_VERSION"));
-        match self.user_agent_prefix.trim() {
-            "" => ours,
-            prefix => format!("{prefix} {ours}"),
-        }
-    }
-
-    /// The stall limit as a duration (a huge number of seconds means no limit).
-    fn stall_limit(&self) -> Option<Duration> {
-        self.stall_timeout.and_then(|s| Duration::try_from_secs_f64(s).ok())
-    }
-
-    /// Build a CRT client that counts its requests into `metrics`. Slow (it starts the CRT's
-    /// threads): call it with the GIL released.
-    pub fn build(&self, metrics: &Arc<Metrics>) -> Result<S3CrtClient> {
-        self.validate()?;
-        let allocator = Allocator::default();
-        let mut endpoint_config = EndpointConfig::new(&self.region);
-        if let Some(endpoint) = &self.endpoint {
-            let uri = Uri::new_from_str(&allocator, endpoint)
-                .map_err(|e| Error::invalid(format!("endpoint {endpoint:?} is not a valid URL: {e}")))?;
-            endpoint_config = endpoint_config.endpoint(uri);
-        }
-        if self.force_path_style {
-            endpoint_config = endpoint_config.addressing_style(AddressingStyle::Path);
-        }
-        let auth = if self.unsigned {
-            S3ClientAuthConfig::NoSigning
-        } else if let Some(credentials) = &self.credentials {
-            crate::logging::redact(&credentials.secret_access_key);
-            if let Some(token) = &credentials.session_token {
-                crate::logging::redact(token);
-            }
-            let provider = CredentialsProvider::new_static(
-                &allocator,
-                CredentialsProviderStaticOptions {
-                    access_key_id: &credentials.access_key_id,
-                    secret_access_key: &credentials.secret_access_key,
-                    session_token: credentials.session_token.as_deref(),
-                },
-            )
-            .map_err(|e| Error::invalid(format!("static credentials were rejected: {e}")))?;
-            S3ClientAuthConfig::Provider(provider)
-        } else if let Some(profile) = &self.profile {
-            S3ClientAuthConfig::Profile(profile.clone())
-        } else {
-            S3ClientAuthConfig::Default
-        };
-        let max_attempts =
-            NonZeroUsize::new(self.max_attempts).ok_or_else(|| Error::invalid("max_attempts must be at least 1"))?;
-        let mut config = S3ClientConfig::new()
-            .endpoint_config(endpoint_config)
-            .auth_config(auth)
-            .part_size(self.part_size)
-            .throughput_target_gbps(self.throughput_target_gbps)
-            .max_attempts(max_attempts)
-            .user_agent(UserAgent::new(Some(self.user_agent())))
-            .read_backpressure(true)
-            .initial_read_window(self.read_window)
-            .telemetry_callback(Arc::new(Telemetry(metrics.clone())));
-        if self.requester_pays {
-            config = config.request_payer("requester");
-        }
-        if let Some(ca_bundle) = &self.ca_bundle {
-            config = config.tls_config(TlsConfig::new().with_trust_store_path(ca_bundle));
-        }
-        // The crate unwraps some CRT results while building; never let that reach Python.
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| S3CrtClient::new(config)))
-            .map_err(|_| Error::invalid("the CRT refused this client configuration (see the message above)"))?
-            .map_err(|e| self.construction_error(e))
-    }
-
-    fn construction_error(&self, error: NewClientError) -> Error {
-        let detail = describe_chain(&error);
-        match error {
-            NewClientError::ProviderFailure(_) => Error::request(
-                ErrorKind::Credentials,
-                "CreateClient",
-                Target::default(),
-                format!(
-                    "credentials could not be loaded (profile {:?}): {detail}",
-                    self.profile.as_deref().unwrap_or("default")
-                ),
-            ),
-            NewClientError::TlsConfigValidationError(_) | NewClientError::TlsConfigurationError(_) => {
-                Error::invalid(format!(
-                    "ca_bundle {:?} cannot be used: {detail}",
-                    self.ca_bundle.as_deref().unwrap_or_default()
-                ))
-            }
-            _ => Error::invalid(format!("invalid client configuration: {detail}")),
-        }
-    }
-}
-
-/// Refuse text that cannot go into an HTTP header (control characters), naming the field and,
-/// unless it is secret, the value.
-pub fn check_header_text(field: &str, text: &str, show: bool) -> Result<()> {
-    if text.chars().any(char::is_control) {
-        let shown = if show { format!("={text:?}") } else { String::new() };
-        return Err(Error::invalid(format!(
-            "{field}{shown} contains a control character (such as a line break): it cannot be sent in a request"
-        )));
-    }
-    Ok(())
-}
-
-pub fn check_bucket(bucket: &str) -> Result<()> {
-    if bucket.is_empty() || bucket.contains('/') || bucket.chars().any(char::is_control) {
-        return Err(Error::invalid(format!(
-            "invalid bucket name {bucket:?}: must be non-empty, without '/' or control characters"
-        )));
-    }
-    Ok(())
-}
-
-pub fn check_key(key: &str) -> Result<()> {
-    if key.is_empty() {
-        return Err(Error::invalid("the object key must not be empty"));
-    }
-    if key.len() > MAX_KEY_BYTES {
-        return Err(Error::invalid(format!(
-            "object key is {} bytes long: S3 keys are at most {MAX_KEY_BYTES} bytes",
-            key.len()
-        )));
-    }
-    if key.contains('\0') {
-        return Err(Error::invalid(format!("object key {key:?} contains a NUL character")));
-    }
-    Ok(())
-}
-
-/// What every request of one client shares: the CRT client, its counters and its stall limit.
-#[derive(Clone)]
-pub struct Handle {
-    pub crt: S3CrtClient,
-    pub metrics: Arc<Metrics>,
-    pub stall_limit: Option<Duration>,
-}
-
-impl Handle {
-    /// Wait (GIL released) for one step of `operation` on `target`: its result, or the error the
-    /// caller sees, counted. A step that takes longer than the stall limit is canceled (the
-    /// future is dropped) and fails with a timeout.
-    pub fn wait<T, E: ServiceError>(
-        &self,
-        operation: &'static str,
-        target: &Target,
-        step: impl Future<Output = std::result::Result<T, ObjectClientError<E, S3RequestError>>>,
-    ) -> Result<T> {
-        self.settle(operation, target, wait::block_on(step, self.stall_limit))
-    }
-
-    /// The outcome of a step already waited for, as [`Handle::wait`] reports it.
-    pub fn settle<T, E: ServiceError>(
-        &self,
-        operation: &'static str,
-        target: &Target,
-        outcome: std::result::Result<std::result::Result<T, ObjectClientError<E, S3RequestError>>, Stalled>,
-    ) -> Result<T> {
-        match outcome {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(self.failed(Error::from_client(operation, target.clone(), e))),
-            Err(Stalled) => Err(self.failed(self.stalled(operation, target))),
-        }
-    }
-
-    /// Count an error that is about to reach the caller.
-    pub fn failed(&self, error: Error) -> Error {
-        self.metrics.on_failure(&error);
-        error
-    }
-
-    fn stalled(&self, operation: &'static str, target: &Target) -> Error {
-        let seconds = self.stall_limit.map_or(0.0, |limit| limit.as_secs_f64());
-        Error::request(
-            ErrorKind::Timeout,
-            operation,
-            target.clone(),
-            format!("no answer from the server for {seconds} s (stall_timeout_s), so the request was canceled"),
-        )
-    }
-}
-
-/// A connection to S3 or an S3-compatible store.
+/// A connection to S3 or an S3-compatible store, built from one resolved settings object
+/// (`s3torch._settings.ClientSettings`, read by field name).
 ///
-/// It belongs to the process that built it; in a forked child it builds a fresh CRT client on
-/// first use and leaves the parent's untouched.
+/// A setting of the wrong type raises TypeError and one out of range ValueError, both naming
+/// the field. The client belongs to the process that built it; in a forked child it builds a
+/// fresh connection pool on first use and leaves the parent's untouched.
 #[pyclass(name = "S3Client", module = "s3torch._core", frozen)]
 pub struct PyS3Client {
+    shared: Arc<Shared>,
+}
+
+/// What a client's requests share, also from the CRT's threads: the settings, one CRT client per
+/// region in use, and the region of each bucket found to live outside the client's.
+struct Shared {
     settings: Settings,
-    client: Mutex<ForkGuard<S3CrtClient>>,
+    clients: Mutex<HashMap<String, ForkGuard<S3CrtClient>>>,
+    bucket_regions: Mutex<HashMap<String, String>>,
     metrics: Arc<Metrics>,
 }
 
-impl PyS3Client {
-    /// This process's CRT client (built on first use after a fork), with the client's counters.
-    pub fn handle(&self) -> Result<Handle> {
-        let mut slot = self.client.lock().unwrap_or_else(PoisonError::into_inner);
-        let crt = match slot.get() {
+impl Shared {
+    /// This process's CRT client for `region` (built on first use, and after a fork), with the
+    /// client's counters.
+    fn handle_in(self: &Arc<Self>, region: &str) -> Result<Handle> {
+        let settings = Settings {
+            region: region.to_owned(),
+            ..self.settings.clone()
+        };
+        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        let crt = match clients.get(region).and_then(ForkGuard::get) {
             Some(client) => client.clone(),
             None => {
-                let fresh = self.settings.build(&self.metrics)?;
+                let fresh = settings.build(&self.metrics)?;
                 // Replacing the slot drops the parent's guard, which leaks the parent's client.
-                *slot = ForkGuard::new(fresh.clone());
+                clients.insert(region.to_owned(), ForkGuard::new(fresh.clone()));
                 fresh
             }
         };
+        let shared = Arc::downgrade(self);
+        let redirect: Redirect = Arc::new(move |bucket: &str, region: &str| {
+            let shared = shared
+                .upgrade()
+                .ok_or_else(|| Error::invalid("the client was closed"))?;
+            shared.follow(bucket, region)
+        });
         Ok(Handle {
             crt,
             metrics: self.metrics.clone(),
-            stall_limit: self.settings.stall_limit(),
+            limits: settings.limits(&self.metrics),
+            endpoint: settings.endpoint_url().into(),
+            region: region.into(),
+            redirect: Some(redirect),
         })
     }
 
-    pub fn settings(&self) -> &Settings {
-        &self.settings
+    /// The handle for requests about `bucket`: in its region, once known.
+    fn handle_for(self: &Arc<Self>, bucket: &str) -> Result<Handle> {
+        let known = self
+            .bucket_regions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(bucket)
+            .cloned();
+        self.handle_in(known.as_deref().unwrap_or(&self.settings.region))
+    }
+
+    /// Remember that `bucket` lives in `region` (said once, in the log), and give its handle.
+    fn follow(self: &Arc<Self>, bucket: &str, region: &str) -> Result<Handle> {
+        let previous = self
+            .bucket_regions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(bucket.to_owned(), region.to_owned());
+        if previous.as_deref() != Some(region) {
+            tracing::info!(
+                "bucket {bucket} is in region {region}, not {}: its requests go there from now on",
+                self.settings.region
+            );
+        }
+        self.handle_in(region)
+    }
+
+    /// Run `operation` with the handle for `bucket`; if S3 says the bucket lives in another
+    /// region, run it once more there.
+    fn with_region<T>(self: &Arc<Self>, bucket: &str, operation: impl Fn(&Handle) -> Result<T>) -> Result<T> {
+        let handle = self.handle_for(bucket)?;
+        match operation(&handle) {
+            Err(error) => match handle.follow(&error, bucket) {
+                Some(there) => operation(&there),
+                None => Err(error),
+            },
+            done => done,
+        }
     }
 }
 
 #[pymethods]
 impl PyS3Client {
+    /// Build a client from resolved settings (an `s3torch._settings.ClientSettings`, read by
+    /// field name). A setting of the wrong type raises TypeError, one out of range ValueError,
+    /// both naming the field.
     #[new]
-    #[pyo3(signature = (
-        region,
-        *,
-        endpoint=None,
-        user_agent_prefix=String::new(),
-        throughput_target_gbps=10.0,
-        part_size=8 * MIB,
-        profile=None,
-        unsigned=false,
-        force_path_style=false,
-        max_attempts=10,
-        access_key_id=None,
-        secret_access_key=None,
-        session_token=None,
-        requester_pays=false,
-        ca_bundle=None,
-        upload_checksum=true,
-        read_window=64 * MIB,
-        stall_timeout_s=None,
-    ))]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        py: Python<'_>,
-        region: String,
-        endpoint: Option<String>,
-        user_agent_prefix: String,
-        throughput_target_gbps: f64,
-        part_size: usize,
-        profile: Option<String>,
-        unsigned: bool,
-        force_path_style: bool,
-        max_attempts: usize,
-        access_key_id: Option<String>,
-        secret_access_key: Option<String>,
-        session_token: Option<String>,
-        requester_pays: bool,
-        ca_bundle: Option<String>,
-        upload_checksum: bool,
-        read_window: usize,
-        stall_timeout_s: Option<f64>,
-    ) -> PyResult<Self> {
-        let credentials = match (access_key_id, secret_access_key, session_token) {
-            (None, None, None) => None,
-            (Some(access_key_id), Some(secret_access_key), session_token) => Some(StaticCredentials {
-                access_key_id,
-                secret_access_key,
-                session_token,
-            }),
-            _ => {
-                return Err(Error::invalid(
-                    "access_key_id and secret_access_key must be given together (session_token only with both)",
-                )
-                .into())
-            }
-        };
-        let settings = Settings {
-            region,
-            endpoint,
-            user_agent_prefix,
-            throughput_target_gbps,
-            part_size,
-            profile,
-            unsigned,
-            force_path_style,
-            max_attempts,
-            credentials,
-            requester_pays,
-            ca_bundle,
-            upload_checksum,
-            read_window,
-            stall_timeout: stall_timeout_s,
-        };
+    fn new(py: Python<'_>, settings: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let settings = Settings::from_python(settings)?;
         let metrics = Arc::new(Metrics::default());
         let client = py.detach(|| settings.build(&metrics))?;
+        let clients = HashMap::from([(settings.region.clone(), ForkGuard::new(client))]);
         Ok(Self {
-            settings,
-            client: Mutex::new(ForkGuard::new(client)),
-            metrics,
+            shared: Arc::new(Shared {
+                settings,
+                clients: Mutex::new(clients),
+                bucket_regions: Mutex::new(HashMap::new()),
+                metrics,
+            }),
         })
     }
 
@@ -506,18 +168,19 @@ impl PyS3Client {
                 Some(start..end)
             }
         };
-        let handle = py.detach(|| self.handle())?;
+        let handle = py.detach(|| self.shared.handle_for(bucket))?;
         Ok(PyGetObjectStream::start(
             handle,
             bucket,
             key,
             range,
-            self.settings.read_window as u64,
+            self.shared.settings.read_window as u64,
             size_hint,
         ))
     }
 
-    /// Open an upload of one object. Data is sent as it is written; nothing is visible until close().
+    /// Open an upload of one object. Data is sent as it is written; nothing is visible until
+    /// close().
     #[pyo3(signature = (bucket, key, storage_class=None))]
     fn put_object(
         &self,
@@ -531,13 +194,13 @@ impl PyS3Client {
         if let Some(storage_class) = &storage_class {
             check_header_text("storage_class", storage_class, true)?;
         }
-        let handle = py.detach(|| self.handle())?;
+        let handle = py.detach(|| self.shared.handle_for(bucket))?;
         Ok(PyPutObjectStream::new(
             handle,
             bucket,
             key,
             storage_class,
-            self.settings.upload_checksum,
+            self.shared.settings.upload_checksum,
         ))
     }
 
@@ -558,7 +221,7 @@ impl PyS3Client {
             ))
             .into());
         }
-        let handle = py.detach(|| self.handle())?;
+        let handle = py.detach(|| self.shared.handle_for(bucket))?;
         Ok(PyListObjectStream::start(handle, bucket, prefix, delimiter, max_keys))
     }
 
@@ -566,14 +229,15 @@ impl PyS3Client {
     fn head_object(&self, py: Python<'_>, bucket: &str, key: &str) -> PyResult<PyHeadObjectResult> {
         check_bucket(bucket)?;
         check_key(key)?;
-        let head = py.detach(|| -> Result<_> {
-            let handle = self.handle()?;
-            let params = HeadObjectParams::new();
-            handle.wait(
-                "HeadObject",
-                &Target::object(bucket, key),
-                handle.crt.head_object(bucket, key, &params),
-            )
+        let head = py.detach(|| {
+            self.shared.with_region(bucket, |handle| {
+                let params = HeadObjectParams::new();
+                handle.wait(
+                    "HeadObject",
+                    &Target::object(bucket, key),
+                    handle.crt.head_object(bucket, key, &params),
+                )
+            })
         })?;
         Ok(head.into())
     }
@@ -582,11 +246,11 @@ impl PyS3Client {
     fn delete_object(&self, py: Python<'_>, bucket: &str, key: &str) -> PyResult<()> {
         check_bucket(bucket)?;
         check_key(key)?;
-        py.detach(|| -> Result<()> {
-            let handle = self.handle()?;
-            let target = Target::object(bucket, key);
-            handle.wait("DeleteObject", &target, handle.crt.delete_object(bucket, key))?;
-            Ok(())
+        py.detach(|| {
+            self.shared.with_region(bucket, |handle| {
+                let target = Target::object(bucket, key);
+                handle.wait("DeleteObject", &target, handle.crt.delete_object(bucket, key))
+            })
         })?;
         Ok(())
     }
@@ -609,59 +273,60 @@ impl PyS3Client {
         // The crate encodes the destination (it is the request path) but puts the source into the
         // x-amz-copy-source header as given, where S3 expects it URL-encoded.
         let encoded_src_key = percent_encode(src_key.as_bytes(), COPY_SOURCE_KEY).to_string();
-        py.detach(|| -> Result<()> {
-            let handle = self.handle()?;
-            let params = CopyObjectParams::new();
-            // A copy's one wait lasts as long as the store takes to copy the whole object, so the
-            // stall limit does not apply; the CRT's own stall detection still does.
-            let copied = futures::executor::block_on(handle.crt.copy_object(
-                src_bucket,
-                &encoded_src_key,
-                dst_bucket,
-                dst_key,
-                &params,
-            ));
-            handle.settle("CopyObject", &Target::object(src_bucket, src_key), Ok(copied))?;
-            Ok(())
+        // A copy is sent to the destination bucket's region.
+        py.detach(|| {
+            self.shared.with_region(dst_bucket, |handle| {
+                let params = CopyObjectParams::new();
+                // A copy's one wait lasts as long as the store takes to copy the whole object, so
+                // the stall limit does not apply; the CRT's own stall detection still does.
+                let copied = futures::executor::block_on(handle.crt.copy_object(
+                    src_bucket,
+                    &encoded_src_key,
+                    dst_bucket,
+                    dst_key,
+                    &params,
+                ));
+                handle.settle("CopyObject", &Target::object(src_bucket, src_key), Ok(copied))
+            })
         })?;
         Ok(())
     }
 
     #[getter]
     fn region(&self) -> &str {
-        &self.settings.region
+        &self.shared.settings.region
     }
 
     #[getter]
     fn endpoint(&self) -> Option<&str> {
-        self.settings.endpoint.as_deref()
+        self.shared.settings.endpoint.as_deref()
     }
 
     #[getter]
     fn part_size(&self) -> usize {
-        self.settings.part_size
+        self.shared.settings.part_size
     }
 
     #[getter]
     fn throughput_target_gbps(&self) -> f64 {
-        self.settings.throughput_target_gbps
+        self.shared.settings.throughput_target_gbps
     }
 
     #[getter]
     fn max_attempts(&self) -> usize {
-        self.settings.max_attempts
+        self.shared.settings.max_attempts
     }
 
     #[getter]
     fn stall_timeout_s(&self) -> Option<f64> {
-        self.settings.stall_timeout
+        self.shared.settings.stall_timeout_s
     }
 
     /// This client's counters since it was made: requests (by operation), retries, errors (by
     /// HTTP status, or "network"), throttles, canceled requests, timeouts, bytes read and written.
     fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let counters = PyDict::new(py);
-        for (name, value) in self.metrics.snapshot() {
+        for (name, value) in self.shared.metrics.snapshot() {
             counters.set_item(name, value)?;
         }
         Ok(counters)
@@ -669,173 +334,16 @@ impl PyS3Client {
 
     #[getter]
     fn user_agent(&self) -> String {
-        self.settings.user_agent()
+        self.shared.settings.user_agent()
     }
 
     fn __repr__(&self) -> String {
         format!(
             "S3Client(region={:?}, endpoint={:?}, part_size={}, max_attempts={})",
-            self.settings.region, self.settings.endpoint, self.settings.part_size, self.settings.max_attempts
+            self.shared.settings.region,
+            self.shared.settings.endpoint,
+            self.shared.settings.part_size,
+            self.shared.settings.max_attempts
         )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn settings() -> Settings {
-        Settings {
-            region: "us-east-1".into(),
-            endpoint: None,
-            user_agent_prefix: String::new(),
-            throughput_target_gbps: 10.0,
-            part_size: 8 * MIB,
-            profile: None,
-            unsigned: false,
-            force_path_style: false,
-            max_attempts: 10,
-            credentials: None,
-            requester_pays: false,
-            ca_bundle: None,
-            upload_checksum: true,
-            read_window: 64 * MIB,
-            stall_timeout: Some(120.0),
-        }
-    }
-
-    fn rejected(s: Settings, field: &str) {
-        match s.validate() {
-            Err(Error::InvalidArgument(message)) => assert!(message.contains(field), "{message}"),
-            other => panic!("expected {field} to be rejected, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn defaults_are_valid() {
-        assert!(settings().validate().is_ok());
-    }
-
-    #[test]
-    fn out_of_range_values_name_their_field() {
-        rejected(
-            Settings {
-                part_size: MIN_PART_SIZE - 1,
-                ..settings()
-            },
-            "part_size",
-        );
-        rejected(
-            Settings {
-                part_size: MAX_PART_SIZE + 1,
-                ..settings()
-            },
-            "part_size",
-        );
-        rejected(
-            Settings {
-                max_attempts: 0,
-                ..settings()
-            },
-            "max_attempts",
-        );
-        rejected(
-            Settings {
-                max_attempts: MAX_ATTEMPTS + 1,
-                ..settings()
-            },
-            "max_attempts",
-        );
-        rejected(
-            Settings {
-                throughput_target_gbps: f64::NAN,
-                ..settings()
-            },
-            "throughput_target_gbps",
-        );
-        rejected(
-            Settings {
-                throughput_target_gbps: 0.0,
-                ..settings()
-            },
-            "throughput_target_gbps",
-        );
-        rejected(
-            Settings {
-                read_window: 1,
-                ..settings()
-            },
-            "read_window",
-        );
-        rejected(
-            Settings {
-                region: " ".into(),
-                ..settings()
-            },
-            "region",
-        );
-    }
-
-    #[test]
-    fn boundaries_are_accepted() {
-        assert!(Settings {
-            part_size: MIN_PART_SIZE,
-            ..settings()
-        }
-        .validate()
-        .is_ok());
-        assert!(Settings {
-            part_size: MAX_PART_SIZE,
-            ..settings()
-        }
-        .validate()
-        .is_ok());
-        assert!(Settings {
-            max_attempts: 1,
-            ..settings()
-        }
-        .validate()
-        .is_ok());
-        assert!(Settings {
-            max_attempts: MAX_ATTEMPTS,
-            ..settings()
-        }
-        .validate()
-        .is_ok());
-    }
-
-    #[test]
-    fn credentials_are_never_printed() {
-        let s = Settings {
-            credentials: Some(StaticCredentials {
-                access_key_id: "AKIDSECRET".into(),
-                secret_access_key: "VERYSECRET".into(),
-                session_token: Some("TOKENSECRET".into()),
-            }),
-            ..settings()
-        };
-        let printed = format!("{s:?}");
-        assert!(!printed.contains("SECRET"), "{printed}");
-    }
-
-    #[test]
-    fn user_agent_names_s3torch_after_the_caller_prefix() {
-        assert!(settings().user_agent().starts_with("s3torch/"));
-        let s = Settings {
-            user_agent_prefix: "myjob/1".into(),
-            ..settings()
-        };
-        assert!(s.user_agent().starts_with("myjob/1 s3torch/"));
-    }
-
-    #[test]
-    fn keys_and_buckets_are_checked() {
-        assert!(check_key("a b/ü%+").is_ok());
-        assert!(check_key("").is_err());
-        assert!(check_key(&"k".repeat(MAX_KEY_BYTES + 1)).is_err());
-        assert!(check_key("a\0b").is_err());
-        assert!(check_bucket("").is_err());
-        assert!(check_bucket("a/b").is_err());
-        assert!(check_bucket("my-bucket").is_ok());
     }
 }

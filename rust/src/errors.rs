@@ -11,13 +11,17 @@ use mountpoint_s3_client::error::{
 };
 use mountpoint_s3_client::error_metadata::{ClientErrorMetadata, ProvideErrorMetadata};
 use mountpoint_s3_client::S3RequestError;
-use mountpoint_s3_crt_sys::aws_s3_errors;
+use mountpoint_s3_crt_sys::{aws_io_errors, aws_s3_errors};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::fmt;
 
 /// What went wrong, in the user's terms. Each kind maps to one Python exception class.
+///
+/// Keep `Other` last and every kind in [`ErrorKind::ALL`]: the module exports their class names
+/// as `ERROR_CLASSES`, and tests/test_errors.py checks each against `s3torch._errors`, so that a
+/// renamed class fails a test instead of turning errors into `RuntimeError`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
     NoSuchBucket,
@@ -36,6 +40,22 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    pub const ALL: [Self; 13] = [
+        Self::NoSuchBucket,
+        Self::NoSuchKey,
+        Self::AccessDenied,
+        Self::Credentials,
+        Self::WrongRegion,
+        Self::Throttled,
+        Self::Network,
+        Self::Checksum,
+        Self::PreconditionFailed,
+        Self::InvalidRange,
+        Self::Canceled,
+        Self::Timeout,
+        Self::Other,
+    ];
+
     /// The name of the Python class in `s3torch._errors`.
     pub fn class_name(self) -> &'static str {
         match self {
@@ -121,11 +141,21 @@ pub struct RequestFailure {
     pub code: Option<String>,
     pub detail: String,
     pub request_id: Option<String>,
+    /// No connection could be made (refused, no such host, TLS): the message names the endpoint.
+    pub connecting: bool,
+    pub endpoint: Option<String>,
+    /// The bucket's region, when S3 said it is another one (301 with `x-amz-bucket-region`).
+    pub bucket_region: Option<String>,
 }
 
 impl fmt::Display for RequestFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} failed: {}", self.operation, self.target, self.detail)?;
+        write!(f, "{} {} failed: ", self.operation, self.target)?;
+        if self.connecting {
+            let endpoint = self.endpoint.as_deref().unwrap_or("the endpoint");
+            write!(f, "could not connect to {endpoint}: ")?;
+        }
+        f.write_str(&self.detail)?;
         let mut facts = Vec::new();
         if let Some(status) = self.status {
             facts.push(format!("HTTP {status}"));
@@ -185,6 +215,9 @@ impl Error {
             code: None,
             detail: detail.into(),
             request_id: None,
+            connecting: false,
+            endpoint: None,
+            bucket_region: None,
         }))
     }
 
@@ -205,6 +238,9 @@ impl Error {
                     code: meta.error_code.clone(),
                     detail: meta.error_message.clone().unwrap_or_else(|| service.to_string()),
                     request_id: None,
+                    connecting: false,
+                    endpoint: None,
+                    bucket_region: None,
                 }))
             }
             ObjectClientError::ClientError(client) => Self::from_request_error(operation, target, client),
@@ -214,6 +250,8 @@ impl Error {
     fn from_request_error(operation: &'static str, target: Target, error: S3RequestError) -> Self {
         let meta = error.meta();
         let (mut status, mut code) = (meta.http_code, meta.error_code.clone());
+        let mut connecting = false;
+        let mut bucket_region = None;
         let (kind, detail, request_id) = match &error {
             S3RequestError::ResponseError(result) => {
                 let status = (result.response_status >= 100).then_some(result.response_status);
@@ -256,11 +294,14 @@ impl Error {
                 },
                 None,
             ),
-            S3RequestError::IncorrectRegion(region, _) => (
-                ErrorKind::WrongRegion,
-                format!("the bucket is in region {region}, not in the client's region"),
-                None,
-            ),
+            S3RequestError::IncorrectRegion(region, _) => {
+                bucket_region = Some(region.clone());
+                (
+                    ErrorKind::WrongRegion,
+                    format!("the bucket is in region {region}, not in the client's region"),
+                    None,
+                )
+            }
             S3RequestError::NoSigningCredentials => (
                 ErrorKind::Credentials,
                 "no credentials were found to sign the request (set AWS_ACCESS_KEY_ID and \
@@ -290,11 +331,17 @@ impl Error {
                     None,
                 )
             }
-            S3RequestError::CrtError(crt) => (
-                ErrorKind::Network,
-                format!("no usable response from the server ({crt})"),
-                None,
-            ),
+            S3RequestError::CrtError(crt) => match connect_failure(crt.raw_error()) {
+                Some(what) => {
+                    connecting = true;
+                    (ErrorKind::Network, format!("{what} ({crt})"), None)
+                }
+                None => (
+                    ErrorKind::Network,
+                    format!("no usable response from the server ({crt})"),
+                    None,
+                ),
+            },
             other => (ErrorKind::Other, describe_chain(other), None),
         };
         Self::Request(Box::new(RequestFailure {
@@ -305,7 +352,66 @@ impl Error {
             code,
             detail,
             request_id,
+            connecting,
+            endpoint: None,
+            bucket_region,
         }))
+    }
+
+    /// The bucket's own region, when a request failed because it went to another one.
+    pub fn bucket_region(&self) -> Option<&str> {
+        match self {
+            Self::Request(failure) if failure.kind == ErrorKind::WrongRegion => failure.bucket_region.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Mark a failed request as one that could not connect.
+    pub fn connecting(mut self) -> Self {
+        if let Self::Request(failure) = &mut self {
+            failure.connecting = true;
+        }
+        self
+    }
+
+    /// Say which endpoint a failed request went to (shown when it could not connect).
+    pub fn at_endpoint(mut self, endpoint: &str) -> Self {
+        if let Self::Request(failure) = &mut self {
+            failure.endpoint = Some(endpoint.to_owned());
+        }
+        self
+    }
+
+    /// A request that failed with the CRT error `code` and no response.
+    pub fn from_crt_code(operation: &'static str, target: Target, code: i32) -> Self {
+        let crt = mountpoint_s3_crt::common::error::Error::from(code);
+        Self::from_request_error(operation, target, S3RequestError::CrtError(crt))
+    }
+}
+
+/// CRT errors that mean no connection could be made, with what to tell the user.
+fn connect_failure(code: i32) -> Option<&'static str> {
+    use aws_io_errors::*;
+    let matches = |e: aws_io_errors| code == e as i32;
+    if matches(AWS_IO_SOCKET_CONNECTION_REFUSED) {
+        Some("the connection was refused (nothing listens there)")
+    } else if matches(AWS_IO_DNS_INVALID_NAME)
+        || matches(AWS_IO_DNS_QUERY_FAILED)
+        || matches(AWS_IO_DNS_NO_ADDRESS_FOR_HOST)
+    {
+        Some("the host name could not be resolved (DNS)")
+    } else if matches(AWS_IO_SOCKET_NO_ROUTE_TO_HOST) || matches(AWS_IO_SOCKET_NETWORK_DOWN) {
+        Some("there is no route to the host")
+    } else if matches(AWS_IO_SOCKET_TIMEOUT) {
+        Some("connecting timed out")
+    } else if matches(AWS_IO_TLS_ERROR_NEGOTIATION_FAILURE) {
+        Some(
+            "TLS negotiation failed: the server's certificate did not verify against the trusted CAs \
+             (the system's, or ca_bundle / AWS_CA_BUNDLE), or it does not name this host; \
+             it was not retried",
+        )
+    } else {
+        None
     }
 }
 
@@ -433,6 +539,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_kind_is_listed_once_in_all() {
+        assert_eq!(ErrorKind::ALL.len(), ErrorKind::Other as usize + 1);
+        for (index, kind) in ErrorKind::ALL.iter().enumerate() {
+            assert_eq!(*kind as usize, index, "{kind:?}");
+        }
+    }
+
+    #[test]
     fn classification_prefers_the_s3_error_code() {
         assert_eq!(
             ErrorKind::from_response(Some(404), Some("NoSuchBucket")),
@@ -465,10 +579,28 @@ mod tests {
             code: Some("NoSuchKey".into()),
             detail: "The specified key does not exist.".into(),
             request_id: Some("REQ1".into()),
+            connecting: false,
+            endpoint: None,
+            bucket_region: None,
         };
         assert_eq!(
             failure.to_string(),
             "GetObject s3://b/k/1 failed: The specified key does not exist. (HTTP 404, NoSuchKey, request id REQ1)"
+        );
+    }
+
+    #[test]
+    fn a_refused_connection_names_the_endpoint() {
+        let code = aws_io_errors::AWS_IO_SOCKET_CONNECTION_REFUSED as i32;
+        let error =
+            Error::from_crt_code("HeadObject", Target::object("b", "k"), code).at_endpoint("http://127.0.0.1:1");
+        assert_eq!(error.kind(), Some(ErrorKind::Network));
+        let message = error.to_string();
+        assert!(
+            message.starts_with(
+                "HeadObject s3://b/k failed: could not connect to http://127.0.0.1:1: the connection was refused"
+            ),
+            "{message}"
         );
     }
 

@@ -1,9 +1,9 @@
 //! GET: an object body as a stream of buffers, read in order.
 
 use crate::buffer::{BorrowedBuffer, PyBuffer};
-use crate::client::Handle;
 use crate::errors::{Error, ErrorKind, Result, Target};
 use crate::fork::ProcessLocal;
+use crate::handle::Handle;
 use crate::inflight::InFlight;
 use crate::pybytes::bytes_filled;
 use crate::wait;
@@ -45,6 +45,8 @@ struct Body {
     /// [`PyGetObjectStream::start`]). Reaching it means the object may be longer than
     /// expected: the rest is asked for with a new request.
     provisional_end: Option<u64>,
+    /// The range of the request on the wire (None: the whole object), to send again elsewhere.
+    requested: Option<Range<u64>>,
     /// Closed by the caller: reads fail rather than look like the end of the body.
     closed: bool,
 }
@@ -67,9 +69,10 @@ impl Body {
             match std::mem::replace(&mut self.state, State::Finished) {
                 State::Finished => return Ok(None),
                 State::Starting(started) => {
-                    let outcome = started.wait(self.handle.stall_limit);
+                    let outcome = started.wait(&self.handle.limits);
                     match self.handle.settle("GetObject", &self.target, outcome) {
                         Ok(response) => self.state = State::Streaming(response),
+
                         // A range starting at the object's end, which only an object no longer
                         // than expected (the first request, whole object: an empty one) makes
                         // unsatisfiable; some stores answer so to the CRT's first ranged part of
@@ -80,16 +83,24 @@ impl Body {
                         {
                             return Ok(None)
                         }
-                        Err(error) => return Err(error),
+                        // The bucket lives in another region: send the same request there.
+                        Err(error) => match self.handle.follow(&error, &self.target.bucket) {
+                            Some(there) => {
+                                self.handle = there;
+                                let started = request(&self.handle, &self.target, self.requested.clone());
+                                self.state = State::Starting(started);
+                            }
+                            None => return Err(error),
+                        },
                     }
                 }
                 State::Streaming(mut response) => {
-                    let step = wait::block_on(response.next().map(Option::transpose), self.handle.stall_limit);
+                    let step = wait::block_on(response.next().map(Option::transpose), &self.handle.limits);
                     let Some(part) = self.handle.settle("GetObject", &self.target, step)? else {
                         if self.provisional_end.take() == Some(self.position) {
                             // The object is at least one byte longer than expected: ask for the rest.
-                            self.state =
-                                State::Starting(request(&self.handle, &self.target, Some(self.position..u64::MAX)));
+                            self.requested = Some(self.position..u64::MAX);
+                            self.state = State::Starting(request(&self.handle, &self.target, self.requested.clone()));
                             continue;
                         }
                         return Ok(None);
@@ -220,13 +231,15 @@ impl PyGetObjectStream {
         let whole_object = range.is_none();
         let target = Target::object(bucket, key);
         let mut provisional_end = None;
+        let mut requested = range.clone();
         let state = match (range, size_hint) {
             (Some(range), _) if range.is_empty() => State::Finished,
             // Up to the end (`end` is None), from a start within the expected size.
             (_, Some(size)) if end.is_none() && start <= size => {
                 let hinted_end = size.saturating_add(1);
                 provisional_end = Some(hinted_end);
-                State::Starting(request(&handle, &target, Some(start..hinted_end)))
+                requested = Some(start..hinted_end);
+                State::Starting(request(&handle, &target, requested.clone()))
             }
             (range, _) => State::Starting(request(&handle, &target, range)),
         };
@@ -245,6 +258,7 @@ impl PyGetObjectStream {
                     read_window,
                     whole_object,
                     provisional_end,
+                    requested,
                     closed: false,
                 },
                 "stream",
@@ -297,9 +311,9 @@ impl PyGetObjectStream {
 
     /// Read up to `size` bytes (all of the rest when `size` is negative or None) as `bytes`.
     ///
-    /// Bytes are copied once, from the CRT's buffers into the result. A read of more than
-    /// [`MAX_HELD`] bytes asks for the object's size once (HEAD) so that it can allocate the result
-    /// up front instead of gathering the parts first.
+    /// Bytes are copied once, into the result. A read of more than 64 MiB asks for the object's
+    /// size once (HEAD) so that it can allocate the result up front instead of gathering the
+    /// parts first.
     #[pyo3(signature = (size=None))]
     fn read<'py>(&self, py: Python<'py>, size: Option<i64>) -> PyResult<Bound<'py, PyBytes>> {
         let limit = size.and_then(|size| usize::try_from(size).ok());
@@ -356,7 +370,8 @@ impl PyGetObjectStream {
         Ok(self.body.with(py, |body| Ok(body.position))?)
     }
 
-    /// Stop the request; later reads return nothing.
+    /// Stop the request. Later reads raise ValueError (I/O operation on closed stream); closing
+    /// again does nothing.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         Ok(self.body.with(py, |body| {
             body.state = State::Finished;

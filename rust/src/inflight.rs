@@ -6,11 +6,10 @@
 //! waker. This is how many GETs (or the next page of a listing) are in flight at once without an
 //! executor of our own.
 
-use crate::wait::{self, Stalled};
+use crate::wait::{self, Interrupted, Limits};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
@@ -30,12 +29,12 @@ impl<T> InFlight<T> {
         }
     }
 
-    /// Block the calling thread until the result is there, or until `limit` has passed (which
-    /// drops, and so cancels, the request). Call it with the GIL released.
-    pub fn wait(self, limit: Option<Duration>) -> Result<T, Stalled> {
+    /// Block the calling thread until the result is there, or until `limits` end the wait
+    /// (which drops, and so cancels, the request). Call it with the GIL released.
+    pub fn wait(self, limits: &Limits) -> Result<T, Interrupted> {
         match self {
             Self::Ready(value) => Ok(value),
-            Self::Pending(future) => wait::block_on(future, limit),
+            Self::Pending(future) => wait::block_on(future, limits),
         }
     }
 }
@@ -58,11 +57,11 @@ mod tests {
         });
         assert!(started.load(Ordering::SeqCst), "the first poll must happen in start()");
         std::thread::spawn(move || tx.send(41));
-        assert_eq!(inflight.wait(None), Ok(42));
+        assert_eq!(inflight.wait(&Limits::default()), Ok(42));
     }
 
     #[test]
     fn immediately_ready_futures_are_kept() {
-        assert_eq!(InFlight::start(async { 7 }).wait(None), Ok(7));
+        assert_eq!(InFlight::start(async { 7 }).wait(&Limits::default()), Ok(7));
     }
 }

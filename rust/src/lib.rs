@@ -5,10 +5,12 @@
 #![deny(unsafe_code)]
 
 mod buffer;
+mod checks;
 mod client;
 mod errors;
 mod fork;
 mod get;
+mod handle;
 mod inflight;
 mod list;
 mod logging;
@@ -16,6 +18,7 @@ mod metrics;
 mod object;
 mod put;
 mod pybytes;
+mod settings;
 mod wait;
 
 use pyo3::prelude::*;
@@ -23,10 +26,14 @@ use pyo3::prelude::*;
 #[pymodule(gil_used = false)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    m.add("MIN_PART_SIZE", client::MIN_PART_SIZE)?;
-    m.add("MAX_PART_SIZE", client::MAX_PART_SIZE)?;
-    m.add("MAX_ATTEMPTS", client::MAX_ATTEMPTS)?;
-    m.add("MAX_THROUGHPUT_GBPS", client::MAX_THROUGHPUT_GBPS)?;
+    m.add("MIN_PART_SIZE", settings::MIN_PART_SIZE)?;
+    m.add("MAX_PART_SIZE", settings::MAX_PART_SIZE)?;
+    m.add("MAX_ATTEMPTS", settings::MAX_ATTEMPTS)?;
+    m.add("MAX_THROUGHPUT_GBPS", settings::MAX_THROUGHPUT_GBPS)?;
+    m.add("MIN_READ_WINDOW", settings::MIN_READ_WINDOW)?;
+    m.add("MAX_KEY_BYTES", checks::MAX_KEY_BYTES)?;
+    let error_classes = errors::ErrorKind::ALL.map(errors::ErrorKind::class_name);
+    m.add("ERROR_CLASSES", pyo3::types::PyTuple::new(m.py(), error_classes)?)?;
     m.add_class::<client::PyS3Client>()?;
     m.add_class::<get::PyGetObjectStream>()?;
     m.add_class::<put::PyPutObjectStream>()?;

@@ -1,8 +1,8 @@
 //! LIST: ListObjectsV2, a page at a time, with the next page requested while this one is used.
 
-use crate::client::Handle;
 use crate::errors::{Result, Target};
 use crate::fork::ProcessLocal;
+use crate::handle::Handle;
 use crate::inflight::InFlight;
 use crate::object::PyObjectInfo;
 use mountpoint_s3_client::error::{ListObjectsError, ObjectClientError};
@@ -12,7 +12,8 @@ use pyo3::prelude::*;
 
 type Page = InFlight<std::result::Result<ListObjectsResult, ObjectClientError<ListObjectsError, S3RequestError>>>;
 
-/// One page of a listing: objects, and the common prefixes ("folders") when a delimiter is used.
+/// One page of a listing: objects, and the common prefixes ("folders") when a delimiter is
+/// used.
 #[pyclass(name = "ListObjectResult", module = "s3torch._core", frozen, get_all)]
 pub struct PyListObjectResult {
     object_info: Vec<PyObjectInfo>,
@@ -56,9 +57,22 @@ impl Listing {
         let Some(page) = self.next.take() else {
             return Ok(None);
         };
-        let result = self
+        let result = match self
             .handle
-            .settle("ListObjectsV2", &self.target, page.wait(self.handle.stall_limit))?;
+            .settle("ListObjectsV2", &self.target, page.wait(&self.handle.limits))
+        {
+            Ok(result) => result,
+            // The bucket lives in another region: ask for the same page there.
+            Err(error) => match self.handle.follow(&error, &self.target.bucket) {
+                Some(there) => {
+                    self.handle = there;
+                    let page = self.request(self.continuation_token.clone());
+                    self.handle
+                        .settle("ListObjectsV2", &self.target, page.wait(&self.handle.limits))?
+                }
+                None => return Err(error),
+            },
+        };
         self.continuation_token = result.next_continuation_token.clone();
         self.next = self.continuation_token.clone().map(|token| self.request(Some(token)));
         Ok(Some(result))

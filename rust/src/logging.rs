@@ -251,7 +251,8 @@ impl LoggerImpl for CrtForwarder {
     }
 }
 
-/// Forward the crate's events at `level` (a Python level number) and above; above 50 turns it off.
+/// Forward the crate's events at `level` (a Python level number) and above; above 50 turns it
+/// off.
 /// Returns False when another `tracing` subscriber already owns this process.
 #[pyfunction]
 pub fn _set_log_level(level: i64) -> bool {
@@ -262,7 +263,8 @@ pub fn _set_log_level(level: i64) -> bool {
     installed
 }
 
-/// Forward the CRT's own log at `level` (a Python level number) and above; above 50 turns it off.
+/// Forward the CRT's own log at `level` (a Python level number) and above; above 50 turns it
+/// off.
 /// Returns False when another CRT logger already owns this process.
 #[pyfunction]
 pub fn _set_crt_log_level(level: i64) -> bool {

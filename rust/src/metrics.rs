@@ -5,9 +5,12 @@
 //! process that inherits them mid-update after `fork()` cannot deadlock on them.
 
 use crate::errors::{Error, ErrorKind};
+use crate::wait::Connections;
 use mountpoint_s3_client::OnTelemetry;
 use mountpoint_s3_crt::s3::client::RequestMetrics;
+use mountpoint_s3_crt_sys::aws_io_errors;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 
 /// S3 operations counted by name; anything else counts as "Other".
 const OPERATIONS: [&str; 13] = [
@@ -49,6 +52,8 @@ pub struct Metrics {
     timeouts: AtomicU64,
     bytes_read: AtomicU64,
     bytes_written: AtomicU64,
+    /// What connection attempts met lately, for the waits to give up early (see `wait.rs`).
+    pub connections: Arc<Connections>,
 }
 
 fn operation_slot(name: Option<&str>) -> usize {
@@ -178,6 +183,15 @@ impl OnTelemetry for Telemetry {
             None => !canceled,
         };
         self.0.on_request(request.operation_name(), status, failed, canceled);
+        let code = request.error().raw_error();
+        let connections = &self.0.connections;
+        if status.is_some() {
+            connections.answered();
+        } else if code == aws_io_errors::AWS_IO_SOCKET_CONNECTION_REFUSED as i32 {
+            connections.refused();
+        } else if code == aws_io_errors::AWS_IO_TLS_ERROR_NEGOTIATION_FAILURE as i32 {
+            connections.tls_failed();
+        }
     }
 }
 

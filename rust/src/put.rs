@@ -2,9 +2,9 @@
 //! multipart upload whose parts are sent while the caller keeps writing.
 
 use crate::buffer::BorrowedBuffer;
-use crate::client::Handle;
 use crate::errors::{Error, Result, Target};
 use crate::fork::ProcessLocal;
+use crate::handle::Handle;
 use crate::wait;
 use mountpoint_s3_client::checksums::crc32c;
 use mountpoint_s3_client::types::{
@@ -118,7 +118,7 @@ impl Upload {
                 // AbortMultipartUpload in the background. Refusing the upload at review time makes
                 // the CRT abort it before the request finishes, and we wait for that finish.
                 let refused = request.review_and_complete(|_review| UploadReviewOutcome::Abort);
-                let _expected_failure = wait::block_on(refused, self.handle.stall_limit);
+                let _expected_failure = wait::block_on(refused, &self.handle.limits);
             }
             State::Open { upload: None, .. } | State::Failed | State::Aborted => {}
             completed @ State::Completed(_) => self.state = completed,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from .._checks import check_optional_int
 from .dcp_optimized import DEFAULT_MAX_GAP_SIZE, DCPOptimizedConstructor, GapSize
 from .protocol import S3ReaderConstructorProtocol
 from .ranged import RangedS3Reader
@@ -37,10 +38,7 @@ class S3ReaderConstructor:
                 nearby small reads share a request; larger reads bypass it. ``None`` means
                 8 MiB; ``0`` turns buffering off.
         """
-        if buffer_size is not None and (
-            not isinstance(buffer_size, int) or isinstance(buffer_size, bool) or buffer_size < 0
-        ):
-            raise ValueError(f"buffer_size must be a non-negative integer, got {buffer_size!r}")
+        check_optional_int("buffer_size", buffer_size, minimum=0)
         return partial(RangedS3Reader, buffer_size=buffer_size)
 
     @staticmethod

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, Union, runtime_checkable
 
 from .._buffers import writable_bytes_view
+from .._checks import check_int
 from .._uri import parse_s3_uri
 from .protocol import GetStreamCallable, ObjectInfoCallable
 from .s3reader import S3Reader, read_limit, seek_target
@@ -216,11 +217,7 @@ class DCPOptimizedS3Reader(S3Reader):
         zero_copy_limit: int = ZERO_COPY_LIMIT,
     ) -> None:
         self._bind(bucket, key, get_object_info, get_stream)
-        if not isinstance(zero_copy_limit, int) or zero_copy_limit < 0:
-            raise ValueError(
-                f"zero_copy_limit must be a non-negative integer, got {zero_copy_limit!r}"
-            )
-        self._zero_copy_limit = zero_copy_limit
+        self._zero_copy_limit = check_int("zero_copy_limit", zero_copy_limit, minimum=0)
         self._groups = coalesce_ranges(item_ranges, max_gap_size)
         if not self._groups:
             raise ValueError(f"no non-empty byte range to read from s3://{bucket}/{key}")

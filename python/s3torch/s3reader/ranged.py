@@ -6,6 +6,7 @@ import io
 from typing import Any
 
 from .._buffers import writable_bytes_view
+from .._checks import check_int
 from .protocol import GetStreamCallable, ObjectInfoCallable
 from .s3reader import S3Reader, read_limit, seek_target
 
@@ -38,9 +39,7 @@ class RangedS3Reader(S3Reader):
         self._bind(bucket, key, get_object_info, get_stream)
         if buffer_size is None:
             buffer_size = DEFAULT_BUFFER_SIZE
-        if not isinstance(buffer_size, int) or isinstance(buffer_size, bool) or buffer_size < 0:
-            raise ValueError(f"buffer_size must be a non-negative integer, got {buffer_size!r}")
-        self._buffer_size = buffer_size
+        self._buffer_size = check_int("buffer_size", buffer_size, minimum=0)
         self._buffer: memoryview = memoryview(b"")
         self._buffer_start = 0
         self._position = 0

@@ -7,6 +7,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .._uri import validate_bucket_name, validate_object_key
+
 if TYPE_CHECKING:
     from .protocol import GetStreamCallable, ObjectInfoCallable
 
@@ -43,10 +45,8 @@ class S3Reader(ABC, io.BufferedIOBase):
     ) -> None:
         """Check and keep what every concrete reader is made from; the size is asked for (from
         ``get_object_info``) only when :meth:`_object_size` first needs it."""
-        if not bucket:
-            raise ValueError("bucket must not be empty")
-        if not key:
-            raise ValueError(f"key must not be empty (bucket {bucket!r})")
+        validate_bucket_name(bucket)
+        validate_object_key(key)
         self._bucket = bucket
         self._key = key
         self._get_object_info = get_object_info

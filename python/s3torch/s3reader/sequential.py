@@ -7,6 +7,7 @@ from collections import deque
 from typing import Any
 
 from .._buffers import writable_bytes_view
+from .._checks import check_int
 from .._errors import S3InvalidRangeError
 from .protocol import GetStreamCallable, ObjectInfoCallable
 from .s3reader import S3Reader, read_limit, seek_target
@@ -62,9 +63,7 @@ class SequentialS3Reader(S3Reader):
         history_size: int = DEFAULT_HISTORY,
     ) -> None:
         self._bind(bucket, key, get_object_info, get_stream)
-        if not isinstance(history_size, int) or history_size < 0:
-            raise ValueError(f"history_size must be a non-negative integer, got {history_size!r}")
-        self._history_size = history_size
+        self._history_size = check_int("history_size", history_size, minimum=0)
         self._position = 0
         # The stream, its next object offset, and the chunks kept: contiguous, ending at
         # `_stream_position`, starting at `_kept_start`.

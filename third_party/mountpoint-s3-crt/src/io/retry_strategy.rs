@@ -58,8 +58,12 @@ impl<'a> StandardRetryOptions<'a> {
         let backoff_retry_options = ExponentialBackoffRetryOptions::default(event_loop_group);
         Self {
             backoff_retry_options,
-            // Defer to the CRT's default
-            initial_bucket_capacity: 0,
+            // s3torch patch: the CRT's default retry quota (500 units, 10 per retry of a connection
+            // error, shared by every request to one host) runs dry after a few short outages with
+            // many requests in flight, and then every request fails at its first error without
+            // a retry (AWS_IO_RETRY_PERMISSION_DENIED). max_attempts bounds each request's retries;
+            // this capacity is large enough never to run out, and small enough not to overflow.
+            initial_bucket_capacity: 1 << 40,
         }
     }
 

@@ -79,6 +79,9 @@ pub struct ClientConfig {
     /// stores a raw pointer to this value into `inner.tls_connection_options`, so the allocation
     /// must outlive [`Client::new`] (which is guaranteed while this [`ClientConfig`] is alive).
     tls_connection_options: Option<TlsConnectionOptions>,
+
+    /// s3torch patch: where `inner.proxy_ev_settings` points (the CRT copies it in [`Client::new`]).
+    proxy_env_settings: Option<Box<proxy_env_var_settings>>,
 }
 
 /// This struct bundles together the list of owned strings for the network interfaces, and the
@@ -128,7 +131,17 @@ impl NetworkInterfaceNames {
 impl ClientConfig {
     /// Create a new [ClientConfig] with default options.
     pub fn new() -> Self {
-        Self::default()
+        let mut config = Self::default();
+        // s3torch patch: honour HTTPS_PROXY / HTTP_PROXY / NO_PROXY (and their lowercase forms), as
+        // the AWS SDKs do. The CRT reads them only when asked to; "legacy" means a CONNECT tunnel
+        // for TLS endpoints and a forwarding proxy for plain HTTP ones.
+        let settings = config.proxy_env_settings.insert(Box::new(proxy_env_var_settings {
+            env_var_type: aws_http_proxy_env_var_type::AWS_HPEV_ENABLE,
+            connection_type: aws_http_proxy_connection_type::AWS_HPCT_HTTP_LEGACY,
+            tls_options: std::ptr::null(),
+        }));
+        config.inner.proxy_ev_settings = &**settings;
+        config
     }
 
     /// Client bootstrap used for common staples such as event loop group, host resolver, etc.
