@@ -424,6 +424,8 @@ class _FillingStream:
             for chunk in self._stream:
                 self._writer.write(chunk)
                 yield chunk
+        except GeneratorExit:
+            raise  # the reader stopped early: close() sees whether the rest is worth reading
         except BaseException:
             self._failed = True
             self._writer.abort()
