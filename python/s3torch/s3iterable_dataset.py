@@ -16,7 +16,7 @@ from typing import Any
 import torch.utils.data
 
 from ._config import S3ClientConfig
-from ._datasets.metrics import now_ns
+from ._datasets.metrics import FLUSH_EVERY, now_ns
 from ._datasets.objects import DatasetObjects, identity, manifest_source
 from ._datasets.prefetch import DEFAULT_PREFETCH_BYTES, DEFAULT_PREFETCH_OBJECTS, Prefetcher
 from ._datasets.progress import merge_state_dicts
@@ -394,7 +394,7 @@ class S3IterableDataset(torch.utils.data.IterableDataset[Any]):
           ``.p95_s``, ``.p99_s``, ``.max_s`` (percentiles to within about 6%), for the last 32
           epochs.
 
-        Workers report every 256 samples and when they finish an epoch or exit.
+        Workers report every 1024 samples and when they finish an epoch or exit.
         """
         return self._objects.metrics.snapshot()
 
@@ -448,7 +448,7 @@ class _ObjectIterator:
         self._readers: Prefetcher[Any, Any] | None = None
         self._done = False
         self._metrics = objects.metrics
-        self._epoch = state.epoch
+        self._waits = objects.metrics.waits(state.epoch)
 
     def __iter__(self) -> _ObjectIterator:
         return self
@@ -487,7 +487,10 @@ class _ObjectIterator:
             raise
         self._state.finished_item()
         item = self._transform(reader)
-        self._metrics.waited(self._epoch, now_ns() - start)
+        waits = self._waits
+        waits.append(now_ns() - start)
+        if len(waits) >= FLUSH_EVERY:
+            self._metrics.flush()
         return item
 
     def close(self) -> None:

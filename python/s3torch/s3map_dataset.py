@@ -280,7 +280,7 @@ class S3MapDataset(torch.utils.data.Dataset[Any]):
         and how long each item took to get (reads and transform): ``wait.0.samples``,
         ``wait.0.total_s``, ``wait.0.p50_s``, ``wait.0.p95_s``, ``wait.0.p99_s``,
         ``wait.0.max_s`` (a map-style dataset has no epochs: all under 0). Workers report
-        every 256 items and when they finish.
+        every 1024 items and when they finish.
         """
         return self._objects.metrics.snapshot()
 

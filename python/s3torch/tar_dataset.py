@@ -24,7 +24,7 @@ import torch.utils.data
 from ._checks import check_int, check_optional_int
 from ._config import S3ClientConfig
 from ._datasets.decoders import DEFAULT_DECODERS, Decoder, choose_decoders, decode_sample
-from ._datasets.metrics import now_ns
+from ._datasets.metrics import FLUSH_EVERY, now_ns
 from ._datasets.objects import DatasetObjects, manifest_source
 from ._datasets.prefetch import DEFAULT_PREFETCH_BYTES, DEFAULT_PREFETCH_OBJECTS
 from ._datasets.progress import merge_state_dicts
@@ -352,7 +352,7 @@ class S3TarDataset(torch.utils.data.IterableDataset[Any]):
 
     def _finish(self, samples: Iterator[dict[str, Any]]) -> Iterator[Any]:
         metrics = self._samples.objects.metrics
-        epoch = self._samples.state.epoch
+        waits = metrics.waits(self._samples.state.epoch)
         try:
             start = now_ns()
             for sample in samples:
@@ -364,7 +364,9 @@ class S3TarDataset(torch.utils.data.IterableDataset[Any]):
                             raise
                         continue
                 item = sample if self._transform is None else self._transform(sample)
-                metrics.waited(epoch, now_ns() - start)
+                waits.append(now_ns() - start)
+                if len(waits) >= FLUSH_EVERY:
+                    metrics.flush()
                 yield item
                 start = now_ns()
         finally:
