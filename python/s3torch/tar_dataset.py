@@ -4,7 +4,8 @@ A shard is a ``.tar`` (or ``.tar.gz``/``.tgz``) object whose consecutive files w
 *key* form a sample: ``train/0001.jpg`` and ``train/0001.cls`` become
 ``{"__key__": "train/0001", "__url__": "s3://bucket/shard-000.tar", "jpg": b"...",
 "cls": b"..."}``. The key is the path up to the first dot of the file name; the rest, in lower
-case, is the extension. Shards are parsed as they stream in: nothing touches the local disk.
+case, is the extension. Shards are parsed as they stream in: nothing touches the local disk
+unless a cache (``cache_dir=``) is asked for.
 
 This is the canonical home of the tar dataset; ``s3torch.webdataset`` re-exports its public
 names for code written against earlier releases.
@@ -124,7 +125,7 @@ class _TarSamples:
 
 
 class S3TarDataset(torch.utils.data.IterableDataset[Any]):
-    """Samples from WebDataset-format tar shards in S3, streamed with no local disk.
+    """Samples from WebDataset-format tar shards in S3, streamed (no local disk unless cached).
 
     Each shard is read with one streaming GET and parsed as it arrives; the next shards' GETs
     start early (``prefetch_objects``/``prefetch_bytes``). Consecutive files with the same key
