@@ -402,18 +402,32 @@ def test_many_processes_share_one_cache_dir(
     assert metrics["cache.bytes_from_cache"] >= 0.45 * total_bytes(objects)
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 1 MiB tmpfs, or skip where mounting is not allowed."""
-    where = tmp_path / "small"
+def mounted(where: Path, options: str) -> None:
     where.mkdir()
     done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(where)],
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)],
         capture_output=True,
         check=False,
     )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs: {done.stderr.decode().strip()}")
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MiB tmpfs, or skip where mounting is not allowed."""
+    where = tmp_path / "small"
+    mounted(where, "size=1m")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", str(where)], check=False)
+
+
+@pytest.fixture
+def read_only_disk(tmp_path: Path) -> Iterator[Path]:
+    where = tmp_path / "ro"
+    mounted(where, "size=1m,ro")
     try:
         yield where
     finally:
@@ -438,3 +452,18 @@ def test_a_full_disk_degrades_to_streaming_with_one_warning(
     assert metrics["cache.write_failures"] >= 1
     assert metrics["cache.hits"] > 0  # what fitted is served
     assert not [p for p in entries(small_disk) if p.name.endswith(".tmp")]
+
+
+def test_a_read_only_disk_streams_with_one_warning(
+    stored: tuple[str, dict[str, bytes]], settings: dict[str, Any], read_only_disk: Path
+) -> None:
+    bucket, objects = stored
+    dataset = iterable(bucket, settings, cache_dir=read_only_disk, cache_size=1 << 30)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert dict(dataset) == objects
+    assert [str(w.message) for w in caught if "cannot write" in str(w.message)] == [
+        f"s3torch cache: cannot write to {read_only_disk}/s3torch-cache-v1 "
+        "(Read-only file system); objects not cached yet are streamed from S3"
+    ]
+    assert dataset.metrics()["cache.bytes_from_s3"] == total_bytes(objects)

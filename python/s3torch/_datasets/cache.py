@@ -11,12 +11,11 @@ An entry is one file, written to a temporary name and renamed into place (so no 
 partial one), holding a header (magic, CRC32 of the payload, size, ETag, bucket and key) and the
 object's bytes. A stale entry (ETag or size unlike the listing's) or a corrupt one (CRC) is
 treated as absent and fetched again. When the disk refuses a write (full, over quota, read-only)
-the dataset goes on streaming, with one warning.
+the process stops writing and the dataset goes on streaming, with one warning.
 """
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import io
 import logging
@@ -43,7 +42,6 @@ _MAGIC = b"S3TC"
 _HEAD = struct.Struct("<4sBxxxIqHI")  # magic, version, crc32, size, etag length, name length
 _TEMP_SUFFIX = ".tmp"
 _STALE_TEMP_S = 3600.0  # a temporary file this old belongs to a process that died
-_DISK_REFUSED = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
 # A tar parser stops at the end-of-archive blocks; the padding after them is read so that
 # the shard can still be kept whole, up to this much.
 _DRAIN_LIMIT = 1024 * 1024
@@ -206,20 +204,18 @@ class ObjectCache:
             return None
 
     def write_failed(self, error: OSError) -> None:
-        """Go on without writing: a full or read-only disk stops this process's writes, with
-        one warning for the whole dataset."""
+        """Go on without writing: a disk that refused one write (full, over quota, read-only,
+        not ours) would refuse the next ones too. One warning for the whole dataset."""
         self._metrics.add("cache.write_failures")
-        if error.errno in _DISK_REFUSED:
-            self._writable = False
-            if self._metrics.claim_warning():
-                warnings.warn(
-                    f"s3torch cache: cannot write to {self.root} ({error.strerror}); "
-                    "objects not cached yet are streamed from S3",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-        else:
-            log.warning("s3torch cache: cannot write an entry in %s: %s", self.root, error)
+        self._writable = False
+        if self._metrics.claim_warning():
+            warnings.warn(
+                f"s3torch cache: cannot write to {self.root} ({error.strerror or error}); "
+                "objects not cached yet are streamed from S3",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        log.info("s3torch cache: writes to %s stopped: %s", self.root, error)
 
     def __getstate__(self) -> dict[str, Any]:
         return self.__dict__.copy()
