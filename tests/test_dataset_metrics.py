@@ -149,3 +149,15 @@ def test_map_dataset_waits_count_each_item(stored: str, settings: dict[str, Any]
     assert sum(len(batch) for batch in loader) == COUNT
     assert dataset[3] == b"3" * 1000
     assert dataset.metrics()["wait.0.samples"] == COUNT + 1
+
+
+def test_without_a_shared_file_a_dataset_still_counts_its_own(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from s3torch._datasets import metrics as metrics_module
+
+    monkeypatch.setattr(metrics_module, "_shared_dir", lambda: str(tmp_path / "missing"))
+    dataset = S3IterableDataset.from_prefix("s3://bkt/p/")
+    dataset._objects.metrics.waited(0, 1000)
+    assert dataset.metrics()["wait.0.samples"] == 1
+    assert pickle.loads(pickle.dumps(dataset._objects.metrics)).snapshot()["cache.hits"] == 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import fcntl
+import logging
 import mmap
 import multiprocessing.util
 import os
@@ -36,6 +37,8 @@ COUNTERS = (
     "cache.write_failures",
     "cache.warned",  # a flag, not reported: whether a worker already warned of a full disk
 )
+log = logging.getLogger(__name__)
+
 _INDEX = {name: i for i, name in enumerate(COUNTERS)}
 _HEADER = 16  # counter slots, room to grow
 FLUSH_EVERY = 1024
@@ -81,19 +84,25 @@ class DatasetMetrics:
     """The counters of one dataset, summed over every process that iterates it."""
 
     def __init__(self) -> None:
-        fd, self._path = tempfile.mkstemp(prefix="s3torch-metrics-", dir=_shared_dir())
+        self._path: str | None = None
         try:
-            os.ftruncate(fd, _SIZE)
-        finally:
-            os.close(fd)
-        weakref.finalize(self, _unlink, self._path, os.getpid())
+            fd, path = tempfile.mkstemp(prefix="s3torch-metrics-", dir=_shared_dir())
+            try:
+                os.ftruncate(fd, _SIZE)
+            finally:
+                os.close(fd)
+            self._path = path
+            weakref.finalize(self, _unlink, path, os.getpid())
+        except OSError as error:
+            # No shared file: this process counts alone, and workers' figures are not seen.
+            log.warning("s3torch: dataset metrics are not shared with workers: %s", error)
         self._local_init()
         _live.add(self)
 
     def _local_init(self) -> None:
         self._lock = threading.Lock()
         self._map: mmap.mmap | None = None
-        self._fd = -1
+        self._file: Any = None  # holds the lockf locks; closed with this object
         self._counts = [0] * len(COUNTERS)
         self._waits: dict[int, list[int]] = {}
         self._armed = False
@@ -103,7 +112,7 @@ class DatasetMetrics:
         # finalizers (atexit does not run there): its last figures are not lost. Registered
         # on first use in each process, after multiprocessing has reset its registry.
         self._armed = True
-        multiprocessing.util.Finalize(self, self.flush, exitpriority=10)
+        multiprocessing.util.Finalize(self, _flush_if_alive, (weakref.ref(self),), exitpriority=10)
 
     def __getstate__(self) -> dict[str, Any]:
         self.flush()
@@ -125,12 +134,14 @@ class DatasetMetrics:
     def _mapping(self) -> mmap.mmap:
         if self._map is None:
             try:
-                self._fd = os.open(self._path, os.O_RDWR)
-                self._map = mmap.mmap(self._fd, _SIZE)
+                if self._path is None:
+                    raise FileNotFoundError("no shared file")
+                self._file = open(self._path, "r+b")  # kept open: the locks are taken on it
+                self._map = mmap.mmap(self._file.fileno(), _SIZE)
             except (OSError, ValueError):
-                # The process that made the dataset is gone (a dataset unpickled later): keep
-                # this process's figures alone.
-                self._fd = -1
+                # The process that made the dataset is gone (a dataset unpickled later), or
+                # there is no shared file: keep this process's figures alone.
+                self._file = None
                 self._map = mmap.mmap(-1, _SIZE)
         return self._map
 
@@ -168,7 +179,8 @@ class DatasetMetrics:
             return first
 
     def _locked(self) -> _Locked:
-        return _Locked(self._mapping(), self._fd)
+        mapping = self._mapping()
+        return _Locked(mapping, -1 if self._file is None else self._file.fileno())
 
     def flush(self) -> None:
         """Fold this process's figures into the shared file."""
@@ -213,6 +225,12 @@ class DatasetMetrics:
                 out[prefix + name] = min(_quantile(buckets, samples, q), longest) / 1e9
             out[prefix + "max_s"] = longest / 1e9
         return out
+
+
+def _flush_if_alive(ref: weakref.ref[DatasetMetrics]) -> None:
+    metrics = ref()
+    if metrics is not None:
+        metrics.flush()
 
 
 _live: weakref.WeakSet[DatasetMetrics] = weakref.WeakSet()
