@@ -467,3 +467,20 @@ def test_a_read_only_disk_streams_with_one_warning(
         "(Read-only file system); objects not cached yet are streamed from S3"
     ]
     assert dataset.metrics()["cache.bytes_from_s3"] == total_bytes(objects)
+
+
+def test_an_unshuffled_pass_lists_first_then_serves_from_the_cache(
+    stored: tuple[str, dict[str, bytes]], settings: dict[str, Any], tmp_path: Path
+) -> None:
+    bucket, objects = stored
+    size = 2 * total_bytes(objects)
+    first = iterable(bucket, settings, shuffle=False, cache_dir=tmp_path, cache_size=size)
+    assert list(first) == sorted(objects.items())
+    again = iterable(bucket, settings, shuffle=False, cache_dir=tmp_path, cache_size=size)
+    assert list(again) == sorted(objects.items())
+    assert again.metrics()["cache.hits"] == COUNT
+    by_index = S3MapDataset.from_prefix(
+        f"s3://{bucket}/data/", transform=read_item, cache_dir=tmp_path, cache_size=size, **settings
+    )
+    assert by_index[5] == sorted(objects.items())[5]
+    assert by_index.metrics()["cache.hits"] == 1
