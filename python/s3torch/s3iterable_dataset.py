@@ -16,6 +16,7 @@ from typing import Any
 import torch.utils.data
 
 from ._config import S3ClientConfig
+from ._datasets.metrics import FLUSH_EVERY, now_ns
 from ._datasets.objects import DatasetObjects, identity, manifest_source
 from ._datasets.prefetch import DEFAULT_PREFETCH_BYTES, DEFAULT_PREFETCH_OBJECTS, Prefetcher
 from ._datasets.progress import merge_state_dicts
@@ -87,6 +88,14 @@ class S3IterableDataset(torch.utils.data.IterableDataset[Any]):
         world_size: the number of ranks, given together with ``rank``.
         drop_last: with sharding, drop the tail of each epoch that does not divide evenly over
             the ranks, instead of padding it with repeated objects.
+        cache_dir: a local directory where a stable subset of the objects is kept across
+            epochs (see "Many epochs" in the datasets guide); several workers and ranks on a
+            host may share it. The order of the samples does not change. None: no cache.
+        cache_size: the most bytes the cache may hold; required with ``cache_dir``.
+
+    Raises:
+        TypeError: ``cache_dir`` without ``cache_size`` or the reverse, or of the wrong type.
+        ValueError: ``cache_size`` below 1.
     """
 
     def __init__(
@@ -103,6 +112,8 @@ class S3IterableDataset(torch.utils.data.IterableDataset[Any]):
         seed: int = 0,
         prefetch_objects: int = DEFAULT_PREFETCH_OBJECTS,
         prefetch_bytes: int = DEFAULT_PREFETCH_BYTES,
+        cache_dir: str | os.PathLike[str] | None = None,
+        cache_size: int | None = None,
         rank: int | None = None,
         world_size: int | None = None,
         drop_last: bool = False,
@@ -122,6 +133,8 @@ class S3IterableDataset(torch.utils.data.IterableDataset[Any]):
             reader_constructor,
             prefetch_objects,
             prefetch_bytes,
+            cache_dir,
+            cache_size,
         )
         self._transform = transform
         self._state = EpochState(
@@ -149,6 +162,8 @@ class S3IterableDataset(torch.utils.data.IterableDataset[Any]):
         seed: int = 0,
         prefetch_objects: int = DEFAULT_PREFETCH_OBJECTS,
         prefetch_bytes: int = DEFAULT_PREFETCH_BYTES,
+        cache_dir: str | os.PathLike[str] | None = None,
+        cache_size: int | None = None,
         rank: int | None = None,
         world_size: int | None = None,
         drop_last: bool = False,
@@ -176,6 +191,8 @@ class S3IterableDataset(torch.utils.data.IterableDataset[Any]):
             seed=seed,
             prefetch_objects=prefetch_objects,
             prefetch_bytes=prefetch_bytes,
+            cache_dir=cache_dir,
+            cache_size=cache_size,
             rank=rank,
             world_size=world_size,
             drop_last=drop_last,
@@ -196,6 +213,8 @@ class S3IterableDataset(torch.utils.data.IterableDataset[Any]):
         seed: int = 0,
         prefetch_objects: int = DEFAULT_PREFETCH_OBJECTS,
         prefetch_bytes: int = DEFAULT_PREFETCH_BYTES,
+        cache_dir: str | os.PathLike[str] | None = None,
+        cache_size: int | None = None,
         rank: int | None = None,
         world_size: int | None = None,
         drop_last: bool = False,
@@ -221,6 +240,8 @@ class S3IterableDataset(torch.utils.data.IterableDataset[Any]):
             seed=seed,
             prefetch_objects=prefetch_objects,
             prefetch_bytes=prefetch_bytes,
+            cache_dir=cache_dir,
+            cache_size=cache_size,
             rank=rank,
             world_size=world_size,
             drop_last=drop_last,
@@ -241,6 +262,8 @@ class S3IterableDataset(torch.utils.data.IterableDataset[Any]):
         seed: int = 0,
         prefetch_objects: int = DEFAULT_PREFETCH_OBJECTS,
         prefetch_bytes: int = DEFAULT_PREFETCH_BYTES,
+        cache_dir: str | os.PathLike[str] | None = None,
+        cache_size: int | None = None,
         rank: int | None = None,
         world_size: int | None = None,
         drop_last: bool = False,
@@ -266,6 +289,8 @@ class S3IterableDataset(torch.utils.data.IterableDataset[Any]):
             seed=seed,
             prefetch_objects=prefetch_objects,
             prefetch_bytes=prefetch_bytes,
+            cache_dir=cache_dir,
+            cache_size=cache_size,
             rank=rank,
             world_size=world_size,
             drop_last=drop_last,
@@ -357,6 +382,22 @@ class S3IterableDataset(torch.utils.data.IterableDataset[Any]):
         """
         return merge_state_dicts(states, "S3IterableDataset")
 
+    def metrics(self) -> dict[str, float]:
+        """This dataset's figures, summed over this process and its DataLoader workers, as a
+        flat dict for a training loop to log:
+
+        - the cache: ``cache.hits``, ``cache.misses`` (objects read from S3),
+          ``cache.bytes_from_cache``, ``cache.bytes_from_s3``, ``cache.stale`` and
+          ``cache.corrupt`` (entries found unfit and fetched again), ``cache.write_failures``;
+        - how long each sample was waited for (from asking for it to getting it, reads and
+          transform included), per epoch: ``wait.<epoch>.samples``, ``.total_s``, ``.p50_s``,
+          ``.p95_s``, ``.p99_s``, ``.max_s`` (percentiles to within about 6%), for the last 32
+          epochs.
+
+        Workers report every 1024 samples and when they finish an epoch or exit.
+        """
+        return self._objects.metrics.snapshot()
+
     def __len__(self) -> int:
         """How many objects this rank yields per epoch: all of them without sharding, its equal
         share with it (after padding or ``drop_last``). Lists the objects on first call.
@@ -406,12 +447,16 @@ class _ObjectIterator:
         self._transform = transform
         self._readers: Prefetcher[Any, Any] | None = None
         self._done = False
+        self._metrics = objects.metrics
+        self._waits = objects.metrics.waits(state.epoch)
 
     def __iter__(self) -> _ObjectIterator:
         return self
 
     def _start(self) -> Prefetcher[Any, Any]:
         objects = self._objects
+        if not objects.streams_listing:
+            objects.table()
         try:
             plan = self._state.plan(len(objects.table()) if objects.listed else None)
         except LookupError:
@@ -426,6 +471,7 @@ class _ObjectIterator:
         return objects.readers(plan.items)
 
     def __next__(self) -> Any:
+        start = now_ns()
         if self._done:
             raise StopIteration
         if self._readers is None:
@@ -435,14 +481,21 @@ class _ObjectIterator:
         except StopIteration:
             self._done = True
             self._readers.close()
+            self._metrics.flush()
             if self._state.progress.num_items is None and self._objects.listed:
                 self._state.progress.num_items = len(self._objects.table())
             raise
         self._state.finished_item()
-        return self._transform(reader)
+        item = self._transform(reader)
+        waits = self._waits
+        waits.append(now_ns() - start)
+        if len(waits) >= FLUSH_EVERY:
+            self._metrics.flush()
+        return item
 
     def close(self) -> None:
         """Stop: drop the GETs in flight."""
         self._done = True
         if self._readers is not None:
             self._readers.close()
+        self._metrics.flush()

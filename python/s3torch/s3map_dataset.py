@@ -11,6 +11,7 @@ from typing import Any
 import torch.utils.data
 
 from ._config import S3ClientConfig
+from ._datasets.metrics import now_ns
 from ._datasets.objects import DatasetObjects, identity, manifest_source
 from ._datasets.prefetch import DEFAULT_PREFETCH_BYTES, DEFAULT_PREFETCH_OBJECTS
 from ._datasets.source import ObjectSource
@@ -55,6 +56,14 @@ class S3MapDataset(torch.utils.data.Dataset[Any]):
         prefetch_objects: most GETs a batch keeps in flight at once (0: one at a time).
         prefetch_bytes: most bytes (by listed size) those GETs may add up to; one object is
             always allowed however large.
+        cache_dir: a local directory where a stable subset of the objects is kept across
+            epochs (see "Many epochs" in the datasets guide); several workers and ranks on a
+            host may share it. None (default): no cache.
+        cache_size: the most bytes the cache may hold; required with ``cache_dir``.
+
+    Raises:
+        TypeError: ``cache_dir`` without ``cache_size`` or the reverse, or of the wrong type.
+        ValueError: ``cache_size`` below 1.
     """
 
     def __init__(
@@ -68,6 +77,8 @@ class S3MapDataset(torch.utils.data.Dataset[Any]):
         *,
         prefetch_objects: int = DEFAULT_PREFETCH_OBJECTS,
         prefetch_bytes: int = DEFAULT_PREFETCH_BYTES,
+        cache_dir: str | os.PathLike[str] | None = None,
+        cache_size: int | None = None,
     ) -> None:
         if not callable(transform):
             raise TypeError(f"transform must be callable, not {type(transform).__name__}")
@@ -84,6 +95,8 @@ class S3MapDataset(torch.utils.data.Dataset[Any]):
             reader_constructor,
             prefetch_objects,
             prefetch_bytes,
+            cache_dir,
+            cache_size,
         )
         self._transform = transform
 
@@ -99,6 +112,8 @@ class S3MapDataset(torch.utils.data.Dataset[Any]):
         reader_constructor: S3ReaderConstructorProtocol | None = None,
         prefetch_objects: int = DEFAULT_PREFETCH_OBJECTS,
         prefetch_bytes: int = DEFAULT_PREFETCH_BYTES,
+        cache_dir: str | os.PathLike[str] | None = None,
+        cache_size: int | None = None,
     ) -> S3MapDataset:
         """A dataset of every object under ``s3_uri`` (``s3://bucket/prefix``), or under each
         of several such URIs, in order; a prefix inside another one is listed once.
@@ -119,6 +134,8 @@ class S3MapDataset(torch.utils.data.Dataset[Any]):
             reader_constructor=reader_constructor,
             prefetch_objects=prefetch_objects,
             prefetch_bytes=prefetch_bytes,
+            cache_dir=cache_dir,
+            cache_size=cache_size,
         )
 
     @classmethod
@@ -133,6 +150,8 @@ class S3MapDataset(torch.utils.data.Dataset[Any]):
         reader_constructor: S3ReaderConstructorProtocol | None = None,
         prefetch_objects: int = DEFAULT_PREFETCH_OBJECTS,
         prefetch_bytes: int = DEFAULT_PREFETCH_BYTES,
+        cache_dir: str | os.PathLike[str] | None = None,
+        cache_size: int | None = None,
     ) -> S3MapDataset:
         """A dataset of the objects named by ``object_uris`` (``s3://bucket/key`` each), in
         the order given. Nothing is listed; a reader asks for an object's size (HEAD) only if
@@ -152,6 +171,8 @@ class S3MapDataset(torch.utils.data.Dataset[Any]):
             reader_constructor=reader_constructor,
             prefetch_objects=prefetch_objects,
             prefetch_bytes=prefetch_bytes,
+            cache_dir=cache_dir,
+            cache_size=cache_size,
         )
 
     @classmethod
@@ -166,6 +187,8 @@ class S3MapDataset(torch.utils.data.Dataset[Any]):
         reader_constructor: S3ReaderConstructorProtocol | None = None,
         prefetch_objects: int = DEFAULT_PREFETCH_OBJECTS,
         prefetch_bytes: int = DEFAULT_PREFETCH_BYTES,
+        cache_dir: str | os.PathLike[str] | None = None,
+        cache_size: int | None = None,
     ) -> S3MapDataset:
         """A dataset of the objects recorded in a manifest (a local path or an
         ``s3://bucket/key`` URI) by :meth:`save_manifest`: nothing is listed. The manifest is
@@ -185,6 +208,8 @@ class S3MapDataset(torch.utils.data.Dataset[Any]):
             reader_constructor=reader_constructor,
             prefetch_objects=prefetch_objects,
             prefetch_bytes=prefetch_bytes,
+            cache_dir=cache_dir,
+            cache_size=cache_size,
         )
 
     def save_manifest(self, manifest: str | os.PathLike[str]) -> None:
@@ -224,17 +249,40 @@ class S3MapDataset(torch.utils.data.Dataset[Any]):
             IndexError: ``i`` is out of range.
             S3Exception: from the transform's reads (e.g. the object is gone).
         """
-        return self._transform(self._objects.open_reader(self._index(i)))
+        start = now_ns()
+        item = self._transform(self._objects.open_reader(self._index(i)))
+        self._objects.metrics.waited(0, now_ns() - start)
+        return item
 
     def __getitems__(self, indices: Sequence[int]) -> list[Any]:
         """The items at ``indices``, their GETs started together (DataLoader calls this for
         each batch)."""
+        metrics = self._objects.metrics
+        start = now_ns()
         positions = [self._index(i) for i in indices]
         prefetcher = self._objects.readers(positions)
+        items = []
         try:
-            return [self._transform(reader) for reader in prefetcher]
+            for reader in prefetcher:
+                items.append(self._transform(reader))
+                end = now_ns()
+                metrics.waited(0, end - start)
+                start = end
         finally:
             prefetcher.close()
+        return items
+
+    def metrics(self) -> dict[str, float]:
+        """This dataset's figures, summed over this process and its DataLoader workers, as a
+        flat dict: ``cache.hits``, ``cache.misses`` (objects read from S3),
+        ``cache.bytes_from_cache``, ``cache.bytes_from_s3``, ``cache.stale`` and
+        ``cache.corrupt`` (entries found unfit and fetched again), ``cache.write_failures``;
+        and how long each item took to get (reads and transform): ``wait.0.samples``,
+        ``wait.0.total_s``, ``wait.0.p50_s``, ``wait.0.p95_s``, ``wait.0.p99_s``,
+        ``wait.0.max_s`` (a map-style dataset has no epochs: all under 0). Workers report
+        every 1024 items and when they finish.
+        """
+        return self._objects.metrics.snapshot()
 
     def __len__(self) -> int:
         """The number of objects (lists them on first call)."""

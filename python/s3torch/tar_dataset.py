@@ -4,7 +4,8 @@ A shard is a ``.tar`` (or ``.tar.gz``/``.tgz``) object whose consecutive files w
 *key* form a sample: ``train/0001.jpg`` and ``train/0001.cls`` become
 ``{"__key__": "train/0001", "__url__": "s3://bucket/shard-000.tar", "jpg": b"...",
 "cls": b"..."}``. The key is the path up to the first dot of the file name; the rest, in lower
-case, is the extension. Shards are parsed as they stream in: nothing touches the local disk.
+case, is the extension. Shards are parsed as they stream in: nothing touches the local disk
+unless a cache (``cache_dir=``) is asked for.
 
 This is the canonical home of the tar dataset; ``s3torch.webdataset`` re-exports its public
 names for code written against earlier releases.
@@ -24,6 +25,7 @@ import torch.utils.data
 from ._checks import check_int, check_optional_int
 from ._config import S3ClientConfig
 from ._datasets.decoders import DEFAULT_DECODERS, Decoder, choose_decoders, decode_sample
+from ._datasets.metrics import FLUSH_EVERY, now_ns
 from ._datasets.objects import DatasetObjects, manifest_source
 from ._datasets.prefetch import DEFAULT_PREFETCH_BYTES, DEFAULT_PREFETCH_OBJECTS
 from ._datasets.progress import merge_state_dicts
@@ -123,7 +125,7 @@ class _TarSamples:
 
 
 class S3TarDataset(torch.utils.data.IterableDataset[Any]):
-    """Samples from WebDataset-format tar shards in S3, streamed with no local disk.
+    """Samples from WebDataset-format tar shards in S3, streamed (no local disk unless cached).
 
     Each shard is read with one streaming GET and parsed as it arrives; the next shards' GETs
     start early (``prefetch_objects``/``prefetch_bytes``). Consecutive files with the same key
@@ -152,6 +154,10 @@ class S3TarDataset(torch.utils.data.IterableDataset[Any]):
       torchdata's ``StatefulDataLoader`` (a partly read shard is read again from its start,
       and the samples already seen are skipped); at another world size or worker count
       through :meth:`merge_state_dicts` (not through a ``shuffle_buffer``).
+    - ``cache_dir`` and ``cache_size`` (bytes, required with it): keep a stable subset of the
+      shards on local disk across epochs, shared by the workers and ranks of a host (see
+      "Many epochs" in the datasets guide); the samples and their order do not change.
+    - :meth:`metrics`: cache hits and bytes, and how long each sample was waited for.
 
     Example::
 
@@ -184,6 +190,8 @@ class S3TarDataset(torch.utils.data.IterableDataset[Any]):
         world_size: int | None = None,
         drop_last: bool = False,
         samples_per_rank: int | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        cache_size: int | None = None,
     ) -> None:
         if not isinstance(source, ObjectSource):
             raise TypeError("S3TarDataset is built with S3TarDataset.from_prefix or from_objects")
@@ -205,7 +213,15 @@ class S3TarDataset(torch.utils.data.IterableDataset[Any]):
             quota=quota,
         )
         objects = DatasetObjects(
-            source, region, endpoint, s3client_config, None, prefetch_objects, prefetch_bytes
+            source,
+            region,
+            endpoint,
+            s3client_config,
+            None,
+            prefetch_objects,
+            prefetch_bytes,
+            cache_dir,
+            cache_size,
         )
         self._transform = transform
         self._on_error = on_error
@@ -336,15 +352,36 @@ class S3TarDataset(torch.utils.data.IterableDataset[Any]):
         return self._finish(iter(source))
 
     def _finish(self, samples: Iterator[dict[str, Any]]) -> Iterator[Any]:
-        for sample in samples:
-            if self._decoders:
-                try:
-                    sample = decode_sample(sample, self._decoders)
-                except TarShardError as error:
-                    if not _go_on_after(error, self._on_error):
-                        raise
-                    continue
-            yield sample if self._transform is None else self._transform(sample)
+        metrics = self._samples.objects.metrics
+        waits = metrics.waits(self._samples.state.epoch)
+        try:
+            start = now_ns()
+            for sample in samples:
+                if self._decoders:
+                    try:
+                        sample = decode_sample(sample, self._decoders)
+                    except TarShardError as error:
+                        if not _go_on_after(error, self._on_error):
+                            raise
+                        continue
+                item = sample if self._transform is None else self._transform(sample)
+                waits.append(now_ns() - start)
+                if len(waits) >= FLUSH_EVERY:
+                    metrics.flush()
+                yield item
+                start = now_ns()
+        finally:
+            metrics.flush()
+
+    def metrics(self) -> dict[str, float]:
+        """This dataset's figures, summed over this process and its DataLoader workers: the
+        cache's (``cache.hits``, ``cache.misses``, ``cache.bytes_from_cache``,
+        ``cache.bytes_from_s3``, ``cache.stale``, ``cache.corrupt``,
+        ``cache.write_failures``; counted in shards) and how long each sample was waited for,
+        per epoch (``wait.<epoch>.samples``, ``.total_s``, ``.p50_s``, ``.p95_s``, ``.p99_s``,
+        ``.max_s``). See :meth:`S3IterableDataset.metrics`.
+        """
+        return self._samples.objects.metrics.snapshot()
 
     def __repr__(self) -> str:
         state = self._samples.state

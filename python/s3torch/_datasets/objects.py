@@ -6,7 +6,9 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._checks import check_int
+from .cache import CachedReader, FillingReader, ObjectCache, cache_stream
 from .manifest import dump_manifest, load_manifest, read_location, write_location
+from .metrics import DatasetMetrics
 from .prefetch import Prefetcher
 from .source import ObjectSource
 from .table import ObjectRow, ObjectTable, TableBuilder
@@ -76,6 +78,8 @@ class DatasetObjects:
         reader_constructor: Any,
         prefetch_objects: int,
         prefetch_bytes: int,
+        cache_dir: Any = None,
+        cache_size: Any = None,
     ) -> None:
         if region is not None and not isinstance(region, str):
             raise TypeError(f"region must be a str or None, not {type(region).__name__}")
@@ -92,7 +96,15 @@ class DatasetObjects:
         self.reader_constructor = reader_constructor
         self.prefetch_objects = check_int("prefetch_objects", prefetch_objects, minimum=0)
         self.prefetch_bytes = check_int("prefetch_bytes", prefetch_bytes, minimum=0)
+        self.metrics = DatasetMetrics()
+        if cache_dir is None:
+            if cache_size is not None:
+                raise TypeError("cache_size is given without cache_dir: say where to cache")
+            self.cache: ObjectCache | None = None
+        else:
+            self.cache = ObjectCache(cache_dir, cache_size, self.metrics)
         self._table: ObjectTable | None = source.listed_table
+        self._cache_ready = False
         self._client: S3Client | None = None
 
     def client(self) -> S3Client:
@@ -108,6 +120,11 @@ class DatasetObjects:
         """The listing, made now if it is not made yet."""
         if self._table is None:
             self._table = self.source.table(self.client())
+        if self.cache is not None and not self._cache_ready:
+            import torch.utils.data
+
+            self._cache_ready = True
+            self.cache.prepare(self._table, evict=torch.utils.data.get_worker_info() is None)
         return self._table
 
     @property
@@ -115,8 +132,27 @@ class DatasetObjects:
         return self._table is not None
 
     def open_reader(self, i: int) -> Any:
-        """A reader for object ``i`` of the table (no request sent yet)."""
-        return self._reader(self.table().row(i))
+        """A reader for object ``i`` of the table (no request sent yet): from the cache when
+        it keeps the object."""
+        table = self.table()
+        row = table.row(i)
+        cache = self.cache
+        if cache is None:
+            return self._reader(row)
+        metrics = self.metrics
+        if cache.admitted(i):
+            data = cache.load(row)
+            if data is not None:
+                metrics.add("cache.hits")
+                metrics.add("cache.bytes_from_cache", len(data))
+                return CachedReader(row.bucket, row.key, data)
+            metrics.add("cache.misses")
+            metrics.add("cache.bytes_from_s3", row.size)
+            client = self.client()
+            return FillingReader(row, lambda: client.get_object_stream(row.bucket, row.key), cache)
+        metrics.add("cache.misses")
+        metrics.add("cache.bytes_from_s3", max(row.size, 0))
+        return self._reader(row)
 
     def _reader(self, row: ObjectRow) -> Any:
         return self.client().get_object(
@@ -134,7 +170,18 @@ class DatasetObjects:
 
     def _stream(self, i: int) -> Any:
         table = self.table()
-        return self.client().get_object_stream(table.bucket(i), table.key(i))
+        client = self.client()
+        cache = self.cache
+        if cache is None:
+            return client.get_object_stream(table.bucket(i), table.key(i))
+        row = table.row(i)
+        if cache.admitted(i):
+            return cache_stream(
+                cache, row, lambda: client.get_object_stream(row.bucket, row.key), self.metrics
+            )
+        self.metrics.add("cache.misses")
+        self.metrics.add("cache.bytes_from_s3", max(row.size, 0))
+        return client.get_object_stream(row.bucket, row.key)
 
     def readers(
         self, indices: Iterable[int], max_objects: int | None = None
@@ -163,6 +210,12 @@ class DatasetObjects:
             self.prefetch_bytes,
             unknown_size=self._unknown_size(),
         )
+
+    @property
+    def streams_listing(self) -> bool:
+        """Whether an unshuffled pass may start before the listing ends: not with a cache,
+        whose subset is chosen from the whole listing."""
+        return self.cache is None
 
     def stream_rows(self) -> Iterator[ObjectRow]:
         """The listing as it arrives (the table's rows if already listed). A listing read to

@@ -1,22 +1,34 @@
 """The listed object table: every object of a dataset in a few compact buffers.
 
 The keys sit in one ``bytes`` blob and the numbers in ``array``s, so that forked DataLoader
-workers do not copy the listing page by page as they touch reference counts, and spawned workers
-unpickle it in one piece. An S3 ETag (a quoted MD5 in hex, with ``-parts`` for multipart
-uploads) is kept as its 16 bytes, so a row costs about 53 bytes beside its key text.
+workers do not copy the listing page by page as they touch reference counts. Workers started by
+``spawn`` or ``forkserver`` do not get a copy at all: when a table of at least
+:data:`SHARE_AT_BYTES` is pickled to start a process, its buffers are written once to a file in
+``/dev/shm`` (or the temporary directory) and the process maps that file read-only, so every
+worker of a rank reads the same pages. An S3 ETag (a quoted MD5 in hex, with ``-parts`` for
+multipart uploads) is kept as its 16 bytes, so a row costs about 53 bytes beside its key text.
 """
 
 from __future__ import annotations
 
 import itertools
+import mmap
+import multiprocessing.context
+import os
 import re
+import tempfile
+import weakref
 from array import array
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from .._core import ObjectInfo
 
-__all__ = ["UNKNOWN_SIZE", "ObjectRow", "ObjectTable", "TableBuilder"]
+__all__ = ["SHARE_AT_BYTES", "UNKNOWN_SIZE", "ObjectRow", "ObjectTable", "TableBuilder"]
+
+SHARE_AT_BYTES = 1 << 20
+"""Tables at least this large are shared with spawned processes through a mapped file; smaller
+ones are copied, which costs less than a file."""
 
 UNKNOWN_SIZE = -1
 """The size of an object named by URI rather than listed."""
@@ -38,8 +50,8 @@ def unpack_etag(packed: bytes) -> str:
     if not packed:
         return ""
     if packed[0] == 1:
-        return f'"{packed[1:17].hex()}{packed[17:].decode("ascii")}"'
-    return packed[1:].decode("utf-8", "surrogatepass")
+        return f'"{packed[1:17].hex()}{str(packed[17:], "ascii")}"'
+    return str(packed[1:], "utf-8", "surrogatepass")
 
 
 class ObjectRow(NamedTuple):
@@ -101,6 +113,7 @@ class ObjectTable:
     """
 
     __slots__ = (
+        "__weakref__",
         "_bucket_ids",
         "_buckets",
         "_etag_ends",
@@ -108,6 +121,7 @@ class ObjectTable:
         "_key_ends",
         "_keys",
         "_modified",
+        "_shared",
         "_sizes",
     )
     _buckets: list[str]
@@ -118,6 +132,7 @@ class ObjectTable:
     _etag_ends: array[int]
     _sizes: array[int]
     _modified: array[int]
+    _shared: tuple[str, list[tuple[int, int, str | None]]] | None
 
     def __init__(self) -> None:
         self.__setstate__(
@@ -194,7 +209,29 @@ class ObjectTable:
             self._modified,
         )
 
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        if multiprocessing.context.get_spawning_popen() is not None:
+            shared = self._share()
+            if shared is not None:
+                return _attach, (self._buckets, *shared)
+        return super().__reduce_ex__(protocol)
+
+    def _share(self) -> tuple[str, list[tuple[int, int, str | None]]] | None:
+        """The file holding this table's buffers, written on first need (None: too small to
+        be worth one, or it could not be written: the table is then copied)."""
+        if self._shared is None:
+            sections = self.__getstate__()[1:]
+            if sum(memoryview(part).nbytes for part in sections) < SHARE_AT_BYTES:
+                return None
+            try:
+                self._shared = _write_shared(sections)
+            except OSError:
+                return None
+            weakref.finalize(self, _unlink, self._shared[0], os.getpid())
+        return self._shared
+
     def __setstate__(self, state: tuple[Any, ...]) -> None:
+        self._shared = None
         (
             self._buckets,
             self._bucket_ids,
@@ -209,4 +246,57 @@ class ObjectTable:
 
 def _slice(blob: bytes, ends: array[int], i: int) -> str:
     start = ends[i - 1] if i > 0 else 0
-    return blob[start : ends[i]].decode("utf-8", "surrogatepass")
+    # str(), not .decode(): the blob may be a memoryview of a shared file.
+    return str(blob[start : ends[i]], "utf-8", "surrogatepass")
+
+
+def _shared_dir() -> str:
+    shm = "/dev/shm"
+    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else tempfile.gettempdir()
+
+
+def _write_shared(sections: Any) -> tuple[str, list[tuple[int, int, str | None]]]:
+    """Write the buffers one after the other (each at a multiple of 8, so that its view can be
+    cast back to its item type) and say where each is."""
+    fd, path = tempfile.mkstemp(prefix="s3torch-table-", dir=_shared_dir())
+    layout: list[tuple[int, int, str | None]] = []
+    try:
+        with os.fdopen(fd, "wb") as f:
+            offset = 0
+            for part in sections:
+                view = memoryview(part).cast("B")
+                code: str | None = None
+                if isinstance(part, array):
+                    code = part.typecode
+                elif isinstance(part, memoryview) and part.format != "B":
+                    code = part.format
+                f.write(view)
+                f.write(bytes(-view.nbytes % 8))
+                layout.append((offset, view.nbytes, code))
+                offset += view.nbytes + (-view.nbytes % 8)
+    except BaseException:
+        _unlink(path, os.getpid())
+        raise
+    return path, layout
+
+
+def _attach(
+    buckets: list[str], path: str, layout: list[tuple[int, int, str | None]]
+) -> ObjectTable:
+    """The table whose buffers :func:`_write_shared` wrote to ``path``, mapped read-only."""
+    with open(path, "rb") as f:
+        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    view = memoryview(mapped)
+    parts: list[Any] = []
+    for start, length, code in layout:
+        part = view[start : start + length]
+        parts.append(part if code is None else part.cast(code))  # type: ignore[call-overload]
+    return ObjectTable._packed(buckets, *parts)
+
+
+def _unlink(path: str, owner: int) -> None:
+    if os.getpid() == owner:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
