@@ -34,7 +34,7 @@ CLIENT_CALLS: dict[str, Callable[[s3torch.S3Client, str, str], Any]] = {
     ("bucket", "key", "fragment"),
     [
         ("", "k", "bucket"),
-        ("a/b", "k", '"a/b"'),
+        ("a/b", "k", "'a/b'"),
         ("a\x00b", "k", "bucket"),
         ("bucket", "", "key must not be empty"),
         ("bucket", "a\x00b", "NUL"),

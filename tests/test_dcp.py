@@ -317,11 +317,11 @@ def test_bad_reader_arguments_are_value_errors() -> None:
         raise AssertionError("no request expected")
 
     with pytest.raises(ValueError, match="no non-empty byte range"):
-        DCPOptimizedS3Reader("b", "k", [ItemRange(4, 4)], nothing, nothing)
+        DCPOptimizedS3Reader("bucket", "k", [ItemRange(4, 4)], nothing, nothing)
     with pytest.raises(ValueError, match="key"):
-        DCPOptimizedS3Reader("b", "", [ItemRange(0, 4)], nothing, nothing)
+        DCPOptimizedS3Reader("bucket", "", [ItemRange(0, 4)], nothing, nothing)
     with pytest.raises(ValueError, match="zero_copy_limit"):
-        DCPOptimizedS3Reader("b", "k", [ItemRange(0, 4)], nothing, nothing, zero_copy_limit=-1)
+        DCPOptimizedS3Reader("bucket", "k", [ItemRange(0, 4)], nothing, nothing, zero_copy_limit=-1)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,9 +10,7 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -26,14 +24,12 @@ from support.faults import (
     GONE_BACKOFF_S,
     PART_SIZE,
     SILENT_STALL_TIMEOUT_S,
-    Stored,
     Tally,
     bounded,
     incomplete_uploads,
     journal_tail,
     payload,
     read_directly,
-    verify,
     write,
 )
 
@@ -63,49 +59,6 @@ def test_a_lost_create_multipart_upload_answer_leaves_no_upload_behind(
     assert stored is not None and crc32c(stored) == crc32c(content)
     tally.bytes_verified += len(stored)
     assert incomplete_uploads(boto3_client, bucket) == []
-
-
-@pytest.mark.timeout(120)
-@pytest.mark.xfail(
-    strict=True,
-    reason="after a few short outages with 32 requests in flight, a request started in the next "
-    "outage fails at once instead of being retried. Cause not found: raising the CRT's retry "
-    "quota (500 units by default) to 500,000 in a patched mountpoint-s3-crt did not change it",
-)
-def test_requests_are_still_retried_after_outages_with_many_requests_in_flight(
-    proxy: FaultProxy,
-    via: Callable[..., s3torch.S3Client],
-    stored: Stored,
-    tally: Tally,
-) -> None:
-    faulty = via()  # max_attempts=10
-    keys = sorted(stored.objects)[:24] + sorted(stored.objects)[:8]
-
-    def read(key: str) -> str:
-        try:
-            verify(tally, stored, key, faulty.get_object(stored.bucket, key).read())
-            return "ok"
-        except S3Exception as err:
-            return f"{type(err).__name__}: {err}"
-
-    def outage(seconds: float) -> None:
-        proxy.go_away("refuse")
-        threading.Timer(seconds, proxy.come_back).start()
-
-    # Three short outages (like a store restarting), each with 32 reads under way.
-    with ThreadPoolExecutor(len(keys)) as pool:
-        for _ in range(3):
-            outage(1.0)
-            results = list(pool.map(read, keys))
-            tally.operations["get+read during an outage"] += len(results)
-            time.sleep(1.1)
-    # The store is back. One more short outage: a read started in it should be retried
-    # until the store answers again, as max_attempts allows.
-    outage(0.3)
-    started = time.monotonic()
-    outcome = read(keys[0])
-    tally.operations["get+read during an outage"] += 1
-    assert outcome == "ok", f"{outcome} after {time.monotonic() - started:.2f} s, not retried"
 
 
 @pytest.mark.xfail(

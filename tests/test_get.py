@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import numpy as np
@@ -11,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import s3torch
+from support.server import ServerInfo
 
 PART = 5 * 1024 * 1024
 
@@ -68,6 +71,35 @@ def test_iteration_yields_zero_copy_read_only_buffers(
     assert all(view.readonly for view in views)
     assert b"".join(views) == data
     assert len(chunks) >= 2, "a multi-part object arrives as several buffers"
+
+
+def test_a_buffer_outlives_its_stream_and_client(
+    s3_server: ServerInfo, client: s3torch.S3Client, bucket: str
+) -> None:
+    # The CRT aborts the process if a client's buffer pool goes while one of its blocks is still
+    # handed out; a buffer must keep what holds its memory alive. Run in a child: an abort here
+    # would take the test session with it.
+    put(client, bucket, "kept", b"x" * 10_000)
+    script = f"""
+import gc, s3torch
+client = s3torch.S3Client(endpoint={s3_server.endpoint!r})
+stream = client.get_object_stream({bucket!r}, "kept")
+view = memoryview(next(iter(stream)))
+del stream, client
+gc.collect()
+assert bytes(view[:3]) == b"xxx", bytes(view[:3])
+del view
+gc.collect()
+print("survived")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env=s3_server.environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0 and "survived" in done.stdout, done.stderr[-2000:]
 
 
 def test_readinto_fills_numpy_arrays_and_memoryview_slices(

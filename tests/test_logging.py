@@ -80,7 +80,7 @@ def test_one_environment_variable_turns_logging_on_for_a_script() -> None:
         f"c = s3torch.S3Client('us-east-1', endpoint={refused_endpoint()!r}, "
         "s3client_config=s3torch.S3ClientConfig(max_attempts=2, access_key_id='i', "
         "secret_access_key='s'))\n"
-        "try:\n    c.head_object('b', 'k')\nexcept s3torch.S3NetworkError:\n    pass\n"
+        "try:\n    c.head_object('bucket', 'k')\nexcept s3torch.S3NetworkError:\n    pass\n"
         "from s3torch import _logging\n_logging.flush_native_logs()\n"
     )
     env = {**os.environ, "S3TORCH_LOG": "WARNING"}

@@ -125,19 +125,19 @@ def test_every_operation_times_out_on_a_silent_server(silent_server: int) -> Non
     )
 
     def put_small() -> None:
-        with client.put_object("b", "k") as writer:
+        with client.put_object("bucket", "k") as writer:
             writer.write(b"x")
 
     def put_large() -> None:
-        writer = client.put_object("b", "k")
+        writer = client.put_object("bucket", "k")
         writer.write(b"x" * (client.s3client_config.part_size + 1))
 
     operations = {
-        "head": lambda: client.head_object("b", "k"),
-        "get": lambda: client.get_object("b", "k").read(),
-        "get_stream": lambda: client.get_object_stream("b", "k").read(),
-        "list": lambda: next(iter(client.list_objects("b"))),
-        "delete": lambda: client.delete_object("b", "k"),
+        "head": lambda: client.head_object("bucket", "k"),
+        "get": lambda: client.get_object("bucket", "k").read(),
+        "get_stream": lambda: client.get_object_stream("bucket", "k").read(),
+        "list": lambda: next(iter(client.list_objects("bucket"))),
+        "delete": lambda: client.delete_object("bucket", "k"),
         "put": put_small,
         "put_multipart": put_large,
     }

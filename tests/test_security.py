@@ -765,7 +765,7 @@ def refused_handshakes(
             started = time.monotonic()
             error: BaseException | None = None
             try:
-                https_client(s3_server, fronts[name].endpoint(), **case).head_object("b", "k")
+                https_client(s3_server, fronts[name].endpoint(), **case).head_object("bucket", "k")
             except BaseException as caught:
                 error = caught
             outcomes[name] = (error, time.monotonic() - started, fronts[name].sent())
@@ -791,17 +791,10 @@ def test_certificates_are_verified_by_default(
     error, _, received = refused_handshakes[case]
     assert isinstance(error, s3torch.S3NetworkError), error
     assert isinstance(error, ConnectionError)
-    assert "TLS" in str(error) and "s3://b/k" in str(error)
+    assert "TLS" in str(error) and "s3://bucket/k" in str(error)
     assert received == b"", "a request went out over an unverified connection"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with the default max_attempts, a refused certificate is retried (each attempt "
-    "waits for s2n's 10-30 s blinding delay, 4 connections per attempt), so the user gets "
-    "S3TimeoutError('no answer from the server for 120 s') after stall_timeout_s instead "
-    "of an S3NetworkError saying TLS negotiation failed",
-)
 @pytest.mark.timeout(300)
 def test_a_refused_certificate_with_default_attempts_is_a_prompt_tls_error(
     refused_handshakes: dict[str, tuple[BaseException | None, float, bytes]],
@@ -811,11 +804,6 @@ def test_a_refused_certificate_with_default_attempts_is_a_prompt_tls_error(
     assert elapsed < 40
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with max_attempts=1 the CRT still opens 4 connections for a refused certificate, "
-    "each waiting out s2n's 10-30 s blinding delay: the error comes after about 70 s",
-)
 @pytest.mark.timeout(300)
 def test_a_refused_certificate_with_one_attempt_fails_after_one_connection(
     refused_handshakes: dict[str, tuple[BaseException | None, float, bytes]],

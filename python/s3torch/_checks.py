@@ -12,7 +12,11 @@ __all__ = ["check_int", "check_optional_int"]
 
 
 def _show(value: object) -> str:
-    text = repr(value)
+    """A short repr() of ``value``, safe for integers too large for ``str()``."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int of more digits than sys.get_int_max_str_digits() allows
+        return f"<{type(value).__name__} too large to display>"
     return text if len(text) <= 80 else text[:77] + "..."
 
 
@@ -28,9 +32,9 @@ def check_int(
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, not {type(value).__name__} ({_show(value)})")
     if minimum is not None and value < minimum:
-        raise ValueError(f"{name}={value} is out of range: must be at least {minimum}")
+        raise ValueError(f"{name}={_show(value)} is out of range: must be at least {minimum}")
     if maximum is not None and value > maximum:
-        raise ValueError(f"{name}={value} is out of range: must be at most {maximum}")
+        raise ValueError(f"{name}={_show(value)} is out of range: must be at most {maximum}")
     return value
 
 

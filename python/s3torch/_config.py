@@ -79,17 +79,6 @@ def _check_bool(field_name: str, value: object) -> None:
         )
 
 
-def _check_whole(field_name: str, value: object, minimum: int, maximum: int) -> None:
-    # check_int shows the value in its message, and str() refuses an int of more than 4,300
-    # digits (sys.get_int_max_str_digits) with a ValueError that names no field.
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**64:
-        raise ValueError(
-            f"{_name(field_name)}={_show(value)} is out of range: "
-            f"must be between {minimum} and {maximum}"
-        )
-    check_int(_name(field_name), value, minimum=minimum, maximum=maximum)
-
-
 def _check_optional_str(field_name: str, value: object, secret: bool) -> None:
     """Accept None or a non-empty str; never show the value if ``secret``."""
     if value is None:
@@ -216,10 +205,10 @@ class S3ClientConfig:
 
     def __post_init__(self) -> None:
         self._check_throughput()
-        _check_whole("part_size", self.part_size, MIN_PART_SIZE, MAX_PART_SIZE)
+        check_int(_name("part_size"), self.part_size, minimum=MIN_PART_SIZE, maximum=MAX_PART_SIZE)
         _check_bool("unsigned", self.unsigned)
         _check_bool("force_path_style", self.force_path_style)
-        _check_whole("max_attempts", self.max_attempts, 1, MAX_ATTEMPTS_LIMIT)
+        check_int(_name("max_attempts"), self.max_attempts, minimum=1, maximum=MAX_ATTEMPTS_LIMIT)
         _check_optional_str("profile", self.profile, secret=False)
         self._check_credentials()
         _check_bool("requester_pays", self.requester_pays)

@@ -9,7 +9,9 @@
 //! says why it is sound.
 #![allow(unsafe_code)]
 
+use crate::fork::ForkGuard;
 use bytes::Bytes;
+use mountpoint_s3_client::S3CrtClient;
 use pyo3::buffer::PyUntypedBuffer;
 use pyo3::exceptions::{PyBufferError, PyTypeError};
 use pyo3::ffi;
@@ -21,11 +23,19 @@ use std::ffi::{c_int, c_void};
 #[pyclass(name = "Buffer", module = "s3torch._core", frozen)]
 pub struct PyBuffer {
     bytes: Bytes,
+    /// The client whose buffer pool holds `bytes`, kept until they are released (fields drop in
+    /// order): the CRT aborts the process when a client's pool is destroyed with blocks still
+    /// handed out, which a buffer that outlives its stream and client would otherwise cause.
+    /// Guarded like every CRT object: a forked child leaks it rather than drop its parent's.
+    _client: ForkGuard<S3CrtClient>,
 }
 
 impl PyBuffer {
-    pub fn new(bytes: Bytes) -> Self {
-        Self { bytes }
+    pub fn new(bytes: Bytes, client: S3CrtClient) -> Self {
+        Self {
+            bytes,
+            _client: ForkGuard::new(client),
+        }
     }
 }
 

@@ -29,7 +29,6 @@ enum State {
 }
 
 struct Body {
-    handle: Handle,
     target: Target,
     state: State,
     /// Received but not yet handed out: the tail of a part a read consumed only partly.
@@ -49,6 +48,9 @@ struct Body {
     requested: Option<Range<u64>>,
     /// Closed by the caller: reads fail rather than look like the end of the body.
     closed: bool,
+    /// Last, so that it drops after the response and `unread`: the client's buffer pool must
+    /// outlive every part taken from it (see [`PyBuffer`]).
+    handle: Handle,
 }
 
 impl Body {
@@ -306,7 +308,10 @@ impl PyGetObjectStream {
     }
 
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<PyBuffer>> {
-        Ok(self.body.with(py, |body| body.next_chunk())?.map(PyBuffer::new))
+        let chunk = self.body.with(py, |body| {
+            Ok(body.next_chunk()?.map(|bytes| (bytes, body.handle.crt.clone())))
+        })?;
+        Ok(chunk.map(|(bytes, client)| PyBuffer::new(bytes, client)))
     }
 
     /// Read up to `size` bytes (all of the rest when `size` is negative or None) as `bytes`.
