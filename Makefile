@@ -86,10 +86,11 @@ build: $(EXTENSION)  ## build the native extension in place (maturin develop --r
 lint: build  ## cargo fmt/clippy, ruff, mypy, stubtest
 	cargo fmt --check
 	cargo clippy --release --all-targets -- -D warnings
-	$(VENV)/bin/ruff check python tests examples benchmarks
-	$(VENV)/bin/ruff format --check python tests examples benchmarks
+	$(VENV)/bin/ruff check python tests examples benchmarks tools
+	$(VENV)/bin/ruff format --check python tests examples benchmarks tools
 	$(VENV)/bin/mypy
 	$(PY) -m mypy.stubtest s3torch._core --allowlist stubtest-allowlist.txt
+	$(PY) tools/stub_docs.py
 
 test-rust: build  ## the Rust unit tests
 	LD_LIBRARY_PATH="$$($(PY) -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR"))')" \
@@ -171,8 +172,16 @@ demo: wheel $(CONSTRAINTS)  ## run examples/quickstart.py from the wheel, in a l
 docs: $(DEPS_STAMP)  ## build the documentation site into site/ (strict: broken links fail)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
+# The side-by-side table (run.py), then the stand-alone comparisons: fsspec against s3fs, the
+# dataset cache across epochs (W9), and start-up times; their JSON goes beside the table's.
+BENCH_RESULTS ?= benchmarks/results
 bench: build  ## benchmarks (BENCH_ARGS=...; see benchmarks/README.md)
 	$(PY) benchmarks/run.py $(BENCH_ARGS)
+	$(PY) benchmarks/fsspec_vs_s3fs.py $(if $(findstring --quick,$(BENCH_ARGS)),--quick) \
+		--json $(BENCH_RESULTS)/fsspec.json
+	PYTHONPATH=$(CURDIR)/python:$(CURDIR)/benchmarks $(PY) benchmarks/cache_epochs.py \
+		$(if $(findstring --quick,$(BENCH_ARGS)),--count 500) --json $(BENCH_RESULTS)/cache.json
+	$(PY) -m benchmarks.harness.startup --json > $(BENCH_RESULTS)/startup.json
 
 clean:  ## remove the built extension and dist/ (not the caches)
 	rm -f python/s3torch/_core*.so

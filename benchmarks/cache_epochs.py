@@ -35,7 +35,7 @@ from harness.proxy import DelayProxy
 from s3torch import S3ClientConfig, S3IterableDataset
 from s3torch._datasets import metrics as metrics_module
 from s3torch._datasets.sharding import epoch_order
-from s3torch._local_server import LocalS3Server
+from s3torch.testing import LocalS3Server
 
 SEED = 11
 
