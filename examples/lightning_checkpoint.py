@@ -13,10 +13,10 @@ saves or loads under an ``s3://`` path goes through it. The script, checking eac
     python examples/lightning_checkpoint.py            # needs `pip install s3torch[lightning]`
     python examples/lightning_checkpoint.py --quick    # less data, for the tests
 
-Checkpoint *directories* stay local here (``default_root_dir``): Lightning lists and checks
-``s3://`` directories (``ModelCheckpoint(dirpath="s3://...")``) through fsspec, which needs the
-s3fs package. A callback saves to S3 through ``trainer.save_checkpoint``, and so through the
-plugin, which needs nothing else.
+Checkpoint *directories* stay local here (``default_root_dir``); a callback saves to S3 through
+``trainer.save_checkpoint``, and so through the plugin, which needs nothing else. To keep whole
+``s3://`` checkpoint directories (``default_root_dir``, ``ModelCheckpoint(dirpath="s3://...")``)
+use s3torch's fsspec filesystem and ``S3ModelCheckpoint``: see doc/fsspec.md.
 
 Options (--bucket, --prefix, --keep, --quick): see examples/_common.py. With no bucket named it
 starts a local S3 server for the run.

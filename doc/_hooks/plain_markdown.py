@@ -20,11 +20,7 @@ from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import PluginError
 from mkdocs.structure.pages import Page
 
-_NOT_YET_PLAIN = {
-    "changelog.md": "includes CHANGELOG.md with a snippet; on GitHub, read CHANGELOG.md itself",
-    "configuration.md": "content tabs in Set-ups > Amazon S3, to be rewritten as sections",
-    "datasets.md": "content tabs in the DDP section, to be rewritten as sections",
-}
+_NOT_YET_PLAIN: dict[str, str] = {}
 """Pages allowed to keep site-only syntax for now, and why."""
 
 _SITE_ONLY = [
