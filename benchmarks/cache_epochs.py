@@ -7,6 +7,9 @@ round trip), uploads ``--count`` objects of ``--size`` bytes, and reports as JSO
 
 - ``whole``: samples/s of a shuffled epoch 1 (cache empty, filling it) and epoch 2 (the cache
   holds the whole dataset), and their ratio (target >= 3x);
+- ``connector``: samples/s of two epochs of s3torchconnector 1.5's ``S3IterableDataset`` over
+  the same objects through the same proxy (it has no cache, so its epoch 2 costs what its
+  epoch 1 did), and the ratio of s3torch's cached epoch 2 to its epoch 2;
 - ``half``: the fraction of bytes fetched again from S3 in epochs 2 and 3 when the dataset is
   twice the cache (target <= 55%), measured from ``dataset.metrics()``, against what an LRU
   cache of the same size fetches in the same epoch orders (simulated);
@@ -78,6 +81,34 @@ def epoch(dataset: S3IterableDataset, number: int) -> tuple[float, dict[str, flo
     }
 
 
+def connector_epochs(
+    uri: str, region: str, endpoint: str, keys: tuple[str, str], expected: int
+) -> list[float]:
+    """Samples/s of two epochs of s3torchconnector's S3IterableDataset (listing included)."""
+    import os
+
+    # It reads credentials from the default chain only.
+    os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"] = keys
+    from s3torchconnector import S3ClientConfig as ConnectorConfig
+    from s3torchconnector import S3IterableDataset as ConnectorDataset
+
+    dataset = ConnectorDataset.from_prefix(
+        uri,
+        region=region,
+        endpoint=endpoint,
+        transform=read,
+        s3client_config=ConnectorConfig(force_path_style=True),
+    )
+    rates = []
+    for _ in range(2):
+        start = time.perf_counter()
+        count = sum(1 for _ in dataset)
+        rates.append(count / (time.perf_counter() - start))
+        if count != expected:
+            raise RuntimeError(f"s3torchconnector read {count} objects of {expected}")
+    return rates
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--count", type=int, default=2000)
@@ -142,6 +173,19 @@ def main(argv: list[str] | None = None) -> None:
                 "epoch2_samples_per_s": round(second),
                 "ratio": round(second / first, 2),
                 "epoch2_bytes_from_s3": second_counts["cache.bytes_from_s3"],
+            }
+
+            connector = connector_epochs(
+                f"s3://{bucket}/w9/",
+                server.region,
+                endpoint,
+                (server.access_key, server.secret_key),
+                args.count,
+            )
+            results["connector"] = {
+                "epoch1_samples_per_s": round(connector[0]),
+                "epoch2_samples_per_s": round(connector[1]),
+                "s3torch_epoch2_ratio": round(second / connector[1], 2),
             }
 
             half = dataset("half", total // 2)

@@ -87,6 +87,27 @@ def test_metrics_are_a_plain_dict_of_ints(make_client: Any) -> None:
         assert isinstance(counters[name], int)
 
 
+def test_request_latency_percentiles_are_ordered(make_client: Any, bucket: str) -> None:
+    client = make_client()
+    assert not any(name.startswith("latency.") for name in client.metrics())
+    for i in range(20):
+        with client.put_object(bucket, f"lat/{i}") as writer:
+            writer.write(b"y" * (1000 * (i + 1)))
+    for i in range(20):
+        assert len(client.get_object(bucket, f"lat/{i}").read()) == 1000 * (i + 1)
+    got = settled_metrics(client)
+    stats = ("p50_us", "p95_us", "p99_us", "max_us")
+    for kind in ("first_byte", "total"):
+        # Every PUT and GET got a response, so each is one sample.
+        assert got[f"latency.{kind}.count"] == got["requests"] >= 40
+        values = [got[f"latency.{kind}.{stat}"] for stat in stats]
+        assert values == sorted(values), (kind, values)
+        assert all(isinstance(v, int) for v in values)
+        assert values[-1] > 0
+    for stat in stats:
+        assert got[f"latency.first_byte.{stat}"] <= got[f"latency.total.{stat}"], stat
+
+
 @pytest.fixture
 def silent_server() -> Iterator[int]:
     """A port that accepts connections and never answers."""

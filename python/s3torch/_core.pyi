@@ -43,7 +43,9 @@ class S3Client:
     def user_agent(self) -> str: ...
     def metrics(self) -> dict[str, int]:
         """This client's counters since it was made: requests (by operation), retries, errors (by
-        HTTP status, or "network"), throttles, canceled requests, timeouts, bytes read and written.
+        HTTP status, or "network"), throttles, canceled requests, timeouts, bytes read and written,
+        and per-request latency in microseconds (`latency.first_byte.*` and `latency.total.*`:
+        `count`, `p50_us`, `p95_us`, `p99_us`, `max_us`, present once a request got a response).
         """
     def get_object(
         self,

@@ -323,7 +323,9 @@ impl PyS3Client {
     }
 
     /// This client's counters since it was made: requests (by operation), retries, errors (by
-    /// HTTP status, or "network"), throttles, canceled requests, timeouts, bytes read and written.
+    /// HTTP status, or "network"), throttles, canceled requests, timeouts, bytes read and written,
+    /// and per-request latency in microseconds (`latency.first_byte.*` and `latency.total.*`:
+    /// `count`, `p50_us`, `p95_us`, `p99_us`, `max_us`, present once a request got a response).
     fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let counters = PyDict::new(py);
         for (name, value) in self.shared.metrics.snapshot() {

@@ -1,4 +1,5 @@
-//! Counters of one client: requests by operation, bytes, retries, errors and throttles.
+//! Counters of one client: requests by operation, bytes, retries, errors, throttles, and
+//! histograms of request latency.
 //!
 //! The CRT reports every HTTP request it makes (retries included) to a telemetry callback on its
 //! own threads. Counters are plain atomics in fixed slots, so recording never blocks and a child
@@ -11,6 +12,11 @@ use mountpoint_s3_crt::s3::client::RequestMetrics;
 use mountpoint_s3_crt_sys::aws_io_errors;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
+use std::time::Duration;
+
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
 
 /// S3 operations counted by name; anything else counts as "Other".
 const OPERATIONS: [&str; 13] = [
@@ -52,6 +58,10 @@ pub struct Metrics {
     timeouts: AtomicU64,
     bytes_read: AtomicU64,
     bytes_written: AtomicU64,
+    /// Per HTTP request that got a response: from sending its last byte to receiving its first.
+    first_byte: Histogram,
+    /// Per HTTP request that got a response: from start to end.
+    total: Histogram,
     /// What connection attempts met lately, for the waits to give up early (see `wait.rs`).
     pub connections: Arc<Connections>,
 }
@@ -92,7 +102,94 @@ fn is_retryable(status: Option<i32>) -> bool {
     }
 }
 
+/// Values below this are their own bucket; above, each power of two splits into this many.
+const SUB_BUCKETS: u64 = 8;
+/// log2(SUB_BUCKETS).
+const SUB_BITS: u32 = 3;
+/// Exact buckets for 0..8, then 8 per power of two from 2^3 to 2^63.
+const BUCKETS: usize = (SUB_BUCKETS + (64 - SUB_BITS as u64) * SUB_BUCKETS) as usize;
+
+/// A histogram of durations in microseconds, in log-linear buckets: each power of two is split
+/// into 8 equal buckets, so a bucket's midpoint is within 1/16 (6.25%) of any value in it. Fixed
+/// atomics, so the CRT's threads record without locking or allocating.
+#[derive(Debug)]
+struct Histogram {
+    buckets: [AtomicU64; BUCKETS],
+    /// The largest value exactly, since the top bucket's midpoint could exceed it.
+    max: AtomicU64,
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram {
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            max: AtomicU64::new(0),
+        }
+    }
+}
+
+fn bucket_of(value: u64) -> usize {
+    if value < SUB_BUCKETS {
+        return value as usize;
+    }
+    let exponent = 63 - value.leading_zeros(); // >= SUB_BITS
+    let shift = exponent - SUB_BITS;
+    let sub = (value >> shift) & (SUB_BUCKETS - 1);
+    (SUB_BUCKETS + u64::from(shift) * SUB_BUCKETS + sub) as usize
+}
+
+/// The midpoint of a bucket (the value itself for the exact ones).
+fn bucket_value(bucket: usize) -> u64 {
+    let bucket = bucket as u64;
+    if bucket < SUB_BUCKETS {
+        return bucket;
+    }
+    let shift = (bucket - SUB_BUCKETS) / SUB_BUCKETS;
+    let sub = (bucket - SUB_BUCKETS) % SUB_BUCKETS;
+    let low = (SUB_BUCKETS + sub) << shift;
+    low + ((1u64 << shift) >> 1)
+}
+
+impl Histogram {
+    fn record(&self, micros: u64) {
+        self.buckets[bucket_of(micros)].fetch_add(1, Relaxed);
+        self.max.fetch_max(micros, Relaxed);
+    }
+
+    /// Count, then the p50, p95 and p99 (bucket midpoints, at most the max) and the max; `None`
+    /// when nothing was recorded.
+    fn summary(&self) -> Option<(u64, [u64; 4])> {
+        let counts: Vec<u64> = self.buckets.iter().map(|c| c.load(Relaxed)).collect();
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let max = self.max.load(Relaxed);
+        let percentile = |per_mille: u64| {
+            // The smallest value with at least this share of the requests at or below it.
+            let rank = (total * per_mille).div_ceil(1000).max(1);
+            let mut seen = 0;
+            for (bucket, count) in counts.iter().enumerate() {
+                seen += count;
+                if seen >= rank {
+                    return bucket_value(bucket).min(max);
+                }
+            }
+            max
+        };
+        Some((total, [percentile(500), percentile(950), percentile(990), max]))
+    }
+}
+
 impl Metrics {
+    /// Record the latency of one HTTP request that got a response.
+    pub fn on_latency(&self, first_byte: Option<Duration>, total: Duration) {
+        if let Some(first_byte) = first_byte {
+            self.first_byte.record(micros(first_byte));
+        }
+        self.total.record(micros(total));
+    }
+
     /// Record one HTTP request the CRT finished (or gave up on).
     pub fn on_request(&self, operation: Option<&str>, status: Option<i32>, failed: bool, canceled: bool) {
         self.requests[operation_slot(operation)].fetch_add(1, Relaxed);
@@ -166,6 +263,14 @@ impl Metrics {
         out.push(("timeouts".to_owned(), self.timeouts.load(Relaxed)));
         out.push(("bytes_read".to_owned(), self.bytes_read.load(Relaxed)));
         out.push(("bytes_written".to_owned(), self.bytes_written.load(Relaxed)));
+        for (name, histogram) in [("first_byte", &self.first_byte), ("total", &self.total)] {
+            if let Some((count, values)) = histogram.summary() {
+                out.push((format!("latency.{name}.count"), count));
+                for (stat, value) in ["p50", "p95", "p99", "max"].iter().zip(values) {
+                    out.push((format!("latency.{name}.{stat}_us"), value));
+                }
+            }
+        }
         out
     }
 }
@@ -183,6 +288,11 @@ impl OnTelemetry for Telemetry {
             None => !canceled,
         };
         self.0.on_request(request.operation_name(), status, failed, canceled);
+        // Without a response there is no first byte, and the duration is that of a failure.
+        if status.is_some() {
+            self.0
+                .on_latency(request.time_to_first_byte(), request.total_duration());
+        }
         let code = request.error().raw_error();
         let connections = &self.0.connections;
         if status.is_some() {
@@ -247,6 +357,58 @@ mod tests {
         m.on_request(Some("GetObject"), None, false, true);
         assert_eq!(value(&m, "canceled"), Some(1));
         assert_eq!(value(&m, "errors"), Some(0));
+    }
+
+    #[test]
+    fn buckets_cover_every_value_in_order() {
+        assert_eq!(bucket_of(0), 0);
+        assert_eq!(bucket_of(7), 7);
+        assert_eq!(bucket_of(8), 8);
+        assert_eq!(bucket_of(15), 15);
+        assert_eq!(bucket_of(16), 16);
+        assert_eq!(bucket_of(17), 16);
+        assert_eq!(bucket_of(u64::MAX), BUCKETS - 1);
+        let mut last = 0;
+        for value in (0..100_000u64).chain([u64::MAX / 3, u64::MAX - 1, u64::MAX]) {
+            let bucket = bucket_of(value);
+            assert!(bucket >= last && bucket < BUCKETS, "{value}");
+            last = bucket;
+            let mid = bucket_value(bucket) as f64;
+            let error = (mid - value as f64).abs() / (value as f64).max(1.0);
+            assert!(error <= 1.0 / 16.0, "{value} -> {mid}");
+        }
+    }
+
+    #[test]
+    fn percentiles_are_within_the_bucket_error() {
+        let m = Metrics::default();
+        // 1..=1000 ms in microseconds: p50 is 500 ms, p95 950 ms, p99 990 ms.
+        for ms in 1..=1000u64 {
+            m.on_latency(Some(Duration::from_micros(ms * 100)), Duration::from_millis(ms));
+        }
+        let close = |name: &str, expected: u64| {
+            let got = value(&m, name).unwrap() as f64;
+            let error = (got - expected as f64).abs() / expected as f64;
+            assert!(error <= 1.0 / 16.0, "{name}: {got} vs {expected}");
+        };
+        close("latency.total.p50_us", 500_000);
+        close("latency.total.p95_us", 950_000);
+        close("latency.total.p99_us", 990_000);
+        assert_eq!(value(&m, "latency.total.max_us"), Some(1_000_000));
+        assert_eq!(value(&m, "latency.total.count"), Some(1000));
+        close("latency.first_byte.p50_us", 50_000);
+        assert_eq!(value(&m, "latency.first_byte.max_us"), Some(100_000));
+    }
+
+    #[test]
+    fn percentiles_never_exceed_the_max_and_appear_only_once_recorded() {
+        let m = Metrics::default();
+        assert_eq!(value(&m, "latency.total.count"), None);
+        m.on_latency(None, Duration::from_micros(1_000_001));
+        assert_eq!(value(&m, "latency.first_byte.count"), None);
+        for stat in ["p50", "p95", "p99", "max"] {
+            assert_eq!(value(&m, &format!("latency.total.{stat}_us")), Some(1_000_001));
+        }
     }
 
     #[test]
