@@ -1,7 +1,7 @@
 """The filesystem class, :class:`~s3torch.fsspec.S3TorchFileSystem`: listing, reading,
 writing, copying and deleting over :class:`s3torch.S3Client`.
 
-It stays one module of some 800 lines because it is one class implementing fsspec's
+It stays one module of over 800 lines because it is one class implementing fsspec's
 ``AbstractFileSystem`` interface, whose methods share the client, the path rules and the
 transfer pool; its storage options and its file objects live beside it (``_options.py``,
 ``_files.py``).
