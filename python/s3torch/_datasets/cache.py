@@ -12,6 +12,11 @@ partial one), holding a header (magic, CRC32 of the payload, size, ETag, bucket 
 object's bytes. A stale entry (ETag or size unlike the listing's) or a corrupt one (CRC) is
 treated as absent and fetched again. When the disk refuses a write (full, over quota, read-only)
 the process stops writing and the dataset goes on streaming, with one warning.
+
+The admission rule, the entry format and the readers that serve and fill entries stay in one
+module because each leans on the others' details (the header's size counts toward admission,
+the cache checks the header the writer writes, the readers fill through that writer); split,
+they would scatter one on-disk format.
 """
 
 from __future__ import annotations

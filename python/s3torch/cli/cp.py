@@ -1,4 +1,8 @@
-"""``s3torch cp``: copy files and folders between the local disk and S3 (or S3 and S3)."""
+"""``s3torch cp``: copy files and folders between the local disk and S3 (or S3 and S3).
+
+One command, one module: its options, the plan of copies and the copier that runs them change
+together, and the parts every command shares already live in ``_common.py`` and ``_jobs.py``.
+"""
 
 from __future__ import annotations
 

@@ -9,6 +9,10 @@ is at most ``max_gap_size`` share one ranged GET (the gap is read and dropped, w
 than a new request's first-byte latency), larger gaps start a new one. Each blob is held in
 memory only while it is read: ``torch.load`` jumps around inside a blob (its zip directory is at
 the end), so one blob at a time is kept, never the whole file.
+
+The planning (ranges, their grouping, checkpoint paths) is in ``_dcp_plan.py`` and re-exported
+here; what stays is the reader and the constructor that hands each file of a plan its reader,
+one concern at a little over 400 lines.
 """
 
 from __future__ import annotations
@@ -18,13 +22,19 @@ import io
 import logging
 import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, Union, runtime_checkable
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .._buffers import writable_bytes_view
 from .._checks import check_int
-from .._uri import parse_s3_uri
+from ._dcp_plan import DEFAULT_MAX_GAP_SIZE as DEFAULT_MAX_GAP_SIZE
+from ._dcp_plan import GapSize as GapSize
+from ._dcp_plan import ItemRange as ItemRange
+from ._dcp_plan import RangeGroup as RangeGroup
+from ._dcp_plan import _check_gap_size, _object_uri
+from ._dcp_plan import checkpoint_path as checkpoint_path
+from ._dcp_plan import coalesce_ranges as coalesce_ranges
+from ._dcp_plan import join_path as join_path
 from .protocol import GetStreamCallable, ObjectInfoCallable
 from .s3reader import S3Reader, read_limit, seek_target
 from .sequential import SequentialS3Reader
@@ -44,9 +54,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Ranges at most this far apart share one GET by default.
-DEFAULT_MAX_GAP_SIZE = 32 * 1024 * 1024
-
 #: Blobs up to this size are kept as the CRT's own buffers (no copy); larger ones are copied into
 #: memory of their own, because the CRT's buffer pool is limited and holding too much of it would
 #: stop the CRT from fetching the rest. Matches what one native ``read`` holds at most.
@@ -57,72 +64,6 @@ _GUIDANCE = (
     "other access patterns use S3StorageReader(..., "
     "reader_constructor=S3ReaderConstructor.sequential())."
 )
-
-GapSize = Union[int, float]
-
-
-@dataclass
-class ItemRange:
-    """The bytes ``[start, end)`` of one blob (a tensor or a pickled object) in a file."""
-
-    start: int
-    end: int
-
-
-@dataclass
-class RangeGroup:
-    """Neighbouring ranges read with one GET of ``[start, end)``.
-
-    ``item_ranges`` are the ranges the group serves, in order, without overlaps (overlapping or
-    repeated ranges are merged into one).
-    """
-
-    start: int
-    end: int
-    item_ranges: list[ItemRange] = field(default_factory=list)
-
-
-def _check_gap_size(max_gap_size: Any) -> GapSize:
-    if isinstance(max_gap_size, bool) or not isinstance(max_gap_size, (int, float)):
-        raise TypeError(
-            f"max_gap_size must be an int or float (bytes), not {type(max_gap_size).__name__}"
-        )
-    if not max_gap_size >= 0:  # also rejects NaN
-        raise ValueError(f"max_gap_size must be non-negative, got {max_gap_size!r}")
-    return max_gap_size
-
-
-def coalesce_ranges(ranges: Iterable[ItemRange], max_gap_size: GapSize) -> list[RangeGroup]:
-    """Group byte ranges into the GETs that fetch them.
-
-    Empty ranges are dropped; the rest are sorted, overlapping or repeated ones are merged, and
-    consecutive ranges at most ``max_gap_size`` bytes apart (``float("inf")``: any distance;
-    ``0``: only touching ranges) share a group.
-
-    Raises:
-        ValueError: a range with a negative start or an end before its start; a negative
-            ``max_gap_size``.
-        TypeError: ``max_gap_size`` is not a number.
-    """
-    max_gap_size = _check_gap_size(max_gap_size)
-    spans: list[ItemRange] = []
-    for item in sorted(ranges, key=lambda r: (r.start, r.end)):
-        if item.start < 0 or item.end < item.start:
-            raise ValueError(f"invalid byte range {item.start}-{item.end}")
-        if item.end == item.start:
-            continue
-        if spans and item.start < spans[-1].end:
-            spans[-1] = ItemRange(spans[-1].start, max(spans[-1].end, item.end))
-        else:
-            spans.append(ItemRange(item.start, item.end))
-    groups: list[RangeGroup] = []
-    for span in spans:
-        if groups and span.start - groups[-1].end <= max_gap_size:
-            groups[-1].item_ranges.append(span)
-            groups[-1].end = span.end
-        else:
-            groups.append(RangeGroup(span.start, span.end, [span]))
-    return groups
 
 
 class _Blob:
@@ -458,30 +399,6 @@ class DCPS3ReaderConstructorProtocol(Protocol):
         storage_data: Mapping[Any, Any],
         base_path: str | os.PathLike[str],
     ) -> None: ...
-
-
-def checkpoint_path(path: str | os.PathLike[str]) -> str:
-    """``path`` as an ``s3://`` URI string. ``pathlib.Path`` turns ``s3://b/k`` into ``s3:/b/k``:
-    that is mended."""
-    text = os.fspath(path)
-    if not isinstance(text, str):
-        raise TypeError(f"an S3 path must be a str or os.PathLike[str], not {type(text).__name__}")
-    lowered = text[:4].lower()
-    if lowered == "s3:/" and not text[:5].lower() == "s3://":
-        text = text[:3] + "//" + text[4:]
-    return text
-
-
-def join_path(path: str | os.PathLike[str], suffix: str) -> str:
-    """``suffix`` appended to the checkpoint ``path`` as a path segment (``os.path.join``
-    style)."""
-    base = checkpoint_path(path)
-    return base + suffix if base.endswith("/") else f"{base}/{suffix}"
-
-
-def _object_uri(path: str) -> str:
-    bucket, key = parse_s3_uri(path)
-    return f"s3://{bucket}/{key}"
 
 
 class DCPOptimizedConstructor:

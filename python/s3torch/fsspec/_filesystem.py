@@ -1,57 +1,35 @@
-"""An fsspec filesystem over s3torch's native client: :class:`S3TorchFileSystem`.
+"""The filesystem class, :class:`~s3torch.fsspec.S3TorchFileSystem`: listing, reading,
+writing, copying and deleting over :class:`s3torch.S3Client`.
 
-fsspec is how most of the PyData stack reaches object stores (pandas, PyArrow, Dask, Lightning's
-``ModelCheckpoint``, ``torch.distributed.checkpoint``'s ``FsspecWriter``). This filesystem serves
-``s3torch://bucket/key`` URLs (and plain ``s3://`` / ``s3a://`` ones after
-``register(overwrite_s3=True)``) with the same client, credentials and speed as the rest of
-s3torch: many GETs in flight for ``cat`` and ``cat_ranges``, ranged reads with a large read-ahead
-for Parquet, and uploads that stream through :class:`s3torch.S3Writer` and are aborted when the
-code writing them fails, so a failed write never leaves half an object nor replaces the old one.
-
-S3 has no directories: as in s3fs, a "directory" is a prefix that some key starts with
-(``bucket/a/`` for ``bucket/a/b``), so ``mkdir`` does nothing and a directory disappears with its
-last object.
+It stays one module of over 800 lines because it is one class implementing fsspec's
+``AbstractFileSystem`` interface, whose methods share the client, the path rules and the
+transfer pool; its storage options and its file objects live beside it (``_options.py``,
+``_files.py``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime
-import hashlib
-import logging
 import os
 import shutil
-import sys
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-try:
-    import fsspec  # type: ignore[import-untyped]
-    from fsspec.spec import (  # type: ignore[import-untyped]
-        AbstractBufferedFile,
-        AbstractFileSystem,
-    )
-except ImportError as missing:
-    raise ImportError(
-        "s3torch.fsspec needs fsspec: install it with `pip install s3torch[fsspec]` "
-        "(or `pip install fsspec`)"
-    ) from missing
+import fsspec  # type: ignore[import-untyped]
+from fsspec.spec import AbstractFileSystem  # type: ignore[import-untyped]
 
-from ._checks import check_int
-from ._client import S3Client
-from ._config import S3ClientConfig
-from ._core import GetObjectStream
-from ._datasets.prefetch import Prefetcher
-from ._errors import S3InvalidRangeError
-from ._uri import parse_s3_uri
-from .s3writer import S3Writer
-
-__all__ = ["S3TorchFileSystem", "register"]
-
-log = logging.getLogger(__name__)
+from .._checks import check_int
+from .._client import S3Client
+from .._config import S3ClientConfig
+from .._core import GetObjectStream
+from .._datasets.prefetch import Prefetcher
+from .._errors import S3InvalidRangeError
+from .._uri import parse_s3_uri
+from ._files import S3TorchReadFile, S3TorchWriteFile
+from ._options import _FSSPEC_OPTIONS, _build_client, _InstanceCache
 
 PROTOCOLS = ("s3torch", "s3", "s3a")
 """URL schemes the filesystem strips: its own, and those it serves after :func:`register`."""
@@ -72,110 +50,6 @@ _COPY_CHUNK = 8 * 1024 * 1024
 _TRANSFER_THREADS = 16  # files that get/put move at once (the GIL is free while they wait)
 _MODES = {"r": "rb", "rb": "rb", "rt": "rb", "w": "wb", "wb": "wb", "wt": "wb"}
 _EXCLUSIVE_MODES = {"x": "xb", "xb": "xb", "xt": "xb"}
-
-# Options of fsspec's own base class. The listing cache ones mean nothing here (listings are
-# never cached, so every call sees the store as it is) and are accepted only so that code
-# written for s3fs keeps working.
-_FSSPEC_OPTIONS = frozenset({"use_listings_cache", "listings_expiry_time", "max_paths"})
-
-
-def _build_client(
-    *,
-    client: S3Client | None,
-    region: str | None,
-    endpoint: str | None,
-    s3client_config: S3ClientConfig | None,
-    endpoint_url: str | None,
-    key: str | None,
-    secret: str | None,
-    token: str | None,
-    anon: bool,
-    profile: str | None,
-    requester_pays: bool | None,
-    client_kwargs: dict[str, Any] | None,
-) -> S3Client:
-    """The client for a filesystem: the one given, or one built from fsspec-style options."""
-    if not isinstance(anon, bool):
-        raise TypeError(f"anon must be a bool, not {type(anon).__name__}")
-    if client_kwargs is not None and not isinstance(client_kwargs, dict):
-        raise TypeError(f"client_kwargs must be a dict, not {type(client_kwargs).__name__}")
-    extra = dict(client_kwargs or {})
-    if "endpoint_url" in extra:
-        endpoint_url = _one_of(
-            "endpoint_url", endpoint_url, "client_kwargs['endpoint_url']", extra.pop("endpoint_url")
-        )
-    if "region_name" in extra:
-        region = _one_of("region", region, "client_kwargs['region_name']", extra.pop("region_name"))
-    if extra:
-        raise TypeError(
-            f"unsupported client_kwargs {sorted(extra)}: only 'endpoint_url' and 'region_name' "
-            "are understood (other settings go in s3client_config=S3ClientConfig(...))"
-        )
-    endpoint = _one_of("endpoint", endpoint, "endpoint_url", endpoint_url)
-    if client is not None:
-        if not isinstance(client, S3Client):
-            raise TypeError(f"client must be an s3torch.S3Client, not {type(client).__name__}")
-        given = {
-            "region": region,
-            "endpoint": endpoint,
-            "s3client_config": s3client_config,
-            "key": key,
-            "secret": secret,
-            "token": token,
-            "profile": profile,
-            "requester_pays": requester_pays,
-        }
-        clashing = sorted(name for name, value in given.items() if value is not None)
-        if anon:
-            clashing.append("anon")
-        if clashing:
-            raise TypeError(
-                f"client= comes with its own settings: do not pass {', '.join(clashing)} with it"
-            )
-        return client
-    config = s3client_config if s3client_config is not None else S3ClientConfig()
-    if not isinstance(config, S3ClientConfig):
-        raise TypeError(f"s3client_config must be an S3ClientConfig, not {type(config).__name__}")
-    changes: dict[str, Any] = {}
-    if anon:
-        if key is not None or secret is not None or token is not None:
-            raise ValueError("anon=True means unsigned requests: do not pass key/secret/token")
-        changes["unsigned"] = True
-    if key is not None or secret is not None or token is not None:
-        changes.update(access_key_id=key, secret_access_key=secret, session_token=token)
-    if profile is not None:
-        changes["profile"] = profile
-    if requester_pays is not None:
-        changes["requester_pays"] = requester_pays
-    if changes:
-        # The config checks the merged values and names the field at fault.
-        config = dataclasses.replace(config, **changes)
-    return S3Client(region, endpoint=endpoint, s3client_config=config)
-
-
-def _one_of(name: str, value: Any, other_name: str, other: Any) -> Any:
-    if value is not None and other is not None and value != other:
-        raise ValueError(f"{name}={value!r} and {other_name}={other!r} disagree: give one")
-    return value if value is not None else other
-
-
-class _InstanceCache(type(AbstractFileSystem)):  # type: ignore[misc]
-    """fsspec reuses a filesystem built with the same arguments, telling them apart by their
-    text; a config's text leaves its credentials out, and a client's shows only its region and
-    endpoint, so those would be mixed up. Here a client given explicitly gets a filesystem of its
-    own, and static credentials in a config count, by digest, in telling configs apart."""
-
-    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-        if kwargs.get("client") is not None:
-            kwargs.setdefault("skip_instance_cache", True)
-        config = kwargs.get("s3client_config")
-        if isinstance(config, S3ClientConfig) and config.access_key_id is not None:
-            secrets = "\0".join(
-                value or ""
-                for value in (config.access_key_id, config.secret_access_key, config.session_token)
-            )
-            kwargs["_credentials_digest"] = hashlib.sha256(secrets.encode()).hexdigest()
-        return super().__call__(*args, **kwargs)
 
 
 class S3TorchFileSystem(AbstractFileSystem, metaclass=_InstanceCache):  # type: ignore[misc]
@@ -990,198 +864,3 @@ def _rebuild_filesystem(
     cls: type[S3TorchFileSystem], client: S3Client, settings: dict[str, Any]
 ) -> S3TorchFileSystem:
     return cls(client=client, **settings)
-
-
-class S3TorchReadFile(AbstractBufferedFile):  # type: ignore[misc]
-    """A file of :class:`S3TorchFileSystem` open for reading: seekable, with fsspec's caches
-    (read-ahead by default) over ranged GETs. Made by ``fs.open(path, "rb")``."""
-
-    def __init__(
-        self,
-        fs: S3TorchFileSystem,
-        path: str,
-        *,
-        block_size: int,
-        cache_type: str,
-        cache_options: dict[str, Any] | None,
-        size: int,
-        details: dict[str, Any],
-    ) -> None:
-        super().__init__(
-            fs,
-            path,
-            mode="rb",
-            block_size=block_size,
-            cache_type=cache_type,
-            cache_options=cache_options,
-            size=size,
-        )
-        self.details = details
-        self._bucket, self._key = fs._split(path)
-        self._direct_size = max(1, self.blocksize // 2)
-
-    def read(self, length: int | None = -1) -> bytes:
-        """Read up to ``length`` bytes (all the rest when negative or None).
-
-        A read of at least half the ``block_size`` (a row group, PyArrow's coalesced column
-        chunks, the rest of the object) is one ranged GET straight into the result, past the
-        cache: reading a block ahead of it would fetch bytes nobody may ask for and copy the
-        rest through the cache, and the small reads around it keep their cached block.
-        """
-        length = -1 if length is None else int(length)
-        if self.closed:
-            raise ValueError(f"I/O operation on closed file {self.path!r}")
-        remaining = max(0, self.size - self.loc)
-        if length < 0 or length > remaining:
-            length = remaining
-        if length < self._direct_size:
-            return super().read(length)  # type: ignore[no-any-return]
-        out = self._fetch_range(self.loc, self.loc + length)
-        self.loc += len(out)
-        return out
-
-    def readinto(self, buffer: Any) -> int:
-        """Fill ``buffer``; a large read (as for :meth:`read`) lands in it straight from S3,
-        with no copy."""
-        target = memoryview(buffer).cast("B")
-        length = min(target.nbytes, max(0, self.size - self.loc))
-        if self.closed:
-            raise ValueError(f"I/O operation on closed file {self.path!r}")
-        if length < self._direct_size:
-            return super().readinto(buffer)  # type: ignore[no-any-return]
-        fs: S3TorchFileSystem = self.fs
-        stream = fs._start_get(self._bucket, self._key, self.loc, self.loc + length)
-        filled = 0
-        while filled < length:
-            count = stream.readinto(target[filled:length])
-            if not count:
-                break  # the object is shorter than when it was opened
-            filled += count
-        self.loc += filled
-        return filled
-
-    def _fetch_range(self, start: int, end: int) -> bytes:
-        end = min(end, self.size)
-        if start >= end:
-            return b""
-        fs: S3TorchFileSystem = self.fs
-        return fs._read_stream(self.path, fs._start_get(self._bucket, self._key, start, end))
-
-
-class S3TorchWriteFile(S3Writer):
-    """A file of :class:`S3TorchFileSystem` open for writing (``fs.open(path, "wb")``): an
-    :class:`s3torch.S3Writer`, so the bytes stream to S3 as they are written and the object
-    appears only when the file is closed.
-
-    It also aborts (no object appears, the previous one stays) when it is closed while an
-    exception newer than the file is on its way up, as when a library's own ``with`` block
-    (PyArrow's ``ParquetWriter``, pandas' ``to_parquet``) closes it after a failure, and when
-    one of its writes failed. Inside ``fs.transaction`` the upload is completed only when the
-    transaction is (``commit``), and aborted when it fails (``discard``).
-    """
-
-    def __init__(
-        self,
-        fs: S3TorchFileSystem,
-        path: str,
-        storage_class: str | None = None,
-        autocommit: bool = True,
-    ) -> None:
-        bucket, key = fs._split(path)
-        super().__init__(fs.client.put_object_stream(bucket, key, storage_class))
-        self.fs = fs
-        self.path = path
-        self.mode = "wb"
-        self.autocommit = autocommit
-        # An exception already being handled when the file was opened is not a reason to abort
-        # (a fallback file written in an `except` block); only a newer one is.
-        self._exception_at_open = sys.exc_info()[1]
-        self._write_failed = False
-        self._deferred = False  # closed, waiting for its transaction to commit or discard
-
-    def write(self, data: Any) -> int:
-        if self._deferred:
-            raise ValueError(f"I/O operation on closed file {self.path!r}")
-        try:
-            return super().write(data)
-        except BaseException:
-            self._write_failed = True
-            raise
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        raised = sys.exc_info()[1]
-        failed = self._write_failed or (
-            raised is not None and raised is not self._exception_at_open
-        )
-        self._exception_at_open = None
-        if failed:
-            log.info("aborting the upload of %s: closed after %r", self.path, raised)
-            with contextlib.suppress(Exception):
-                self.abort()
-        elif self.autocommit:
-            super().close()
-        else:
-            self._deferred = True
-
-    def commit(self) -> None:
-        """Complete the upload of a file written inside a transaction (fsspec calls this when
-        the transaction ends without an error).
-
-        Raises:
-            OSError: the upload was aborted (the file was closed after an error).
-        """
-        if self.aborted:
-            raise OSError(
-                f"the upload of {self.path!r} was aborted after an error: nothing to commit"
-            )
-        self._deferred = False
-        super().close()
-
-    def discard(self) -> None:
-        """Abort the upload of a file written inside a transaction that failed."""
-        self._deferred = False
-        self.abort()
-
-    @property
-    def closed(self) -> bool:
-        return super().closed or self._deferred
-
-    def seek(self, offset: int, whence: int = 0, /) -> int:
-        raise ValueError(
-            f"cannot seek in {self.path!r}, open for writing: S3 objects are written front to "
-            "back (tell() gives the position)"
-        )
-
-    def seekable(self) -> bool:
-        return False
-
-    @property
-    def name(self) -> str:
-        return self.path
-
-
-def register(overwrite_s3: bool = False) -> None:
-    """Make fsspec use :class:`S3TorchFileSystem` for ``s3torch://`` URLs, and with
-    ``overwrite_s3=True`` for ``s3://`` and ``s3a://`` ones too (in place of s3fs), in this
-    process::
-
-        import s3torch.fsspec
-        s3torch.fsspec.register(overwrite_s3=True)
-        pd.read_parquet("s3://my-bucket/table.parquet")   # through s3torch
-
-    Installed s3torch also registers ``s3torch`` through fsspec's entry points, so
-    ``fsspec.filesystem("s3torch")`` works without this call.
-    """
-    if not isinstance(overwrite_s3, bool):
-        raise TypeError(f"overwrite_s3 must be a bool, not {type(overwrite_s3).__name__}")
-    fsspec.register_implementation("s3torch", S3TorchFileSystem, clobber=True)
-    if overwrite_s3:
-        for protocol in ("s3", "s3a"):
-            fsspec.register_implementation(protocol, S3TorchFileSystem, clobber=True)
-
-
-# The protocol is ours: importing this module is enough for fsspec to serve s3torch:// URLs,
-# also where the package's entry point is not installed (a source checkout).
-fsspec.register_implementation("s3torch", S3TorchFileSystem, clobber=True)
