@@ -16,7 +16,7 @@ from typing import Any
 import torch.utils.data
 
 from ._config import S3ClientConfig
-from ._datasets.constructors import build_from, objects_of
+from ._datasets.constructors import build_from
 from ._datasets.metrics import FLUSH_EVERY, now_ns
 from ._datasets.objects import DatasetObjects, identity, manifest_source
 from ._datasets.prefetch import DEFAULT_PREFETCH_BYTES, DEFAULT_PREFETCH_OBJECTS, Prefetcher
@@ -119,9 +119,15 @@ class S3IterableDataset(torch.utils.data.IterableDataset[Any]):
         world_size: int | None = None,
         drop_last: bool = False,
     ) -> None:
-        self._objects = objects_of(
-            get_dataset_objects,
-            transform,
+        if not callable(transform):
+            raise TypeError(f"transform must be callable, not {type(transform).__name__}")
+        source = (
+            get_dataset_objects
+            if isinstance(get_dataset_objects, ObjectSource)
+            else ObjectSource.from_callable(get_dataset_objects)
+        )
+        self._objects = DatasetObjects(
+            source,
             region,
             endpoint,
             s3client_config,

@@ -11,9 +11,9 @@ from typing import Any
 import torch.utils.data
 
 from ._config import S3ClientConfig
-from ._datasets.constructors import build_from, objects_of
+from ._datasets.constructors import build_from
 from ._datasets.metrics import now_ns
-from ._datasets.objects import identity, manifest_source
+from ._datasets.objects import DatasetObjects, identity, manifest_source
 from ._datasets.prefetch import DEFAULT_PREFETCH_BYTES, DEFAULT_PREFETCH_OBJECTS
 from ._datasets.source import ObjectSource
 from .s3reader import S3Reader, S3ReaderConstructorProtocol
@@ -81,9 +81,15 @@ class S3MapDataset(torch.utils.data.Dataset[Any]):
         cache_dir: str | os.PathLike[str] | None = None,
         cache_size: int | None = None,
     ) -> None:
-        self._objects = objects_of(
-            get_dataset_objects,
-            transform,
+        if not callable(transform):
+            raise TypeError(f"transform must be callable, not {type(transform).__name__}")
+        source = (
+            get_dataset_objects
+            if isinstance(get_dataset_objects, ObjectSource)
+            else ObjectSource.from_callable(get_dataset_objects)
+        )
+        self._objects = DatasetObjects(
+            source,
             region,
             endpoint,
             s3client_config,

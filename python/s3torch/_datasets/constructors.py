@@ -1,4 +1,4 @@
-"""What the public datasets' constructors share: :func:`build_from` and :func:`objects_of`.
+"""What the public datasets' constructors share: :func:`build_from`.
 
 ``from_prefix``, ``from_objects`` and ``from_manifest`` spell out every argument in their
 signatures (for IDEs, and because ``tests/test_compat.py`` pins them against s3torchconnector's)
@@ -12,10 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from .objects import DatasetObjects
 from .source import ObjectSource
 
-__all__ = ["build_from", "objects_of"]
+__all__ = ["build_from"]
 
 D = TypeVar("D")
 
@@ -29,42 +28,3 @@ def build_from(
     ``source`` was made from)."""
     rest = {name: value for name, value in arguments.items() if name not in ("cls", objects)}
     return cls(rest.pop("region"), source, rest.pop("endpoint"), **rest)
-
-
-def objects_of(
-    get_dataset_objects: Any,
-    transform: Any,
-    region: str | None,
-    endpoint: str | None,
-    s3client_config: Any,
-    reader_constructor: Any,
-    prefetch_objects: int,
-    prefetch_bytes: int,
-    cache_dir: Any,
-    cache_size: int | None,
-) -> DatasetObjects:
-    """The objects of an ``S3IterableDataset`` or ``S3MapDataset`` built with these arguments
-    of its ``__init__``, once ``transform`` is known to be callable.
-
-    Raises:
-        TypeError: ``transform`` is not callable; or from :class:`DatasetObjects`.
-        ValueError: from :class:`DatasetObjects`.
-    """
-    if not callable(transform):
-        raise TypeError(f"transform must be callable, not {type(transform).__name__}")
-    source = (
-        get_dataset_objects
-        if isinstance(get_dataset_objects, ObjectSource)
-        else ObjectSource.from_callable(get_dataset_objects)
-    )
-    return DatasetObjects(
-        source,
-        region,
-        endpoint,
-        s3client_config,
-        reader_constructor,
-        prefetch_objects,
-        prefetch_bytes,
-        cache_dir,
-        cache_size,
-    )
