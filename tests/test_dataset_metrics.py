@@ -16,8 +16,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import s3torch
-from s3torch import S3ClientConfig, S3IterableDataset, S3MapDataset
+from s3torch import S3IterableDataset, S3MapDataset
 from s3torch._datasets.metrics import EPOCHS_KEPT, DatasetMetrics, bucket_middle, bucket_of
+from support.datasets import dataset_settings
 
 COUNT = 12
 
@@ -104,16 +105,7 @@ def stored(s3_server: Any, module_client: s3torch.S3Client) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def settings(s3_server: Any) -> dict[str, Any]:
-    return {
-        "region": s3_server.region,
-        "endpoint": s3_server.endpoint,
-        "s3client_config": S3ClientConfig(
-            access_key_id=s3_server.access_key,
-            secret_access_key=s3_server.secret_key,
-            session_token=s3_server.session_token,
-            force_path_style=True,
-        ),
-    }
+    return dataset_settings(s3_server, force_path_style=True)
 
 
 def read(reader: Any) -> bytes:

@@ -20,7 +20,8 @@ import s3torch
 from s3torch import S3ClientConfig
 from s3torch._datasets import sharding
 from s3torch.s3iterable_dataset import S3IterableDataset
-from s3torch.s3reader import S3Reader, SequentialS3Reader
+from s3torch.s3reader import S3Reader
+from support.datasets import GetRecorder
 
 COUNT = 24
 
@@ -229,18 +230,8 @@ def test_set_epoch_lists_in_the_parent_so_forked_workers_inherit_it(
     assert sorted(loader) == keys
 
 
-class Recorder:
+class Recorder(GetRecorder):
     """A reader constructor recording when each GET starts, and a transform recording use."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, str]] = []
-
-    def __call__(self, bucket: str, key: str, get_object_info: Any, get_stream: Any) -> Any:
-        def recording_get_stream(start: int | None = None, end: int | None = None) -> Any:
-            self.events.append(("GET", key))
-            return get_stream(start, end)
-
-        return SequentialS3Reader(bucket, key, get_object_info, recording_get_stream)
 
     def transform(self, reader: S3Reader) -> str:
         self.events.append(("transform", reader.key))

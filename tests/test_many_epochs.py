@@ -26,10 +26,11 @@ from hypothesis import strategies as st
 from torchdata.stateful_dataloader import StatefulDataLoader
 
 import s3torch
-from s3torch import S3ClientConfig, S3IterableDataset, S3TarDataset
+from s3torch import S3IterableDataset, S3TarDataset
 from s3torch._datasets.progress import merge_state_dicts
 from s3torch._datasets.sharding import ShardSpec, equal_length, remaining, shard_positions
 from s3torch._datasets.state import EpochState
+from support.datasets import dataset_settings
 
 KIND = "S3IterableDataset"
 
@@ -305,18 +306,6 @@ def stored(s3_server: Any, module_client: s3torch.S3Client) -> Iterator[str]:
     s3_server.delete_bucket(name)
 
 
-def _settings(server: Any) -> dict[str, Any]:
-    return {
-        "region": server.region,
-        "endpoint": server.endpoint,
-        "s3client_config": S3ClientConfig(
-            access_key_id=server.access_key,
-            secret_access_key=server.secret_key,
-            session_token=server.session_token,
-        ),
-    }
-
-
 def _key(reader: Any) -> str:
     return str(reader.key)
 
@@ -328,7 +317,7 @@ def _sample_key(sample: dict[str, Any]) -> str:
 @pytest.fixture(scope="module")
 def objects(s3_server: Any, stored: str) -> Any:
     def build(**overrides: Any) -> S3IterableDataset:
-        arguments = {**_settings(s3_server), "transform": _key, **overrides}
+        arguments = {**dataset_settings(s3_server), "transform": _key, **overrides}
         return S3IterableDataset.from_prefix(f"s3://{stored}/odd/", **arguments)
 
     return build
@@ -337,7 +326,7 @@ def objects(s3_server: Any, stored: str) -> Any:
 @pytest.fixture(scope="module")
 def tars(s3_server: Any, stored: str) -> Any:
     def build(prefix: str = "tars/", **overrides: Any) -> S3TarDataset:
-        arguments = {**_settings(s3_server), "transform": _sample_key, **overrides}
+        arguments = {**dataset_settings(s3_server), "transform": _sample_key, **overrides}
         return S3TarDataset.from_prefix(f"s3://{stored}/{prefix}", **arguments)
 
     return build
@@ -368,7 +357,7 @@ def test_len_without_sharding_and_where_it_cannot_be_known(
     assert len(objects()) == ODD
     assert len(objects(enable_sharding=True, rank=2, world_size=3)) == 3
     named = S3IterableDataset.from_objects(
-        [f"s3://{stored}/odd/00.bin", f"s3://{stored}/odd/01.bin"], **_settings(s3_server)
+        [f"s3://{stored}/odd/00.bin", f"s3://{stored}/odd/01.bin"], **dataset_settings(s3_server)
     )
     assert len(named) == 2
     with pytest.raises(TypeError, match="get_dataset_objects"):
@@ -538,7 +527,7 @@ def test_a_two_rank_gloo_job_all_reduces_every_batch_to_the_end(
 ) -> None:
     context = multiprocessing.get_context("spawn")
     out = context.Queue()
-    settings_ = _settings(s3_server)
+    settings_ = dataset_settings(s3_server)
     processes = [
         context.Process(
             target=_ddp_rank,
