@@ -6,7 +6,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,7 +17,7 @@ from hypothesis import strategies as st
 import s3torch
 from s3torch import S3IterableDataset, S3MapDataset
 from s3torch._datasets.metrics import EPOCHS_KEPT, DatasetMetrics, bucket_middle, bucket_of
-from support.datasets import dataset_settings
+from support.datasets import dataset_settings, stocked_bucket
 
 COUNT = 12
 
@@ -93,14 +92,9 @@ def test_a_dataset_unpickled_after_its_maker_is_gone_counts_alone() -> None:
 
 @pytest.fixture(scope="module")
 def stored(s3_server: Any, module_client: s3torch.S3Client) -> Iterator[str]:
-    name = "t-" + uuid.uuid4().hex[:16]
-    s3_server.create_bucket(name)
-    for i in range(COUNT):
-        stream = module_client.put_object_stream(name, f"m/{i:02d}")
-        stream.write(b"%d" % i * 1000)
-        stream.close()
-    yield name
-    s3_server.delete_bucket(name)
+    objects = [(f"m/{i:02d}", b"%d" % i * 1000) for i in range(COUNT)]
+    with stocked_bucket(s3_server, module_client, objects) as name:
+        yield name
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ import io
 import re
 import struct
 import tarfile
-import uuid
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ import s3torch
 from s3torch import S3IterableDataset, S3MapDataset, S3TarDataset
 from s3torch._datasets.manifest import dump_manifest, load_manifest
 from s3torch._datasets.table import ObjectRow, ObjectTable, pack_etag, unpack_etag
-from support.datasets import dataset_settings
+from support.datasets import dataset_settings, stocked_bucket
 
 etags = st.one_of(
     st.just(""),
@@ -128,14 +127,9 @@ def _tar() -> bytes:
 
 @pytest.fixture
 def stored(s3_server: Any, client: s3torch.S3Client) -> Iterator[str]:
-    name = "t-" + uuid.uuid4().hex[:16]
-    s3_server.create_bucket(name)
-    for key, data in [("d/0.bin", b"zero"), ("d/1.bin", b"one"), ("d/2.tar", _tar())]:
-        stream = client.put_object_stream(name, key)
-        stream.write(data)
-        stream.close()
-    yield name
-    s3_server.delete_bucket(name)
+    objects = [("d/0.bin", b"zero"), ("d/1.bin", b"one"), ("d/2.tar", _tar())]
+    with stocked_bucket(s3_server, client, objects) as name:
+        yield name
 
 
 def _key(reader: Any) -> str:

@@ -12,7 +12,6 @@ import datetime
 import itertools
 import json
 import multiprocessing
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from types import SimpleNamespace
@@ -30,7 +29,7 @@ from s3torch import S3IterableDataset, S3TarDataset
 from s3torch._datasets.progress import merge_state_dicts
 from s3torch._datasets.sharding import ShardSpec, equal_length, remaining, shard_positions
 from s3torch._datasets.state import EpochState
-from support.datasets import dataset_settings
+from support.datasets import dataset_settings, stocked_bucket
 
 KIND = "S3IterableDataset"
 
@@ -288,22 +287,16 @@ def _tar(shard: int, samples: int = PER_SHARD) -> bytes:
 
 @pytest.fixture(scope="module")
 def stored(s3_server: Any, module_client: s3torch.S3Client) -> Iterator[str]:
-    name = "t-" + uuid.uuid4().hex[:16]
-    s3_server.create_bucket(name)
-
-    def put(key: str, data: bytes) -> None:
-        stream = module_client.put_object_stream(name, key)
-        stream.write(data)
-        stream.close()
-
-    for i in range(ODD):
-        put(f"odd/{i:02d}.bin", b"x" * (i + 1))
-    for shard in range(SHARDS):
-        put(f"tars/shard-{shard:02d}.tar", _tar(shard))
-    for shard, samples in enumerate(UNEVEN):
-        put(f"uneven/shard-{shard:02d}.tar", _tar(10 + shard, samples))
-    yield name
-    s3_server.delete_bucket(name)
+    objects = (
+        [(f"odd/{i:02d}.bin", b"x" * (i + 1)) for i in range(ODD)]
+        + [(f"tars/shard-{shard:02d}.tar", _tar(shard)) for shard in range(SHARDS)]
+        + [
+            (f"uneven/shard-{shard:02d}.tar", _tar(10 + shard, samples))
+            for shard, samples in enumerate(UNEVEN)
+        ]
+    )
+    with stocked_bucket(s3_server, module_client, objects) as name:
+        yield name
 
 
 def _key(reader: Any) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-import uuid
 from collections.abc import Iterator
 from multiprocessing.reduction import ForkingPickler
 from typing import Any
@@ -14,7 +13,7 @@ import torch.utils.data
 import s3torch
 from s3torch.s3map_dataset import S3MapDataset
 from s3torch.s3reader import S3Reader
-from support.datasets import GetRecorder, dataset_settings
+from support.datasets import GetRecorder, ListOnce, dataset_settings, stocked_bucket
 
 COUNT = 24
 
@@ -31,40 +30,9 @@ def read_item(reader: S3Reader) -> tuple[str, bytes]:
 @pytest.fixture(scope="module")
 def stored(s3_server: Any, module_client: s3torch.S3Client) -> Iterator[tuple[str, list[str]]]:
     """A bucket with COUNT objects under "data/" and 3 under "other/", for reading only."""
-    name = "t-" + uuid.uuid4().hex[:16]
-    s3_server.create_bucket(name)
     keys = [f"data/{i:03d}.bin" for i in range(COUNT)] + [f"other/{i}.bin" for i in range(3)]
-    for key in keys:
-        stream = module_client.put_object_stream(name, key)
-        stream.write(body(key))
-        stream.close()
-    yield name, keys
-    s3_server.delete_bucket(name)
-
-
-class ListOnce:
-    """A get_dataset_objects function (s3torchconnector's protocol) that may run only once in
-    any process: copies made by pickling refuse to list."""
-
-    def __init__(self, bucket: str, prefix: str) -> None:
-        self.bucket, self.prefix = bucket, prefix
-        self.calls = 0
-
-    def __call__(self, client: Any) -> Iterator[Any]:
-        if self.calls:
-            raise AssertionError("listed twice")
-        self.calls += 1
-        for page in client.list_objects(self.bucket, self.prefix):
-            for info in page.object_info:
-                yield _Entry(self.bucket, info.key, info)
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "calls": 1}
-
-
-class _Entry:
-    def __init__(self, bucket: str, key: str, object_info: Any) -> None:
-        self.bucket, self.key, self.object_info = bucket, key, object_info
+    with stocked_bucket(s3_server, module_client, [(key, body(key)) for key in keys]) as name:
+        yield name, keys
 
 
 def test_from_prefix_lists_in_key_order_and_reads_each_object(

@@ -1,14 +1,34 @@
-"""What the dataset tests share: the constructor arguments that reach the test server, and a
+"""What the dataset tests share: a bucket filled for a module's tests, the constructor
+arguments that reach the test server, a get_dataset_objects function that lists only once, and a
 reader constructor that records when GETs start."""
 
 from __future__ import annotations
 
+import contextlib
+import uuid
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from s3torch import S3ClientConfig
 from s3torch.s3reader import SequentialS3Reader
 
 from .server import ServerInfo
+
+
+@contextlib.contextmanager
+def stocked_bucket(
+    server: ServerInfo, client: Any, objects: Iterable[tuple[str, bytes]]
+) -> Iterator[str]:
+    """A new bucket on *server* holding *objects* (``(key, data)`` pairs, each uploaded with
+    *client*'s ``put_object_stream``), deleted when the block ends; yields its name."""
+    name = "t-" + uuid.uuid4().hex[:16]
+    server.create_bucket(name)
+    for key, data in objects:
+        stream = client.put_object_stream(name, key)
+        stream.write(data)
+        stream.close()
+    yield name
+    server.delete_bucket(name)
 
 
 def dataset_settings(server: ServerInfo, **config: Any) -> dict[str, Any]:
@@ -26,6 +46,33 @@ def dataset_settings(server: ServerInfo, **config: Any) -> dict[str, Any]:
             **config,
         ),
     }
+
+
+class ListOnce:
+    """A get_dataset_objects function (s3torchconnector's protocol) that may run only once in
+    any process: copies made by pickling refuse to list."""
+
+    def __init__(self, bucket: str, prefix: str) -> None:
+        self.bucket, self.prefix = bucket, prefix
+        self.calls = 0
+
+    def __call__(self, client: Any) -> Iterator[Any]:
+        if self.calls:
+            raise AssertionError("listed twice")
+        self.calls += 1
+        for page in client.list_objects(self.bucket, self.prefix):
+            for info in page.object_info:
+                yield _Entry(self.bucket, info.key, info)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "calls": 1}
+
+
+class _Entry:
+    """What a get_dataset_objects function yields for one object."""
+
+    def __init__(self, bucket: str, key: str, object_info: Any) -> None:
+        self.bucket, self.key, self.object_info = bucket, key, object_info
 
 
 class GetRecorder:
