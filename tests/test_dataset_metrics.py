@@ -6,7 +6,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,8 +15,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import s3torch
-from s3torch import S3ClientConfig, S3IterableDataset, S3MapDataset
+from s3torch import S3IterableDataset, S3MapDataset
 from s3torch._datasets.metrics import EPOCHS_KEPT, DatasetMetrics, bucket_middle, bucket_of
+from support.datasets import dataset_settings, stocked_bucket
 
 COUNT = 12
 
@@ -92,28 +92,14 @@ def test_a_dataset_unpickled_after_its_maker_is_gone_counts_alone() -> None:
 
 @pytest.fixture(scope="module")
 def stored(s3_server: Any, module_client: s3torch.S3Client) -> Iterator[str]:
-    name = "t-" + uuid.uuid4().hex[:16]
-    s3_server.create_bucket(name)
-    for i in range(COUNT):
-        stream = module_client.put_object_stream(name, f"m/{i:02d}")
-        stream.write(b"%d" % i * 1000)
-        stream.close()
-    yield name
-    s3_server.delete_bucket(name)
+    objects = [(f"m/{i:02d}", b"%d" % i * 1000) for i in range(COUNT)]
+    with stocked_bucket(s3_server, module_client, objects) as name:
+        yield name
 
 
 @pytest.fixture(scope="module")
 def settings(s3_server: Any) -> dict[str, Any]:
-    return {
-        "region": s3_server.region,
-        "endpoint": s3_server.endpoint,
-        "s3client_config": S3ClientConfig(
-            access_key_id=s3_server.access_key,
-            secret_access_key=s3_server.secret_key,
-            session_token=s3_server.session_token,
-            force_path_style=True,
-        ),
-    }
+    return dataset_settings(s3_server, force_path_style=True)
 
 
 def read(reader: Any) -> bytes:

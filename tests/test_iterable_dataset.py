@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import pickle
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +19,8 @@ import s3torch
 from s3torch import S3ClientConfig
 from s3torch._datasets import sharding
 from s3torch.s3iterable_dataset import S3IterableDataset
-from s3torch.s3reader import S3Reader, SequentialS3Reader
+from s3torch.s3reader import S3Reader
+from support.datasets import GetRecorder, ListOnce, stocked_bucket
 
 COUNT = 24
 
@@ -40,15 +40,9 @@ def key_of(reader: S3Reader) -> str:
 @pytest.fixture(scope="module")
 def stored(s3_server: Any, module_client: s3torch.S3Client) -> Iterator[tuple[str, list[str]]]:
     """A bucket with COUNT objects under "data/", for reading only."""
-    name = "t-" + uuid.uuid4().hex[:16]
-    s3_server.create_bucket(name)
     keys = [f"data/{i:03d}.bin" for i in range(COUNT)]
-    for key in keys:
-        stream = module_client.put_object_stream(name, key)
-        stream.write(body(key))
-        stream.close()
-    yield name, keys
-    s3_server.delete_bucket(name)
+    with stocked_bucket(s3_server, module_client, [(key, body(key)) for key in keys]) as name:
+        yield name, keys
 
 
 @pytest.fixture(scope="module")
@@ -154,29 +148,6 @@ def _fake_rank(monkeypatch: pytest.MonkeyPatch, rank: int, world_size: int) -> N
     monkeypatch.setattr(torch.distributed, "get_world_size", lambda group=None: world_size)
 
 
-class ListOnce:
-    """get_dataset_objects that refuses to run in a pickled copy."""
-
-    def __init__(self, bucket: str) -> None:
-        self.bucket, self.calls = bucket, 0
-
-    def __call__(self, client: Any) -> Iterator[Any]:
-        if self.calls:
-            raise AssertionError("listed twice")
-        self.calls += 1
-        for page in client.list_objects(self.bucket, "data/"):
-            for info in page.object_info:
-                yield _Entry(self.bucket, info.key, info)
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "calls": 1}
-
-
-class _Entry:
-    def __init__(self, bucket: str, key: str, object_info: Any) -> None:
-        self.bucket, self.key, self.object_info = bucket, key, object_info
-
-
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("method", ["spawn", "forkserver"])
 def test_workers_get_the_rank_and_the_listing_from_the_parent(
@@ -190,7 +161,7 @@ def test_workers_get_the_rank_and_the_listing_from_the_parent(
     _fake_rank(monkeypatch, 1, 2)
     dataset = S3IterableDataset(
         base.region,
-        ListOnce(bucket),
+        ListOnce(bucket, "data/"),
         base.endpoint,
         transform=key_of,
         s3client_config=base._objects.s3client_config,
@@ -215,7 +186,7 @@ def test_set_epoch_lists_in_the_parent_so_forked_workers_inherit_it(
     base = make()
     dataset = S3IterableDataset(
         base.region,
-        ListOnce(bucket),
+        ListOnce(bucket, "data/"),
         base.endpoint,
         transform=key_of,
         s3client_config=base._objects.s3client_config,
@@ -229,18 +200,8 @@ def test_set_epoch_lists_in_the_parent_so_forked_workers_inherit_it(
     assert sorted(loader) == keys
 
 
-class Recorder:
+class Recorder(GetRecorder):
     """A reader constructor recording when each GET starts, and a transform recording use."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, str]] = []
-
-    def __call__(self, bucket: str, key: str, get_object_info: Any, get_stream: Any) -> Any:
-        def recording_get_stream(start: int | None = None, end: int | None = None) -> Any:
-            self.events.append(("GET", key))
-            return get_stream(start, end)
-
-        return SequentialS3Reader(bucket, key, get_object_info, recording_get_stream)
 
     def transform(self, reader: S3Reader) -> str:
         self.events.append(("transform", reader.key))

@@ -8,7 +8,6 @@ import io
 import re
 import struct
 import tarfile
-import uuid
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,9 +18,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import s3torch
-from s3torch import S3ClientConfig, S3IterableDataset, S3MapDataset, S3TarDataset
+from s3torch import S3IterableDataset, S3MapDataset, S3TarDataset
 from s3torch._datasets.manifest import dump_manifest, load_manifest
 from s3torch._datasets.table import ObjectRow, ObjectTable, pack_etag, unpack_etag
+from support.datasets import dataset_settings, stocked_bucket
 
 etags = st.one_of(
     st.just(""),
@@ -127,26 +127,9 @@ def _tar() -> bytes:
 
 @pytest.fixture
 def stored(s3_server: Any, client: s3torch.S3Client) -> Iterator[str]:
-    name = "t-" + uuid.uuid4().hex[:16]
-    s3_server.create_bucket(name)
-    for key, data in [("d/0.bin", b"zero"), ("d/1.bin", b"one"), ("d/2.tar", _tar())]:
-        stream = client.put_object_stream(name, key)
-        stream.write(data)
-        stream.close()
-    yield name
-    s3_server.delete_bucket(name)
-
-
-def _settings(server: Any) -> dict[str, Any]:
-    return {
-        "region": server.region,
-        "endpoint": server.endpoint,
-        "s3client_config": S3ClientConfig(
-            access_key_id=server.access_key,
-            secret_access_key=server.secret_key,
-            session_token=server.session_token,
-        ),
-    }
+    objects = [("d/0.bin", b"zero"), ("d/1.bin", b"one"), ("d/2.tar", _tar())]
+    with stocked_bucket(s3_server, client, objects) as name:
+        yield name
 
 
 def _key(reader: Any) -> str:
@@ -157,7 +140,7 @@ def _key(reader: Any) -> str:
 def test_datasets_from_a_manifest_read_what_was_listed_without_listing(
     s3_server: Any, client: s3torch.S3Client, stored: str, tmp_path: Path, where: str
 ) -> None:
-    settings_ = _settings(s3_server)
+    settings_ = dataset_settings(s3_server)
     listed = S3IterableDataset.from_prefix(f"s3://{stored}/d/", transform=_key, **settings_)
     manifest = str(tmp_path / "m.bin") if where == "local" else f"s3://{stored}/m.bin"
     listed.save_manifest(manifest)
@@ -179,7 +162,7 @@ def test_datasets_from_a_manifest_read_what_was_listed_without_listing(
 def test_a_corrupt_manifest_in_s3_is_a_value_error_naming_it(
     s3_server: Any, client: s3torch.S3Client, stored: str, tmp_path: Path
 ) -> None:
-    settings_ = _settings(s3_server)
+    settings_ = dataset_settings(s3_server)
     S3MapDataset.from_prefix(f"s3://{stored}/d/", **settings_).save_manifest(tmp_path / "m")
     data = (tmp_path / "m").read_bytes()
     stream = client.put_object_stream(stored, "cut.bin")

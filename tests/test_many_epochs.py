@@ -12,7 +12,6 @@ import datetime
 import itertools
 import json
 import multiprocessing
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from types import SimpleNamespace
@@ -26,10 +25,11 @@ from hypothesis import strategies as st
 from torchdata.stateful_dataloader import StatefulDataLoader
 
 import s3torch
-from s3torch import S3ClientConfig, S3IterableDataset, S3TarDataset
+from s3torch import S3IterableDataset, S3TarDataset
 from s3torch._datasets.progress import merge_state_dicts
 from s3torch._datasets.sharding import ShardSpec, equal_length, remaining, shard_positions
 from s3torch._datasets.state import EpochState
+from support.datasets import dataset_settings, stocked_bucket
 
 KIND = "S3IterableDataset"
 
@@ -287,34 +287,16 @@ def _tar(shard: int, samples: int = PER_SHARD) -> bytes:
 
 @pytest.fixture(scope="module")
 def stored(s3_server: Any, module_client: s3torch.S3Client) -> Iterator[str]:
-    name = "t-" + uuid.uuid4().hex[:16]
-    s3_server.create_bucket(name)
-
-    def put(key: str, data: bytes) -> None:
-        stream = module_client.put_object_stream(name, key)
-        stream.write(data)
-        stream.close()
-
-    for i in range(ODD):
-        put(f"odd/{i:02d}.bin", b"x" * (i + 1))
-    for shard in range(SHARDS):
-        put(f"tars/shard-{shard:02d}.tar", _tar(shard))
-    for shard, samples in enumerate(UNEVEN):
-        put(f"uneven/shard-{shard:02d}.tar", _tar(10 + shard, samples))
-    yield name
-    s3_server.delete_bucket(name)
-
-
-def _settings(server: Any) -> dict[str, Any]:
-    return {
-        "region": server.region,
-        "endpoint": server.endpoint,
-        "s3client_config": S3ClientConfig(
-            access_key_id=server.access_key,
-            secret_access_key=server.secret_key,
-            session_token=server.session_token,
-        ),
-    }
+    objects = (
+        [(f"odd/{i:02d}.bin", b"x" * (i + 1)) for i in range(ODD)]
+        + [(f"tars/shard-{shard:02d}.tar", _tar(shard)) for shard in range(SHARDS)]
+        + [
+            (f"uneven/shard-{shard:02d}.tar", _tar(10 + shard, samples))
+            for shard, samples in enumerate(UNEVEN)
+        ]
+    )
+    with stocked_bucket(s3_server, module_client, objects) as name:
+        yield name
 
 
 def _key(reader: Any) -> str:
@@ -328,7 +310,7 @@ def _sample_key(sample: dict[str, Any]) -> str:
 @pytest.fixture(scope="module")
 def objects(s3_server: Any, stored: str) -> Any:
     def build(**overrides: Any) -> S3IterableDataset:
-        arguments = {**_settings(s3_server), "transform": _key, **overrides}
+        arguments = {**dataset_settings(s3_server), "transform": _key, **overrides}
         return S3IterableDataset.from_prefix(f"s3://{stored}/odd/", **arguments)
 
     return build
@@ -337,7 +319,7 @@ def objects(s3_server: Any, stored: str) -> Any:
 @pytest.fixture(scope="module")
 def tars(s3_server: Any, stored: str) -> Any:
     def build(prefix: str = "tars/", **overrides: Any) -> S3TarDataset:
-        arguments = {**_settings(s3_server), "transform": _sample_key, **overrides}
+        arguments = {**dataset_settings(s3_server), "transform": _sample_key, **overrides}
         return S3TarDataset.from_prefix(f"s3://{stored}/{prefix}", **arguments)
 
     return build
@@ -368,7 +350,7 @@ def test_len_without_sharding_and_where_it_cannot_be_known(
     assert len(objects()) == ODD
     assert len(objects(enable_sharding=True, rank=2, world_size=3)) == 3
     named = S3IterableDataset.from_objects(
-        [f"s3://{stored}/odd/00.bin", f"s3://{stored}/odd/01.bin"], **_settings(s3_server)
+        [f"s3://{stored}/odd/00.bin", f"s3://{stored}/odd/01.bin"], **dataset_settings(s3_server)
     )
     assert len(named) == 2
     with pytest.raises(TypeError, match="get_dataset_objects"):
@@ -538,7 +520,7 @@ def test_a_two_rank_gloo_job_all_reduces_every_batch_to_the_end(
 ) -> None:
     context = multiprocessing.get_context("spawn")
     out = context.Queue()
-    settings_ = _settings(s3_server)
+    settings_ = dataset_settings(s3_server)
     processes = [
         context.Process(
             target=_ddp_rank,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-import uuid
 from collections.abc import Iterator
 from multiprocessing.reduction import ForkingPickler
 from typing import Any
@@ -12,9 +11,9 @@ import pytest
 import torch.utils.data
 
 import s3torch
-from s3torch import S3ClientConfig
 from s3torch.s3map_dataset import S3MapDataset
-from s3torch.s3reader import S3Reader, SequentialS3Reader
+from s3torch.s3reader import S3Reader
+from support.datasets import GetRecorder, ListOnce, dataset_settings, stocked_bucket
 
 COUNT = 24
 
@@ -31,53 +30,9 @@ def read_item(reader: S3Reader) -> tuple[str, bytes]:
 @pytest.fixture(scope="module")
 def stored(s3_server: Any, module_client: s3torch.S3Client) -> Iterator[tuple[str, list[str]]]:
     """A bucket with COUNT objects under "data/" and 3 under "other/", for reading only."""
-    name = "t-" + uuid.uuid4().hex[:16]
-    s3_server.create_bucket(name)
     keys = [f"data/{i:03d}.bin" for i in range(COUNT)] + [f"other/{i}.bin" for i in range(3)]
-    for key in keys:
-        stream = module_client.put_object_stream(name, key)
-        stream.write(body(key))
-        stream.close()
-    yield name, keys
-    s3_server.delete_bucket(name)
-
-
-def settings(s3_server: Any) -> dict[str, Any]:
-    """from_prefix/from_objects arguments that reach the test server from any process."""
-    return {
-        "region": s3_server.region,
-        "endpoint": s3_server.endpoint,
-        "s3client_config": S3ClientConfig(
-            access_key_id=s3_server.access_key,
-            secret_access_key=s3_server.secret_key,
-            session_token=s3_server.session_token,
-        ),
-    }
-
-
-class ListOnce:
-    """A get_dataset_objects function (s3torchconnector's protocol) that may run only once in
-    any process: copies made by pickling refuse to list."""
-
-    def __init__(self, bucket: str, prefix: str) -> None:
-        self.bucket, self.prefix = bucket, prefix
-        self.calls = 0
-
-    def __call__(self, client: Any) -> Iterator[Any]:
-        if self.calls:
-            raise AssertionError("listed twice")
-        self.calls += 1
-        for page in client.list_objects(self.bucket, self.prefix):
-            for info in page.object_info:
-                yield _Entry(self.bucket, info.key, info)
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "calls": 1}
-
-
-class _Entry:
-    def __init__(self, bucket: str, key: str, object_info: Any) -> None:
-        self.bucket, self.key, self.object_info = bucket, key, object_info
+    with stocked_bucket(s3_server, module_client, [(key, body(key)) for key in keys]) as name:
+        yield name, keys
 
 
 def test_from_prefix_lists_in_key_order_and_reads_each_object(
@@ -85,7 +40,7 @@ def test_from_prefix_lists_in_key_order_and_reads_each_object(
 ) -> None:
     bucket, keys = stored
     dataset = S3MapDataset.from_prefix(
-        f"s3://{bucket}/data/", transform=read_item, **settings(s3_server)
+        f"s3://{bucket}/data/", transform=read_item, **dataset_settings(s3_server)
     )
     assert len(dataset) == COUNT
     assert [dataset[i] for i in range(COUNT)] == [(k, body(k)) for k in keys[:COUNT]]
@@ -96,7 +51,7 @@ def test_from_prefix_lists_in_key_order_and_reads_each_object(
 
 def test_default_transform_returns_a_reader(s3_server: Any, stored: tuple[str, list[str]]) -> None:
     bucket, _keys = stored
-    dataset = S3MapDataset.from_prefix(f"s3://{bucket}/other/", **settings(s3_server))
+    dataset = S3MapDataset.from_prefix(f"s3://{bucket}/other/", **dataset_settings(s3_server))
     reader = dataset[1]
     assert isinstance(reader, S3Reader)
     assert (reader.bucket, reader.key) == (bucket, "other/1.bin")
@@ -111,7 +66,7 @@ def test_several_prefixes_are_listed_in_order_and_overlaps_count_once(
     dataset = S3MapDataset.from_prefix(
         [f"s3://{bucket}/other/", f"s3://{bucket}/data/", f"s3://{bucket}/data/00"],
         transform=lambda reader: reader.key,
-        **settings(s3_server),
+        **dataset_settings(s3_server),
     )
     assert [dataset[i] for i in range(len(dataset))] == keys[COUNT:] + keys[:COUNT]
 
@@ -122,10 +77,10 @@ def test_from_objects_keeps_the_given_order_without_listing(
     bucket, keys = stored
     chosen = [keys[5], keys[COUNT], keys[0], keys[5]]
     dataset = S3MapDataset.from_objects(
-        [f"s3://{bucket}/{k}" for k in chosen], transform=read_item, **settings(s3_server)
+        [f"s3://{bucket}/{k}" for k in chosen], transform=read_item, **dataset_settings(s3_server)
     )
     assert [dataset[i] for i in range(len(dataset))] == [(k, body(k)) for k in chosen]
-    single = S3MapDataset.from_objects(f"s3://{bucket}/{keys[1]}", **settings(s3_server))
+    single = S3MapDataset.from_objects(f"s3://{bucket}/{keys[1]}", **dataset_settings(s3_server))
     assert len(single) == 1
 
 
@@ -134,7 +89,7 @@ def test_a_missing_object_fails_when_read_naming_it(
 ) -> None:
     bucket, _ = stored
     dataset = S3MapDataset.from_objects(
-        f"s3://{bucket}/no/such.bin", transform=read_item, **settings(s3_server)
+        f"s3://{bucket}/no/such.bin", transform=read_item, **dataset_settings(s3_server)
     )
     with pytest.raises(FileNotFoundError, match=r"no/such\.bin"):
         dataset[0]
@@ -144,7 +99,9 @@ def test_an_empty_prefix_gives_an_empty_dataset(
     s3_server: Any, stored: tuple[str, list[str]]
 ) -> None:
     bucket, _ = stored
-    dataset = S3MapDataset.from_prefix(f"s3://{bucket}/nothing-here/", **settings(s3_server))
+    dataset = S3MapDataset.from_prefix(
+        f"s3://{bucket}/nothing-here/", **dataset_settings(s3_server)
+    )
     assert len(dataset) == 0
     with pytest.raises(IndexError, match="out of range for 0 objects"):
         dataset[0]
@@ -152,7 +109,7 @@ def test_an_empty_prefix_gives_an_empty_dataset(
 
 def test_indexing_errors(s3_server: Any, stored: tuple[str, list[str]]) -> None:
     bucket, _ = stored
-    dataset = S3MapDataset.from_prefix(f"s3://{bucket}/other/", **settings(s3_server))
+    dataset = S3MapDataset.from_prefix(f"s3://{bucket}/other/", **dataset_settings(s3_server))
     with pytest.raises(IndexError, match="index 3 is out of range for 3"):
         dataset[3]
     with pytest.raises(IndexError):
@@ -195,7 +152,7 @@ def test_the_constructor_takes_get_dataset_objects_and_lists_once(
         source,
         s3_server.endpoint,
         transform=read_item,
-        s3client_config=settings(s3_server)["s3client_config"],
+        s3client_config=dataset_settings(s3_server)["s3client_config"],
     )
     assert len(dataset) == 3
     assert dataset[2] == ("other/2.bin", body("other/2.bin"))
@@ -205,18 +162,8 @@ def test_the_constructor_takes_get_dataset_objects_and_lists_once(
     assert [copy[i] for i in range(3)] == [dataset[i] for i in range(3)]
 
 
-class Recorder:
-    """A reader constructor that records when each object's GET starts."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, str]] = []
-
-    def __call__(self, bucket: str, key: str, get_object_info: Any, get_stream: Any) -> Any:
-        def recording_get_stream(start: int | None = None, end: int | None = None) -> Any:
-            self.events.append(("GET", key))
-            return get_stream(start, end)
-
-        return SequentialS3Reader(bucket, key, get_object_info, recording_get_stream)
+class Recorder(GetRecorder):
+    """A reader constructor that records when each object's GET starts and each transform runs."""
 
     def transform(self, reader: S3Reader) -> bytes:
         self.events.append(("transform", reader.key))
@@ -234,7 +181,7 @@ def test_getitems_starts_the_batch_gets_before_transforming(
         transform=recorder.transform,
         reader_constructor=recorder,
         prefetch_objects=limit,
-        **settings(s3_server),
+        **dataset_settings(s3_server),
     )
     indices = [7, 3, 11, 0, 19, 2]
     assert dataset.__getitems__(indices) == [body(keys[i]) for i in indices]
@@ -256,7 +203,7 @@ def test_getitems_respects_the_byte_bound(s3_server: Any, stored: tuple[str, lis
         transform=recorder.transform,
         reader_constructor=recorder,
         prefetch_bytes=budget,
-        **settings(s3_server),
+        **dataset_settings(s3_server),
     )
     dataset.__getitems__(list(range(COUNT)))
     waiting: list[str] = []
@@ -277,7 +224,7 @@ def test_dataloader_batches_through_getitems_with_a_distributed_sampler(
 ) -> None:
     bucket, keys = stored
     dataset = S3MapDataset.from_prefix(
-        f"s3://{bucket}/data/", transform=read_item, **settings(s3_server)
+        f"s3://{bucket}/data/", transform=read_item, **dataset_settings(s3_server)
     )
     seen: list[str] = []
     for rank in range(2):
@@ -299,7 +246,7 @@ def test_dataloader_workers_read_every_object_once_and_never_list(
     s3_server: Any, stored: tuple[str, list[str]], method: str
 ) -> None:
     bucket, keys = stored
-    cfg = settings(s3_server)
+    cfg = dataset_settings(s3_server)
     dataset = S3MapDataset(
         cfg["region"],
         ListOnce(bucket, "data/"),

@@ -6,7 +6,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +17,7 @@ from s3torch import S3ClientConfig, S3IterableDataset
 from s3torch._datasets import table as table_module
 from s3torch._datasets.manifest import dump_manifest, load_manifest
 from s3torch._datasets.table import ObjectRow, ObjectTable
+from support.datasets import stocked_bucket
 
 
 def make_table(count: int) -> ObjectTable:
@@ -104,14 +104,10 @@ def test_children_hold_no_private_copy_of_a_shared_table(monkeypatch: pytest.Mon
 
 @pytest.fixture(scope="module")
 def stored(s3_server: Any, module_client: s3torch.S3Client) -> Iterator[str]:
-    name = "t-" + uuid.uuid4().hex[:16]
-    s3_server.create_bucket(name)
-    for i in range(4):
-        stream = module_client.put_object_stream(name, f"s/{i}")
-        stream.write(b"%d" % i)
-        stream.close()
-    yield name
-    s3_server.delete_bucket(name)
+    with stocked_bucket(
+        s3_server, module_client, [(f"s/{i}", b"%d" % i) for i in range(4)]
+    ) as name:
+        yield name
 
 
 def check_shared(worker_id: int) -> None:

@@ -9,7 +9,6 @@ import itertools
 import json
 import pickle
 import tarfile
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,6 +24,7 @@ import s3torch
 from s3torch import S3ClientConfig
 from s3torch._datasets.tar import iter_samples, iter_tar_members, split_name
 from s3torch.tar_dataset import DEFAULT_DECODERS, S3TarDataset, TarShardError, decode_sample
+from support.datasets import stocked_bucket
 
 URI = "s3://bucket/shard.tar"
 
@@ -235,26 +235,20 @@ ALL_KEYS = [key for shard in range(SHARDS) for key, _ in shard_samples(shard)]
 
 @pytest.fixture(scope="module")
 def stored(s3_server: Any, module_client: s3torch.S3Client) -> Iterator[str]:
-    name = "t-" + uuid.uuid4().hex[:16]
-    s3_server.create_bucket(name)
-
-    def put(key: str, data: bytes) -> None:
-        stream = module_client.put_object_stream(name, key)
-        stream.write(data)
-        stream.close()
-
-    for shard in range(SHARDS):
-        data = shard_bytes(shard)
-        if shard == 4:
-            put(f"shards/shard-{shard:02d}.tar.gz", gzip.compress(data))
-        else:
-            put(f"shards/shard-{shard:02d}.tar", data)
-    put("shards/index.json", b"{}")  # not a shard: left out by from_prefix
-    put("bad/corrupt.tar", shard_bytes(0)[:1024] + b"\xff" * 512 + shard_bytes(1)[1536:])
-    put("bad/truncated.tar", shard_bytes(1)[:2500])
-    put("bad/undecodable.tar", make_tar([("a.json", b"{"), ("b.json", b"[1]")]))
-    yield name
-    s3_server.delete_bucket(name)
+    objects = [
+        (f"shards/shard-{shard:02d}.tar.gz", gzip.compress(shard_bytes(shard)))
+        if shard == 4
+        else (f"shards/shard-{shard:02d}.tar", shard_bytes(shard))
+        for shard in range(SHARDS)
+    ]
+    objects += [
+        ("shards/index.json", b"{}"),  # not a shard: left out by from_prefix
+        ("bad/corrupt.tar", shard_bytes(0)[:1024] + b"\xff" * 512 + shard_bytes(1)[1536:]),
+        ("bad/truncated.tar", shard_bytes(1)[:2500]),
+        ("bad/undecodable.tar", make_tar([("a.json", b"{"), ("b.json", b"[1]")])),
+    ]
+    with stocked_bucket(s3_server, module_client, objects) as name:
+        yield name
 
 
 @pytest.fixture(scope="module")

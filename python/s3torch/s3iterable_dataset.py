@@ -16,6 +16,7 @@ from typing import Any
 import torch.utils.data
 
 from ._config import S3ClientConfig
+from ._datasets.constructors import build_from
 from ._datasets.metrics import FLUSH_EVERY, now_ns
 from ._datasets.objects import DatasetObjects, identity, manifest_source
 from ._datasets.prefetch import DEFAULT_PREFETCH_BYTES, DEFAULT_PREFETCH_OBJECTS, Prefetcher
@@ -179,24 +180,7 @@ class S3IterableDataset(torch.utils.data.IterableDataset[Any]):
             S3Exception: listing failed (on first use).
         """
         log.debug("S3IterableDataset.from_prefix(%r)", s3_uri)
-        return cls(
-            region,
-            ObjectSource.from_prefixes(s3_uri),
-            endpoint,
-            transform=transform,
-            s3client_config=s3client_config,
-            enable_sharding=enable_sharding,
-            reader_constructor=reader_constructor,
-            shuffle=shuffle,
-            seed=seed,
-            prefetch_objects=prefetch_objects,
-            prefetch_bytes=prefetch_bytes,
-            cache_dir=cache_dir,
-            cache_size=cache_size,
-            rank=rank,
-            world_size=world_size,
-            drop_last=drop_last,
-        )
+        return build_from(cls, ObjectSource.from_prefixes(s3_uri), locals(), "s3_uri")
 
     @classmethod
     def from_objects(
@@ -228,24 +212,7 @@ class S3IterableDataset(torch.utils.data.IterableDataset[Any]):
         Raises:
             ValueError: a URI is invalid or has no key.
         """
-        return cls(
-            region,
-            ObjectSource.from_uris(object_uris),
-            endpoint,
-            transform=transform,
-            s3client_config=s3client_config,
-            enable_sharding=enable_sharding,
-            reader_constructor=reader_constructor,
-            shuffle=shuffle,
-            seed=seed,
-            prefetch_objects=prefetch_objects,
-            prefetch_bytes=prefetch_bytes,
-            cache_dir=cache_dir,
-            cache_size=cache_size,
-            rank=rank,
-            world_size=world_size,
-            drop_last=drop_last,
-        )
+        return build_from(cls, ObjectSource.from_uris(object_uris), locals(), "object_uris")
 
     @classmethod
     def from_manifest(
@@ -277,23 +244,8 @@ class S3IterableDataset(torch.utils.data.IterableDataset[Any]):
                 manifest; the message names it.
             OSError, S3Exception: it cannot be read.
         """
-        return cls(
-            region,
-            manifest_source(manifest, region, endpoint, s3client_config),
-            endpoint,
-            transform=transform,
-            s3client_config=s3client_config,
-            enable_sharding=enable_sharding,
-            reader_constructor=reader_constructor,
-            shuffle=shuffle,
-            seed=seed,
-            prefetch_objects=prefetch_objects,
-            prefetch_bytes=prefetch_bytes,
-            cache_dir=cache_dir,
-            cache_size=cache_size,
-            rank=rank,
-            world_size=world_size,
-            drop_last=drop_last,
+        return build_from(
+            cls, manifest_source(manifest, region, endpoint, s3client_config), locals(), "manifest"
         )
 
     def save_manifest(self, manifest: str | os.PathLike[str]) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import torch.utils.data
 
 from ._config import S3ClientConfig
+from ._datasets.constructors import build_from
 from ._datasets.metrics import now_ns
 from ._datasets.objects import DatasetObjects, identity, manifest_source
 from ._datasets.prefetch import DEFAULT_PREFETCH_BYTES, DEFAULT_PREFETCH_OBJECTS
@@ -125,18 +126,7 @@ class S3MapDataset(torch.utils.data.Dataset[Any]):
             S3Exception: listing failed (on first use).
         """
         log.debug("S3MapDataset.from_prefix(%r)", s3_uri)
-        return cls(
-            region,
-            ObjectSource.from_prefixes(s3_uri),
-            endpoint,
-            transform=transform,
-            s3client_config=s3client_config,
-            reader_constructor=reader_constructor,
-            prefetch_objects=prefetch_objects,
-            prefetch_bytes=prefetch_bytes,
-            cache_dir=cache_dir,
-            cache_size=cache_size,
-        )
+        return build_from(cls, ObjectSource.from_prefixes(s3_uri), locals(), "s3_uri")
 
     @classmethod
     def from_objects(
@@ -162,18 +152,7 @@ class S3MapDataset(torch.utils.data.Dataset[Any]):
         Raises:
             ValueError: a URI is invalid or has no key.
         """
-        return cls(
-            region,
-            ObjectSource.from_uris(object_uris),
-            endpoint,
-            transform=transform,
-            s3client_config=s3client_config,
-            reader_constructor=reader_constructor,
-            prefetch_objects=prefetch_objects,
-            prefetch_bytes=prefetch_bytes,
-            cache_dir=cache_dir,
-            cache_size=cache_size,
-        )
+        return build_from(cls, ObjectSource.from_uris(object_uris), locals(), "object_uris")
 
     @classmethod
     def from_manifest(
@@ -199,17 +178,8 @@ class S3MapDataset(torch.utils.data.Dataset[Any]):
                 manifest; the message names it.
             OSError, S3Exception: it cannot be read.
         """
-        return cls(
-            region,
-            manifest_source(manifest, region, endpoint, s3client_config),
-            endpoint,
-            transform=transform,
-            s3client_config=s3client_config,
-            reader_constructor=reader_constructor,
-            prefetch_objects=prefetch_objects,
-            prefetch_bytes=prefetch_bytes,
-            cache_dir=cache_dir,
-            cache_size=cache_size,
+        return build_from(
+            cls, manifest_source(manifest, region, endpoint, s3client_config), locals(), "manifest"
         )
 
     def save_manifest(self, manifest: str | os.PathLike[str]) -> None:

@@ -1,0 +1,30 @@
+"""What the public datasets' constructors share: :func:`build_from`.
+
+``from_prefix``, ``from_objects`` and ``from_manifest`` spell out every argument in their
+signatures (for IDEs, and because ``tests/test_compat.py`` pins them against s3torchconnector's)
+but pass all of them on unchanged except the one naming the objects; :func:`build_from` does
+that passing on once, from the classmethod's ``locals()``, so that an argument added to a
+signature cannot be forgotten in one of the forwarding calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from .source import ObjectSource
+
+__all__ = ["build_from"]
+
+D = TypeVar("D")
+
+
+def build_from(
+    cls: Callable[..., D], source: ObjectSource, arguments: Mapping[str, Any], objects: str
+) -> D:
+    """``cls(region, source, endpoint, **rest)``, where ``arguments`` is the ``locals()`` of a
+    ``from_*`` classmethod taken before it binds any variable of its own, and ``rest`` is all of
+    it but ``cls``, ``region``, ``endpoint`` and the argument named ``objects`` (which
+    ``source`` was made from)."""
+    rest = {name: value for name, value in arguments.items() if name not in ("cls", objects)}
+    return cls(rest.pop("region"), source, rest.pop("endpoint"), **rest)
