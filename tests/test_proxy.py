@@ -16,33 +16,19 @@ from urllib.parse import urlsplit
 import pytest
 
 import s3torch
+from support.loopback import LoopbackServer, relay
 
 
-class ForwardingProxy:
+class ForwardingProxy(LoopbackServer):
     """An HTTP proxy for plain-HTTP targets: each connection's first request line (absolute
     form, ``GET http://host:port/path HTTP/1.1``) names where to relay it."""
 
     def __init__(self) -> None:
-        self._listener = socket.socket()
-        self._listener.bind(("127.0.0.1", 0))
-        self._listener.listen(64)
         self.request_lines: list[str] = []
         self._lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__()
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._listener.getsockname()[1]}"
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
-
-    def _serve(self, client: socket.socket) -> None:
+    def serve(self, client: socket.socket) -> None:
         with client:
             head = b""
             while b"\r\n" not in head:
@@ -54,26 +40,7 @@ class ForwardingProxy:
             with self._lock:
                 self.request_lines.append(line)
             target = urlsplit(line.split(" ")[1])
-            with socket.create_connection((target.hostname, target.port or 80)) as upstream:
-                upstream.sendall(head)
-                back = threading.Thread(target=_pipe, args=(upstream, client), daemon=True)
-                back.start()
-                _pipe(client, upstream)
-                back.join(30)
-
-    def close(self) -> None:
-        self._listener.close()
-
-
-def _pipe(source: socket.socket, sink: socket.socket) -> None:
-    # Every later request on a kept-alive connection goes to the same target, so bytes are
-    # relayed as they are; only the first request line is recorded.
-    try:
-        while chunk := source.recv(65536):
-            sink.sendall(chunk)
-        sink.shutdown(socket.SHUT_WR)
-    except OSError:
-        pass
+            relay(client, (target.hostname or "127.0.0.1", target.port or 80), head)
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import re
 import socket
-import threading
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,6 +20,7 @@ import pytest
 
 import s3torch
 from s3torch._logging import flush_native_logs
+from support.loopback import LoopbackServer, relay
 
 BUCKET_REGION = "eu-west-1"
 _SCOPE = re.compile(rb"Credential=[^/]+/\d{8}/([^/]+)/s3/aws4_request")
@@ -31,31 +31,20 @@ _REDIRECT_BODY = (
 )
 
 
-class RegionFront:
+class RegionFront(LoopbackServer):
     """Answers 301 to requests signed for another region than ``BUCKET_REGION``."""
 
     def __init__(self, upstream: str) -> None:
         parts = urlsplit(upstream)
         self._upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
-        self._listener = socket.socket()
-        self._listener.bind(("127.0.0.1", 0))
-        self._listener.listen(64)
         self.redirected: list[bytes] = []
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__()
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        return self.url
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
-
-    def _serve(self, client: socket.socket) -> None:
+    def serve(self, client: socket.socket) -> None:
         with client:
             buffered = b""
             while True:
@@ -67,7 +56,7 @@ class RegionFront:
                 head, _, rest = buffered.partition(b"\r\n\r\n")
                 scope = _SCOPE.search(head)
                 if scope is not None and scope.group(1).decode() == BUCKET_REGION:
-                    self._relay(client, buffered)
+                    relay(client, self._upstream, buffered)
                     return
                 # Only bodiless requests (HEAD, GET, LIST) are sent before the region is known.
                 self.redirected.append(head.split(b"\r\n", 1)[0])
@@ -80,26 +69,6 @@ class RegionFront:
                     + body
                 )
                 buffered = rest
-
-    def _relay(self, client: socket.socket, first: bytes) -> None:
-        with socket.create_connection(self._upstream) as upstream:
-            upstream.sendall(first)
-            back = threading.Thread(target=_pipe, args=(upstream, client), daemon=True)
-            back.start()
-            _pipe(client, upstream)
-            back.join(30)
-
-    def close(self) -> None:
-        self._listener.close()
-
-
-def _pipe(source: socket.socket, sink: socket.socket) -> None:
-    try:
-        while chunk := source.recv(65536):
-            sink.sendall(chunk)
-        sink.shutdown(socket.SHUT_WR)
-    except OSError:
-        pass
 
 
 @pytest.fixture
