@@ -27,7 +27,8 @@ from s3torch.cli import bench as bench_command
 from s3torch.cli import ls as ls_command
 from s3torch.cli import main
 from s3torch.cli import rm as rm_command
-from s3torch.cli._common import Cancelled, JobPool, in_option_names, is_selected, size_argument
+from s3torch.cli._common import in_option_names, is_selected, size_argument
+from s3torch.cli._jobs import Cancelled, JobPool
 from s3torch.cli._progress import Progress, wants_progress
 
 if TYPE_CHECKING:
