@@ -24,6 +24,7 @@ from harness.datagen import PatternStream, object_bytes, tar_shard
 from harness.measure import median, median_run, process_cpu_seconds
 from harness.proxy import DelayProxy
 from harness.spec import FULL, WORKLOADS, WORKLOADS_BY_ID, Target
+from support.loopback import LoopbackServer
 
 CPU = "client_cpu_s_per_gib"
 
@@ -298,29 +299,17 @@ def test_full_sizes_are_the_issue_s() -> None:
 @pytest.fixture
 def echo_server() -> Iterator[str]:
     """A TCP server that sends back whatever it receives, on a loopback port."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    stop = threading.Event()
+    server = _Echo()
+    yield server.url
+    server.close()
 
-    def echo(connection: socket.socket) -> None:
-        with connection:
-            connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            while data := connection.recv(1 << 16):
-                connection.sendall(data)
 
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                connection, _ = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=echo, args=(connection,), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    stop.set()
-    listener.close()
+class _Echo(LoopbackServer):
+    def serve(self, client: socket.socket) -> None:
+        with client:
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            while data := client.recv(1 << 16):
+                client.sendall(data)
 
 
 @pytest.fixture
@@ -346,6 +335,18 @@ def _exchange(connection: socket.socket, payload: bytes) -> bytes:
     return received
 
 
+def _timed_echo(endpoint: str, payload: bytes) -> float:
+    """Seconds to send ``payload`` to the echo server at ``endpoint`` and get it all back, on a
+    connection already warmed by a first exchange; fails if the bytes come back changed."""
+    with _connect(endpoint) as connection:
+        _exchange(connection, b"warm")
+        started = time.perf_counter()
+        echoed = _exchange(connection, payload)
+        elapsed = time.perf_counter() - started
+    assert echoed == payload
+    return elapsed
+
+
 def test_the_proxy_adds_a_round_trip_to_each_exchange_and_one_more_to_connecting(
     proxy: DelayProxy,
 ) -> None:
@@ -367,12 +368,7 @@ def test_the_proxy_pipelines_instead_of_delaying_chunks_one_after_another(
     proxy: DelayProxy,
 ) -> None:
     payload = bytes(range(256)) * 4096 * 8  # 8 MiB, many socket reads
-    with _connect(proxy.endpoint) as connection:
-        _exchange(connection, b"warm")
-        started = time.perf_counter()
-        echoed = _exchange(connection, payload)
-        elapsed = time.perf_counter() - started
-    assert echoed == payload
+    elapsed = _timed_echo(proxy.endpoint, payload)
     # Delayed chunk by chunk in series this would take seconds; pipelined, a round trip more.
     assert 0.05 <= elapsed < 0.6
 
@@ -388,12 +384,7 @@ def shaped(echo_server: str) -> Iterator[DelayProxy]:
 
 def test_the_bandwidth_cap_holds_a_connection_to_its_rate(shaped: DelayProxy) -> None:
     payload = bytes(range(256)) * 4096 * 5  # 5 MiB
-    with _connect(shaped.endpoint) as connection:
-        _exchange(connection, b"warm")
-        started = time.perf_counter()
-        echoed = _exchange(connection, payload)
-        elapsed = time.perf_counter() - started
-    assert echoed == payload
+    elapsed = _timed_echo(shaped.endpoint, payload)
     # Both ways are capped but pipelined: 5 MiB at 10 MiB/s is 0.5 s, plus a round trip and
     # the first-byte delay; far less than two transfers one after the other.
     assert 0.45 <= elapsed < 0.9
@@ -404,11 +395,7 @@ def test_the_cap_is_per_connection_so_connections_side_by_side_add_up(shaped: De
     results: list[float] = []
 
     def one() -> None:
-        with _connect(shaped.endpoint) as connection:
-            _exchange(connection, b"warm")
-            started = time.perf_counter()
-            assert _exchange(connection, payload) == payload
-            results.append(time.perf_counter() - started)
+        results.append(_timed_echo(shaped.endpoint, payload))
 
     threads = [threading.Thread(target=one) for _ in range(4)]
     started = time.perf_counter()
