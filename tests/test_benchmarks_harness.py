@@ -170,6 +170,12 @@ def test_the_peers_cover_every_workload_they_have_a_natural_way_to_do() -> None:
         assert ("webdataset" in clients) == (workload.id == "W8")
 
 
+def _one_run_report(runs: dict, servers: dict | None = None) -> dict:
+    """The report of ``runs`` (one quick run a cell) on ``servers``, by default LocalBucket."""
+    meta = {"mode": "quick", "started": "now", "machine": "m", "runs": 1, "total_s": 1.0}
+    return report.build(meta, servers or {"localbucket": {}}, runs, [])
+
+
 def test_the_best_peer_is_the_fastest_of_the_peers_and_never_awscrt_or_s3torch() -> None:
     runs = {
         ("localbucket", "W8", "s3torch"): [_run(150.0)],
@@ -178,8 +184,7 @@ def test_the_best_peer_is_the_fastest_of_the_peers_and_never_awscrt_or_s3torch()
         ("localbucket", "W8", "webdataset"): [{"status": "error", "note": "x"}],
         ("localbucket", "W8", "awscrt"): [_run(900.0)],
     }
-    meta = {"mode": "quick", "started": "now", "machine": "m", "runs": 1, "total_s": 1.0}
-    document = report.build(meta, {"localbucket": {}}, runs, [])
+    document = _one_run_report(runs)
     verdict = next(t for t in document["targets"] if t["target"].endswith("best peer"))
     assert verdict["against"] == "obstore"
     assert verdict["value"] == pytest.approx(150 / 140) and verdict["met"] is False
@@ -194,9 +199,8 @@ def test_a_net_section_is_judged_by_its_own_targets_and_the_proxy_capacity() -> 
         (section, "W3", "boto3"): [_run(48.0)],
         (section, "W3", "obstore"): [_run(49.0)],
     }
-    meta = {"mode": "quick", "started": "now", "machine": "m", "runs": 1, "total_s": 1.0}
     net = {"rate_mib": 50.0, "first_byte_ms": 15.0, "delay_ms": 5.0, "added_rtt_ms": 26.0}
-    document = report.build(meta, {section: {"net": net}}, runs, [])
+    document = _one_run_report(runs, {section: {"net": net}})
     verdicts = {t["target"]: t for t in document["targets"]}
     assert verdicts[">= 8x boto3"]["value"] == pytest.approx(15.0)
     capacity = next(v for k, v in verdicts.items() if "capacity" in k)
@@ -441,8 +445,7 @@ def test_a_ratio_target_above_what_raw_awscrt_reaches_is_marked_beyond_the_machi
         ("localbucket", "W1", "s3torchconnector"): [_run(100.0)],
         ("localbucket", "W1", "awscrt"): [_run(120.0)],
     }
-    meta = {"mode": "quick", "started": "now", "machine": "m", "runs": 1, "total_s": 1.0}
-    document = report.build(meta, {"localbucket": {}}, runs, [])
+    document = _one_run_report(runs)
     verdict = next(t for t in document["targets"] if t["goal"] == 2.5)
     assert verdict["met"] is False and verdict["beyond_reference"] is True
     assert verdict["reference_ratio"] == pytest.approx(1.2)
@@ -462,8 +465,7 @@ def test_no_limit_is_claimed_from_awscrt_where_it_downloads_before_processing() 
         ("localbucket", "W8", "s3torchconnector"): [_run(100.0)],
         ("localbucket", "W8", "awscrt"): [_run(90.0)],
     }
-    meta = {"mode": "quick", "started": "now", "machine": "m", "runs": 1, "total_s": 1.0}
-    verdict = report.build(meta, {"localbucket": {}}, runs, [])["targets"][0]
+    verdict = _one_run_report(runs)["targets"][0]
     assert verdict["met"] is False
     assert "beyond_reference" not in verdict
 
