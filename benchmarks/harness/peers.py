@@ -51,6 +51,22 @@ IN_FLIGHT = 64
 # returns.
 GET_MANY_BATCH = 1024
 
+
+def _in_batches(
+    ctx: Context, names: list[str], fetch: Callable[[list[str]], tuple[int, int]]
+) -> dict[str, Any]:
+    """W1 by batches of GET_MANY_BATCH names: ``fetch(batch)`` gets them all and says how many
+    objects and bytes it got. A capped run stops between batches, as the other clients' loops
+    stop between objects."""
+    count = total = 0
+    for start in range(0, len(names), GET_MANY_BATCH):
+        done, size = fetch(names[start : start + GET_MANY_BATCH])
+        count, total = count + done, total + size
+        if ctx.out_of_time():
+            break
+    return {"items": count, "bytes": total}
+
+
 # -- obstore -----------------------------------------------------------------------------------
 
 
@@ -96,14 +112,7 @@ def _obstore_iterable(data: str) -> Callable[[Context], Timed]:
 
         def run() -> dict[str, Any]:
             keys = _obstore_keys(store, item["prefix"])
-            count = total = 0
-            # In slices, so that a capped run stops between them like the other clients' loops.
-            for start in range(0, len(keys), GET_MANY_BATCH):
-                done, size = asyncio.run(fetch_all(keys[start : start + GET_MANY_BATCH]))
-                count, total = count + done, total + size
-                if ctx.out_of_time():
-                    break
-            return {"items": count, "bytes": total}
+            return _in_batches(ctx, keys, lambda batch: asyncio.run(fetch_all(batch)))
 
         return run
 
@@ -279,16 +288,13 @@ def _s3dlio_iterable(data: str) -> Callable[[Context], Timed]:
         s3dlio = _s3dlio(ctx)
         item = ctx.data(data)
 
+        def get_many(batch: list[str]) -> tuple[int, int]:
+            sizes = [len(body) for _, body in s3dlio.get_many(batch)]
+            return len(sizes), sum(sizes)
+
         def run() -> dict[str, Any]:
             uris = _s3dlio_uris(s3dlio, item["bucket"], item["prefix"])
-            count = total = 0
-            for start in range(0, len(uris), GET_MANY_BATCH):
-                for _, body in s3dlio.get_many(uris[start : start + GET_MANY_BATCH]):
-                    total += len(body)
-                    count += 1
-                if ctx.out_of_time():
-                    break
-            return {"items": count, "bytes": total}
+            return _in_batches(ctx, uris, get_many)
 
         return run
 
