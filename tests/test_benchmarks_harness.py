@@ -24,6 +24,7 @@ from harness.datagen import PatternStream, object_bytes, tar_shard
 from harness.measure import median, median_run, process_cpu_seconds
 from harness.proxy import DelayProxy
 from harness.spec import FULL, WORKLOADS, WORKLOADS_BY_ID, Target
+from support.loopback import LoopbackServer
 
 CPU = "client_cpu_s_per_gib"
 
@@ -169,6 +170,12 @@ def test_the_peers_cover_every_workload_they_have_a_natural_way_to_do() -> None:
         assert ("webdataset" in clients) == (workload.id == "W8")
 
 
+def _one_run_report(runs: dict, servers: dict | None = None) -> dict:
+    """The report of ``runs`` (one quick run a cell) on ``servers``, by default LocalBucket."""
+    meta = {"mode": "quick", "started": "now", "machine": "m", "runs": 1, "total_s": 1.0}
+    return report.build(meta, servers or {"localbucket": {}}, runs, [])
+
+
 def test_the_best_peer_is_the_fastest_of_the_peers_and_never_awscrt_or_s3torch() -> None:
     runs = {
         ("localbucket", "W8", "s3torch"): [_run(150.0)],
@@ -177,8 +184,7 @@ def test_the_best_peer_is_the_fastest_of_the_peers_and_never_awscrt_or_s3torch()
         ("localbucket", "W8", "webdataset"): [{"status": "error", "note": "x"}],
         ("localbucket", "W8", "awscrt"): [_run(900.0)],
     }
-    meta = {"mode": "quick", "started": "now", "machine": "m", "runs": 1, "total_s": 1.0}
-    document = report.build(meta, {"localbucket": {}}, runs, [])
+    document = _one_run_report(runs)
     verdict = next(t for t in document["targets"] if t["target"].endswith("best peer"))
     assert verdict["against"] == "obstore"
     assert verdict["value"] == pytest.approx(150 / 140) and verdict["met"] is False
@@ -193,9 +199,8 @@ def test_a_net_section_is_judged_by_its_own_targets_and_the_proxy_capacity() -> 
         (section, "W3", "boto3"): [_run(48.0)],
         (section, "W3", "obstore"): [_run(49.0)],
     }
-    meta = {"mode": "quick", "started": "now", "machine": "m", "runs": 1, "total_s": 1.0}
     net = {"rate_mib": 50.0, "first_byte_ms": 15.0, "delay_ms": 5.0, "added_rtt_ms": 26.0}
-    document = report.build(meta, {section: {"net": net}}, runs, [])
+    document = _one_run_report(runs, {section: {"net": net}})
     verdicts = {t["target"]: t for t in document["targets"]}
     assert verdicts[">= 8x boto3"]["value"] == pytest.approx(15.0)
     capacity = next(v for k, v in verdicts.items() if "capacity" in k)
@@ -298,29 +303,17 @@ def test_full_sizes_are_the_issue_s() -> None:
 @pytest.fixture
 def echo_server() -> Iterator[str]:
     """A TCP server that sends back whatever it receives, on a loopback port."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    stop = threading.Event()
+    server = _Echo()
+    yield server.url
+    server.close()
 
-    def echo(connection: socket.socket) -> None:
-        with connection:
-            connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            while data := connection.recv(1 << 16):
-                connection.sendall(data)
 
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                connection, _ = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=echo, args=(connection,), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    stop.set()
-    listener.close()
+class _Echo(LoopbackServer):
+    def serve(self, client: socket.socket) -> None:
+        with client:
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            while data := client.recv(1 << 16):
+                client.sendall(data)
 
 
 @pytest.fixture
@@ -346,6 +339,18 @@ def _exchange(connection: socket.socket, payload: bytes) -> bytes:
     return received
 
 
+def _timed_echo(endpoint: str, payload: bytes) -> float:
+    """Seconds to send ``payload`` to the echo server at ``endpoint`` and get it all back, on a
+    connection already warmed by a first exchange; fails if the bytes come back changed."""
+    with _connect(endpoint) as connection:
+        _exchange(connection, b"warm")
+        started = time.perf_counter()
+        echoed = _exchange(connection, payload)
+        elapsed = time.perf_counter() - started
+    assert echoed == payload
+    return elapsed
+
+
 def test_the_proxy_adds_a_round_trip_to_each_exchange_and_one_more_to_connecting(
     proxy: DelayProxy,
 ) -> None:
@@ -367,12 +372,7 @@ def test_the_proxy_pipelines_instead_of_delaying_chunks_one_after_another(
     proxy: DelayProxy,
 ) -> None:
     payload = bytes(range(256)) * 4096 * 8  # 8 MiB, many socket reads
-    with _connect(proxy.endpoint) as connection:
-        _exchange(connection, b"warm")
-        started = time.perf_counter()
-        echoed = _exchange(connection, payload)
-        elapsed = time.perf_counter() - started
-    assert echoed == payload
+    elapsed = _timed_echo(proxy.endpoint, payload)
     # Delayed chunk by chunk in series this would take seconds; pipelined, a round trip more.
     assert 0.05 <= elapsed < 0.6
 
@@ -388,12 +388,7 @@ def shaped(echo_server: str) -> Iterator[DelayProxy]:
 
 def test_the_bandwidth_cap_holds_a_connection_to_its_rate(shaped: DelayProxy) -> None:
     payload = bytes(range(256)) * 4096 * 5  # 5 MiB
-    with _connect(shaped.endpoint) as connection:
-        _exchange(connection, b"warm")
-        started = time.perf_counter()
-        echoed = _exchange(connection, payload)
-        elapsed = time.perf_counter() - started
-    assert echoed == payload
+    elapsed = _timed_echo(shaped.endpoint, payload)
     # Both ways are capped but pipelined: 5 MiB at 10 MiB/s is 0.5 s, plus a round trip and
     # the first-byte delay; far less than two transfers one after the other.
     assert 0.45 <= elapsed < 0.9
@@ -404,11 +399,7 @@ def test_the_cap_is_per_connection_so_connections_side_by_side_add_up(shaped: De
     results: list[float] = []
 
     def one() -> None:
-        with _connect(shaped.endpoint) as connection:
-            _exchange(connection, b"warm")
-            started = time.perf_counter()
-            assert _exchange(connection, payload) == payload
-            results.append(time.perf_counter() - started)
+        results.append(_timed_echo(shaped.endpoint, payload))
 
     threads = [threading.Thread(target=one) for _ in range(4)]
     started = time.perf_counter()
@@ -454,8 +445,7 @@ def test_a_ratio_target_above_what_raw_awscrt_reaches_is_marked_beyond_the_machi
         ("localbucket", "W1", "s3torchconnector"): [_run(100.0)],
         ("localbucket", "W1", "awscrt"): [_run(120.0)],
     }
-    meta = {"mode": "quick", "started": "now", "machine": "m", "runs": 1, "total_s": 1.0}
-    document = report.build(meta, {"localbucket": {}}, runs, [])
+    document = _one_run_report(runs)
     verdict = next(t for t in document["targets"] if t["goal"] == 2.5)
     assert verdict["met"] is False and verdict["beyond_reference"] is True
     assert verdict["reference_ratio"] == pytest.approx(1.2)
@@ -475,8 +465,7 @@ def test_no_limit_is_claimed_from_awscrt_where_it_downloads_before_processing() 
         ("localbucket", "W8", "s3torchconnector"): [_run(100.0)],
         ("localbucket", "W8", "awscrt"): [_run(90.0)],
     }
-    meta = {"mode": "quick", "started": "now", "machine": "m", "runs": 1, "total_s": 1.0}
-    verdict = report.build(meta, {"localbucket": {}}, runs, [])["targets"][0]
+    verdict = _one_run_report(runs)["targets"][0]
     assert verdict["met"] is False
     assert "beyond_reference" not in verdict
 

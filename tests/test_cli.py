@@ -27,7 +27,8 @@ from s3torch.cli import bench as bench_command
 from s3torch.cli import ls as ls_command
 from s3torch.cli import main
 from s3torch.cli import rm as rm_command
-from s3torch.cli._common import Cancelled, JobPool, in_option_names, is_selected, size_argument
+from s3torch.cli._common import in_option_names, is_selected, size_argument
+from s3torch.cli._jobs import Cancelled, JobPool
 from s3torch.cli._progress import Progress, wants_progress
 
 if TYPE_CHECKING:
@@ -42,6 +43,16 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
     code = main(list(argv))
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+Cli = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], s3_env: ServerInfo) -> Cli:
+    """``cli(*argv)`` runs ``s3torch *argv`` against the test server (the AWS variables point
+    at it) and returns the exit status, stdout and stderr."""
+    return lambda *argv: run_cli(capsys, *argv)
 
 
 def put(client: Any, bucket: str, key: str, data: bytes) -> None:
@@ -254,18 +265,15 @@ def test_ls_of_a_prefix_with_nothing_under_it_fails(
     assert err == f"s3torch: error: nothing found under s3://{listed_bucket}/nothing-here/\n"
 
 
-def test_ls_of_an_empty_bucket_prints_nothing(
-    capsys: pytest.CaptureFixture[str], s3_env: ServerInfo, bucket: str
-) -> None:
-    assert run_cli(capsys, "ls", f"s3://{bucket}") == (0, "", "")
+def test_ls_of_an_empty_bucket_prints_nothing(cli: Cli, bucket: str) -> None:
+    assert cli("ls", f"s3://{bucket}") == (0, "", "")
 
 
 # -- cp -----------------------------------------------------------------------
 
 
 def test_cp_a_file_up_and_down_byte_exact_with_odd_names(
-    capsys: pytest.CaptureFixture[str],
-    s3_env: ServerInfo,
+    cli: Cli,
     bucket: str,
     client: Any,
     tmp_path: Path,
@@ -275,7 +283,7 @@ def test_cp_a_file_up_and_down_byte_exact_with_odd_names(
         source.parent.mkdir(exist_ok=True)
         source.write_bytes(os.urandom(1000 + index))
         # A destination ending in "/" is a folder: the file's name is added.
-        code, out, err = run_cli(capsys, "cp", str(source), f"s3://{bucket}/in/")
+        code, out, err = cli("cp", str(source), f"s3://{bucket}/in/")
         assert (code, err) == (0, ""), err
         assert f"upload: {source} to s3://{bucket}/in/{name}" in out
         assert "Copied 1 file" in out and "MiB/s" in out
@@ -283,17 +291,16 @@ def test_cp_a_file_up_and_down_byte_exact_with_odd_names(
         # Into an existing folder, then to an explicit file name.
         down = tmp_path / "down"
         down.mkdir(exist_ok=True)
-        assert run_cli(capsys, "cp", f"s3://{bucket}/in/{name}", str(down))[0] == 0
+        assert cli("cp", f"s3://{bucket}/in/{name}", str(down))[0] == 0
         assert (down / name).read_bytes() == source.read_bytes()
         renamed = tmp_path / "renamed.bin"
-        assert run_cli(capsys, "cp", f"s3://{bucket}/in/{name}", str(renamed))[0] == 0
+        assert cli("cp", f"s3://{bucket}/in/{name}", str(renamed))[0] == 0
         assert renamed.read_bytes() == source.read_bytes()
     assert sorted(os.listdir(tmp_path / "down")) == sorted(ODD_NAMES)  # no temporary files
 
 
 def test_cp_a_nested_folder_both_ways(
-    capsys: pytest.CaptureFixture[str],
-    s3_env: ServerInfo,
+    cli: Cli,
     bucket: str,
     client: Any,
     tmp_path: Path,
@@ -310,53 +317,50 @@ def test_cp_a_nested_folder_both_ways(
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
 
-    code, out, err = run_cli(capsys, "cp", "-r", str(source), f"s3://{bucket}/copy", "-j", "4")
+    code, out, err = cli("cp", "-r", str(source), f"s3://{bucket}/copy", "-j", "4")
     assert (code, err) == (0, ""), err
     assert sorted(all_keys(client, bucket)) == sorted(f"copy/{name}" for name in files)
     assert out.count("upload: ") == len(files)
     assert f"Copied {len(files)} files" in out
 
     target = tmp_path / "target"
-    code, out, err = run_cli(capsys, "cp", "-r", f"s3://{bucket}/copy/", str(target))
+    code, out, err = cli("cp", "-r", f"s3://{bucket}/copy/", str(target))
     assert (code, err) == (0, ""), err
     assert tree(target) == files
     assert out.count("download: ") == len(files)
 
     # S3 to S3, server-side.
-    code, _, err = run_cli(capsys, "cp", "-r", f"s3://{bucket}/copy", f"s3://{bucket}/again/")
+    code, _, err = cli("cp", "-r", f"s3://{bucket}/copy", f"s3://{bucket}/again/")
     assert (code, err) == (0, ""), err
     assert sorted(all_keys(client, bucket, "again/")) == sorted(f"again/{n}" for n in files)
     assert get(client, bucket, "again/odd dir %+/with space.bin") == b"with space.bin" * 3
 
 
-def test_cp_quiet_prints_nothing(
-    capsys: pytest.CaptureFixture[str], s3_env: ServerInfo, bucket: str, tmp_path: Path
-) -> None:
+def test_cp_quiet_prints_nothing(cli: Cli, bucket: str, tmp_path: Path) -> None:
     (tmp_path / "f").write_bytes(b"1")
-    assert run_cli(capsys, "cp", "-q", str(tmp_path / "f"), f"s3://{bucket}/f") == (0, "", "")
+    assert cli("cp", "-q", str(tmp_path / "f"), f"s3://{bucket}/f") == (0, "", "")
 
 
 def test_cp_from_a_missing_key_fails_naming_it_and_leaves_nothing(
-    capsys: pytest.CaptureFixture[str], s3_env: ServerInfo, bucket: str, tmp_path: Path
+    cli: Cli, bucket: str, tmp_path: Path
 ) -> None:
     destination = tmp_path / "out"
     destination.mkdir()
-    code, out, err = run_cli(capsys, "cp", f"s3://{bucket}/no/such key", str(destination))
+    code, out, err = cli("cp", f"s3://{bucket}/no/such key", str(destination))
     assert (code, out) == (1, "")
     assert err.startswith("s3torch: error: ") and err.count("\n") == 1
     assert f"s3://{bucket}/no/such key" in err
     assert os.listdir(destination) == []
     # Same for a prefix with nothing under it, and for a bucket that does not exist.
-    code, _, err = run_cli(capsys, "cp", "-r", f"s3://{bucket}/nothing/", str(destination))
+    code, _, err = cli("cp", "-r", f"s3://{bucket}/nothing/", str(destination))
     assert code == 1 and f"s3://{bucket}/nothing/" in err
-    code, _, err = run_cli(capsys, "cp", "s3://no-such-bucket-cli/k", str(destination))
+    code, _, err = cli("cp", "s3://no-such-bucket-cli/k", str(destination))
     assert code == 1 and "no-such-bucket-cli" in err
     assert os.listdir(destination) == []
 
 
 def test_cp_a_download_that_fails_midway_leaves_no_partial_file(
-    capsys: pytest.CaptureFixture[str],
-    s3_env: ServerInfo,
+    cli: Cli,
     bucket: str,
     client: Any,
     tmp_path: Path,
@@ -369,7 +373,7 @@ def test_cp_a_download_that_fails_midway_leaves_no_partial_file(
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(Progress, "add", disk_full)
-    code, _, err = run_cli(capsys, "cp", f"s3://{bucket}/object", str(tmp_path))
+    code, _, err = cli("cp", f"s3://{bucket}/object", str(tmp_path))
     assert code == 1
     assert "No space left on device" in err and f"s3://{bucket}/object" in err
     assert os.listdir(tmp_path) == ["object"]
@@ -377,8 +381,7 @@ def test_cp_a_download_that_fails_midway_leaves_no_partial_file(
 
 
 def test_cp_keeps_going_after_one_failure_and_exits_1(
-    capsys: pytest.CaptureFixture[str],
-    s3_env: ServerInfo,
+    cli: Cli,
     bucket: str,
     client: Any,
     tmp_path: Path,
@@ -386,7 +389,7 @@ def test_cp_keeps_going_after_one_failure_and_exits_1(
     for key in ("p/a.txt", "p/blocked/b.txt", "p/c.txt"):
         put(client, bucket, key, key.encode())
     (tmp_path / "blocked").write_bytes(b"a file where a folder is needed")
-    code, out, err = run_cli(capsys, "cp", "-r", f"s3://{bucket}/p", str(tmp_path))
+    code, out, err = cli("cp", "-r", f"s3://{bucket}/p", str(tmp_path))
     assert code == 1
     assert "blocked" in err and err.count("s3torch: error:") == 1
     assert "Copied 2 files" in out and "1 failed" in out
@@ -394,15 +397,13 @@ def test_cp_keeps_going_after_one_failure_and_exits_1(
     assert (tmp_path / "c.txt").read_bytes() == b"p/c.txt"
 
 
-def test_cp_local_mistakes_fail_with_the_path(
-    capsys: pytest.CaptureFixture[str], s3_env: ServerInfo, bucket: str, tmp_path: Path
-) -> None:
+def test_cp_local_mistakes_fail_with_the_path(cli: Cli, bucket: str, tmp_path: Path) -> None:
     missing = tmp_path / "missing.bin"
-    code, _, err = run_cli(capsys, "cp", str(missing), f"s3://{bucket}/k")
+    code, _, err = cli("cp", str(missing), f"s3://{bucket}/k")
     assert code == 1 and str(missing) in err
-    code, _, err = run_cli(capsys, "cp", str(tmp_path), f"s3://{bucket}/k")
+    code, _, err = cli("cp", str(tmp_path), f"s3://{bucket}/k")
     assert code == 1 and "--recursive" in err
-    code, _, err = run_cli(capsys, "cp", f"s3://{bucket}/prefix/", str(tmp_path))
+    code, _, err = cli("cp", f"s3://{bucket}/prefix/", str(tmp_path))
     assert code == 1 and "--recursive" in err
 
 
@@ -642,8 +643,7 @@ def test_ls_buckets_takes_credentials_as_the_library_does(
 
 
 def test_ls_buckets_says_what_to_do_about_credentials_it_cannot_read(
-    capsys: pytest.CaptureFixture[str],
-    s3_env: ServerInfo,
+    cli: Cli,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -653,18 +653,16 @@ def test_ls_buckets_says_what_to_do_about_credentials_it_cannot_read(
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
-    code, out, err = run_cli(capsys, "ls", "--profile", "sso")
+    code, out, err = cli("ls", "--profile", "sso")
     assert (code, out) == (1, "")
     assert "through sso_session" in err and "AWS_ACCESS_KEY_ID" in err
-    code, out, err = run_cli(capsys, "ls", "--profile", "nobody")
+    code, out, err = cli("ls", "--profile", "nobody")
     assert (code, out) == (1, "")
     assert "no credentials found" in err and "--no-sign-request" in err
 
 
-def test_ls_buckets_on_a_closed_port_names_the_endpoint(
-    capsys: pytest.CaptureFixture[str], s3_env: ServerInfo
-) -> None:
-    code, out, err = run_cli(capsys, "ls", "--endpoint-url", "http://127.0.0.1:1")
+def test_ls_buckets_on_a_closed_port_names_the_endpoint(cli: Cli) -> None:
+    code, out, err = cli("ls", "--endpoint-url", "http://127.0.0.1:1")
     assert (code, out) == (1, "")
     assert err.startswith("s3torch: error: could not connect to http://127.0.0.1:1")
 
@@ -841,8 +839,7 @@ def test_filters_last_match_wins_and_star_crosses_folders() -> None:
 
 
 def test_cp_filters_select_files_both_ways(
-    capsys: pytest.CaptureFixture[str],
-    s3_env: ServerInfo,
+    cli: Cli,
     bucket: str,
     client: Any,
     tmp_path: Path,
@@ -853,22 +850,18 @@ def test_cp_filters_select_files_both_ways(
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(relative.encode())
     filters = ["--exclude", "*", "--include", "*.pt", "--exclude", "cache/*"]
-    code, out, err = run_cli(capsys, "cp", "-r", str(source), f"s3://{bucket}/run", *filters)
+    code, out, err = cli("cp", "-r", str(source), f"s3://{bucket}/run", *filters)
     assert (code, err) == (0, ""), err
     assert sorted(all_keys(client, bucket)) == ["run/ckpt/1.pt", "run/model.pt"]
     assert "Copied 2 files" in out and "3 excluded by the filters" in out
 
     target = tmp_path / "back"
-    code, _, err = run_cli(
-        capsys, "cp", "-r", f"s3://{bucket}/run/", str(target), "--exclude", "ckpt/*"
-    )
+    code, _, err = cli("cp", "-r", f"s3://{bucket}/run/", str(target), "--exclude", "ckpt/*")
     assert (code, err) == (0, ""), err
     assert tree(target) == {"model.pt": b"model.pt"}
 
     # One file is matched by its name.
-    code, out, _ = run_cli(
-        capsys, "cp", str(source / "log.txt"), f"s3://{bucket}/", "--exclude", "*.txt"
-    )
+    code, out, _ = cli("cp", str(source / "log.txt"), f"s3://{bucket}/", "--exclude", "*.txt")
     assert code == 0 and "1 excluded" in out
     assert "log.txt" not in all_keys(client, bucket)
 
@@ -1005,11 +998,9 @@ def test_ls_buckets_retries_a_503_and_follows_the_pages(
     assert server.queries == ["", "", "continuation-token=next%20page"]
 
 
-def test_a_connection_failure_names_the_endpoint_tried(
-    capsys: pytest.CaptureFixture[str], s3_env: ServerInfo
-) -> None:
-    code, out, err = run_cli(
-        capsys, "ls", "s3://bucket", "--endpoint-url", "http://127.0.0.1:1", "--max-attempts", "2"
+def test_a_connection_failure_names_the_endpoint_tried(cli: Cli) -> None:
+    code, out, err = cli(
+        "ls", "s3://bucket", "--endpoint-url", "http://127.0.0.1:1", "--max-attempts", "2"
     )
     assert (code, out) == (1, "")
     assert err.startswith("s3torch: error: ") and err.count("\n") == 1

@@ -379,12 +379,26 @@ class BusyParent:
         assert self.reads > 0
 
 
+def two_workers(dataset: Any, method: str, **options: Any) -> Any:
+    """A DataLoader of ``dataset`` with two workers started by ``method``; batches are lists."""
+    from torch.utils.data import DataLoader
+
+    return DataLoader(
+        dataset,
+        num_workers=2,
+        multiprocessing_context=method,
+        collate_fn=list,
+        timeout=120,
+        **options,
+    )
+
+
 @pytest.mark.timeout(600 if SOAK else 180)
 @pytest.mark.parametrize("method", METHODS if SOAK else ["fork"])
 def test_map_dataset_used_in_the_parent_works_in_workers_while_the_parent_is_busy(
     s3_server: Any, samples: tuple[str, dict], method: str
 ) -> None:
-    torch_data = pytest.importorskip("torch.utils.data")
+    pytest.importorskip("torch.utils.data")
     bucket, blobs = samples
     settings = dataset_settings(s3_server)
     dataset = s3torch.S3MapDataset.from_prefix(
@@ -400,14 +414,7 @@ def test_map_dataset_used_in_the_parent_works_in_workers_while_the_parent_is_bus
         s3client_config=settings["s3client_config"],
     )
     with BusyParent(parent_client, bucket, "big/object", blobs["big/object"]):
-        loader = torch_data.DataLoader(
-            dataset,
-            batch_size=5,
-            num_workers=2,
-            multiprocessing_context=method,
-            collate_fn=list,
-            timeout=120,
-        )
+        loader = two_workers(dataset, method, batch_size=5)
         for _ in range(EPOCHS):  # workers restart each epoch: fork again from a busy parent
             assert [item for batch in loader for item in batch] == expected
     assert [dataset[i] for i in (0, len(dataset) - 1)] == [expected[0], expected[-1]]
@@ -418,7 +425,7 @@ def test_map_dataset_used_in_the_parent_works_in_workers_while_the_parent_is_bus
 def test_iterable_dataset_with_an_iterator_open_in_the_parent_works_in_workers(
     s3_server: Any, samples: tuple[str, dict], method: str
 ) -> None:
-    torch_data = pytest.importorskip("torch.utils.data")
+    pytest.importorskip("torch.utils.data")
     bucket, blobs = samples
     dataset = s3torch.S3IterableDataset.from_prefix(
         f"s3://{bucket}/data/",
@@ -430,15 +437,7 @@ def test_iterable_dataset_with_an_iterator_open_in_the_parent_works_in_workers(
     # A half-consumed iterator in the parent: its prefetched GETs are in flight at the fork.
     in_parent = iter(dataset)
     head = [next(in_parent) for _ in range(3)]
-    loader = torch_data.DataLoader(
-        dataset,
-        batch_size=4,
-        num_workers=2,
-        multiprocessing_context=method,
-        collate_fn=list,
-        persistent_workers=True,
-        timeout=120,
-    )
+    loader = two_workers(dataset, method, batch_size=4, persistent_workers=True)
     for _ in range(EPOCHS):
         got = [item for batch in loader for item in batch]
         assert sorted(got) == expected and len(got) == len(expected)

@@ -15,18 +15,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from s3torch._config import (
+from s3torch._aws_config import (
     DEFAULT_REGION,
-    MAX_ATTEMPTS_LIMIT,
-    MAX_PART_SIZE,
-    MIN_PART_SIZE,
-    S3ClientConfig,
     default_addressing_style,
     resolve_ca_bundle,
     resolve_endpoint,
     resolve_profile,
     resolve_region,
 )
+from s3torch._config import MAX_ATTEMPTS_LIMIT, MAX_PART_SIZE, MIN_PART_SIZE, S3ClientConfig
 
 # --------------------------------------------------------------------------
 # S3ClientConfig: compatibility with s3torchconnector 1.5

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 import s3torch
+from support.loopback import LoopbackServer
 
 KEYS = {"access_key_id": "AKID", "secret_access_key": "SECRET"}
 
@@ -126,32 +127,26 @@ def untrusted_tls_endpoint(tmp_path: Path) -> Iterator[str]:
     )  # fmt: skip
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(tmp_path / "server.pem", tmp_path / "server.key")
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    listener.settimeout(0.2)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                connection, _ = listener.accept()
-            except OSError:
-                continue
-            try:
-                with context.wrap_socket(connection, server_side=True) as tls:
-                    tls.recv(1)
-            except (OSError, ssl.SSLError):
-                pass  # the client refuses the certificate: that is the point
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
+    server = _TLSHandshakes(context)
     try:
-        yield f"https://127.0.0.1:{listener.getsockname()[1]}"
+        yield f"https://127.0.0.1:{server.port}"
     finally:
-        stop.set()
-        thread.join(5)
-        listener.close()
+        server.close()
+
+
+class _TLSHandshakes(LoopbackServer):
+    """Offers ``context``'s certificate to each connection, then waits for a byte."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self.context = context
+        super().__init__()
+
+    def serve(self, client: socket.socket) -> None:
+        try:
+            with self.context.wrap_socket(client, server_side=True) as tls:
+                tls.recv(1)
+        except (OSError, ssl.SSLError):
+            pass  # the client refuses the certificate: that is the point
 
 
 @pytest.mark.timeout(120)

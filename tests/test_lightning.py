@@ -106,6 +106,15 @@ def keys(boto3_client: Any, bucket: str) -> list[str]:
     return sorted(item["Key"] for item in listing)
 
 
+def saved_state(plugin: Any, uri: str, model: Any, *, step: int) -> dict[str, Any]:
+    """The checkpoint at ``uri``, checked to be ``model``'s state at global step ``step``."""
+    checkpoint: dict[str, Any] = plugin.load_checkpoint(uri, weights_only=False)
+    assert checkpoint["global_step"] == step
+    for name, value in model.state_dict().items():
+        assert torch.equal(checkpoint["state_dict"][name], value), name
+    return checkpoint
+
+
 def test_fit_saves_through_the_plugin_and_resumes_from_s3(
     pl: Any, plugin: Any, bucket: str, tmp_path: pathlib.Path, boto3_client: Any
 ) -> None:
@@ -118,11 +127,8 @@ def test_fit_saves_through_the_plugin_and_resumes_from_s3(
     assert first.global_step == 2
     assert keys(boto3_client, bucket) == ["run/step-1.ckpt", "run/step-2.ckpt"]
 
-    checkpoint = plugin.load_checkpoint(f"{prefix}step-2.ckpt", weights_only=False)
-    assert checkpoint["global_step"] == 2
+    checkpoint = saved_state(plugin, f"{prefix}step-2.ckpt", model, step=2)
     assert checkpoint["hyper_parameters"] == {"width": 8}
-    for name, value in model.state_dict().items():
-        assert torch.equal(checkpoint["state_dict"][name], value), name
     assert checkpoint["optimizer_states"][0]["state"][0]["step"] == 2
 
     resumed_model = tiny_model(pl)
@@ -147,10 +153,7 @@ def test_async_checkpoint_io_wraps_the_plugin(
     )
     run.fit(model)  # the end of fit waits for the saves still running
     assert keys(boto3_client, bucket) == [f"async/step-{n}.ckpt" for n in (1, 2, 3)]
-    checkpoint = plugin.load_checkpoint(f"{prefix}step-3.ckpt", weights_only=False)
-    assert checkpoint["global_step"] == 3
-    for name, value in model.state_dict().items():
-        assert torch.equal(checkpoint["state_dict"][name], value), name
+    saved_state(plugin, f"{prefix}step-3.ckpt", model, step=3)
 
 
 def test_trainer_checkpoint_io_is_the_plugin(pl: Any, plugin: Any, tmp_path: pathlib.Path) -> None:

@@ -54,6 +54,7 @@ import s3torch
 from conftest import ServerInfo
 from s3torch import S3ReaderConstructor
 from support.bad_input import put
+from support.loopback import LoopbackServer
 
 MiB = 1024 * 1024
 
@@ -482,20 +483,16 @@ def test_spawned_dataloader_workers_authenticate_with_static_credentials(
 # ---------------------------------------------------------------------------------------------
 
 
-class Relay:
+class Relay(LoopbackServer):
     """Accepts connections on 127.0.0.1 (TLS when given a server context), forwards each to
     ``upstream`` and records every byte the clients sent (after decryption)."""
 
     def __init__(self, upstream: tuple[str, int], tls: ssl.SSLContext | None = None) -> None:
         self.upstream, self.tls = upstream, tls
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
         self.received = bytearray()
         self.handshake_failures: list[str] = []
         self.lock = threading.Lock()
-        self.threads: list[threading.Thread] = []
-        accept = threading.Thread(target=self.accept, daemon=True)
-        accept.start()
+        super().__init__()
 
     def endpoint(self, host: str = "127.0.0.1") -> str:
         return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
@@ -503,15 +500,6 @@ class Relay:
     def sent(self) -> bytes:
         with self.lock:
             return bytes(self.received)
-
-    def accept(self) -> None:
-        while True:
-            try:
-                connection, _ = self.listener.accept()
-            except OSError:
-                return
-            thread = threading.Thread(target=self.serve, args=(connection,), daemon=True)
-            thread.start()
 
     def serve(self, connection: socket.socket) -> None:
         try:
@@ -551,9 +539,6 @@ class Relay:
                     upstream.sendall(data)
                 else:
                     client.sendall(data)
-
-    def close(self) -> None:
-        self.listener.close()
 
 
 def upstream_of(server: ServerInfo) -> tuple[str, int]:

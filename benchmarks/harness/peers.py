@@ -35,12 +35,13 @@ from .workloads import (
     _drain_loader,
     _load,
     _loader,
+    _PeerMapDataset,
     _s3torch,
     _s3torch_config,
-    _small_writes,
     _state_dict,
     _tar_samples,
-    _writes_done,
+    _timed_load,
+    _timed_writes,
 )
 
 # Requests in flight for many small objects: obstore's examples use a semaphore of this order,
@@ -49,6 +50,22 @@ IN_FLIGHT = 64
 # How many URIs one get_many call (or one obstore gather) gets: its results are all held until it
 # returns.
 GET_MANY_BATCH = 1024
+
+
+def _in_batches(
+    ctx: Context, names: list[str], fetch: Callable[[list[str]], tuple[int, int]]
+) -> dict[str, Any]:
+    """W1 by batches of GET_MANY_BATCH names: ``fetch(batch)`` gets them all and says how many
+    objects and bytes it got. A capped run stops between batches, as the other clients' loops
+    stop between objects."""
+    count = total = 0
+    for start in range(0, len(names), GET_MANY_BATCH):
+        done, size = fetch(names[start : start + GET_MANY_BATCH])
+        count, total = count + done, total + size
+        if ctx.out_of_time():
+            break
+    return {"items": count, "bytes": total}
+
 
 # -- obstore -----------------------------------------------------------------------------------
 
@@ -95,39 +112,24 @@ def _obstore_iterable(data: str) -> Callable[[Context], Timed]:
 
         def run() -> dict[str, Any]:
             keys = _obstore_keys(store, item["prefix"])
-            count = total = 0
-            # In slices, so that a capped run stops between them like the other clients' loops.
-            for start in range(0, len(keys), GET_MANY_BATCH):
-                done, size = asyncio.run(fetch_all(keys[start : start + GET_MANY_BATCH]))
-                count, total = count + done, total + size
-                if ctx.out_of_time():
-                    break
-            return {"items": count, "bytes": total}
+            return _in_batches(ctx, keys, lambda batch: asyncio.run(fetch_all(batch)))
 
         return run
 
     return prepare
 
 
-class _ObstoreMapDataset:
-    """A map-style dataset as an obstore user writes it: a store per process, ``get`` per item."""
+class _ObstoreMapDataset(_PeerMapDataset):
+    """obstore: a store per process (its runtime's threads do not survive a fork), ``get`` per
+    item."""
 
-    def __init__(self, ctx: Context, bucket: str, keys: list[str]) -> None:
-        self.ctx, self.bucket, self.keys = ctx, bucket, keys
-        self._store: Any = None
-        self._pid = -1
+    def _connect(self) -> Any:
+        return _obstore_store(self.ctx, self.bucket)
 
-    def __len__(self) -> int:
-        return len(self.keys)
-
-    def __getitem__(self, index: int) -> Any:
+    def _get(self, client: Any, key: str) -> Any:
         import obstore
-        import torch
 
-        if self._pid != os.getpid():  # its runtime's threads do not survive a fork
-            self._store, self._pid = _obstore_store(self.ctx, self.bucket), os.getpid()
-        body = obstore.get(self._store, self.keys[index]).bytes()
-        return torch.frombuffer(bytearray(body), dtype=torch.uint8)
+        return obstore.get(client, key).bytes()
 
 
 # obstore's and s3dlio's runtimes do not survive a fork: once the parent has listed the keys
@@ -144,14 +146,19 @@ def _manifest_keys(ctx: Context, data: str) -> list[str]:
     return small_object_keys(item["prefix"], item["count"])
 
 
-def _obstore_map(ctx: Context) -> Timed:
-    item = ctx.data("rtt")
+def _manifest_map(dataset: type[_PeerMapDataset]) -> Callable[[Context], Timed]:
+    """W2 through ``dataset`` over the keys of the manifest."""
 
-    def run() -> dict[str, Any]:
-        dataset = _ObstoreMapDataset(ctx, item["bucket"], _manifest_keys(ctx, "rtt"))
-        return _drain_loader(_loader(dataset, ctx), ctx)
+    def prepare(ctx: Context) -> Timed:
+        item = ctx.data("rtt")
 
-    return run
+        def run() -> dict[str, Any]:
+            loader = _loader(dataset(ctx, item["bucket"], _manifest_keys(ctx, "rtt")), ctx)
+            return _drain_loader(loader, ctx)
+
+        return run
+
+    return prepare
 
 
 def _obstore_large(data: str, how: str) -> Callable[[Context], Timed]:
@@ -232,18 +239,11 @@ def _obstore_write(ctx: Context) -> Timed:
     import obstore
 
     store = _obstore_store(ctx, BUCKET_WRITE)
-    keys, bodies = _small_writes(ctx)
 
-    def run() -> dict[str, Any]:
-        count = 0
-        for key, body in zip(keys, bodies):
-            obstore.put(store, key, body)
-            count += 1
-            if ctx.out_of_time():
-                break
-        return _writes_done(keys[:count], bodies[:count])
+    def put(key: str, body: bytes) -> None:
+        obstore.put(store, key, body)
 
-    return run
+    return _timed_writes(ctx, put)
 
 
 def _obstore_tar(ctx: Context) -> Timed:
@@ -288,48 +288,28 @@ def _s3dlio_iterable(data: str) -> Callable[[Context], Timed]:
         s3dlio = _s3dlio(ctx)
         item = ctx.data(data)
 
+        def get_many(batch: list[str]) -> tuple[int, int]:
+            sizes = [len(body) for _, body in s3dlio.get_many(batch)]
+            return len(sizes), sum(sizes)
+
         def run() -> dict[str, Any]:
             uris = _s3dlio_uris(s3dlio, item["bucket"], item["prefix"])
-            count = total = 0
-            for start in range(0, len(uris), GET_MANY_BATCH):
-                for _, body in s3dlio.get_many(uris[start : start + GET_MANY_BATCH]):
-                    total += len(body)
-                    count += 1
-                if ctx.out_of_time():
-                    break
-            return {"items": count, "bytes": total}
+            return _in_batches(ctx, uris, get_many)
 
         return run
 
     return prepare
 
 
-class _S3dlioMapDataset:
-    """A map-style dataset as an s3dlio user writes it: ``s3dlio.get`` per item, imported in
-    the worker (its import starts threads, which a fork would not carry over)."""
+class _S3dlioMapDataset(_PeerMapDataset):
+    """s3dlio: ``s3dlio.get`` per item, imported in the worker (its import starts threads,
+    which a fork would not carry over)."""
 
-    def __init__(self, ctx: Context, bucket: str, keys: list[str]) -> None:
-        self.ctx, self.bucket, self.keys = ctx, bucket, keys
+    def _connect(self) -> Any:
+        return _s3dlio(self.ctx)
 
-    def __len__(self) -> int:
-        return len(self.keys)
-
-    def __getitem__(self, index: int) -> Any:
-        import torch
-
-        s3dlio = _s3dlio(self.ctx)
-        body = s3dlio.get(f"s3://{self.bucket}/{self.keys[index]}")
-        return torch.frombuffer(bytearray(body), dtype=torch.uint8)
-
-
-def _s3dlio_map(ctx: Context) -> Timed:
-    item = ctx.data("rtt")
-
-    def run() -> dict[str, Any]:
-        dataset = _S3dlioMapDataset(ctx, item["bucket"], _manifest_keys(ctx, "rtt"))
-        return _drain_loader(_loader(dataset, ctx), ctx)
-
-    return run
+    def _get(self, client: Any, key: str) -> Any:
+        return client.get(f"s3://{self.bucket}/{key}")
 
 
 def _s3dlio_large(data: str, how: str) -> Callable[[Context], Timed]:
@@ -385,13 +365,7 @@ def _s3dlio_load(ctx: Context) -> Timed:
     from s3dlio.compat.s3torchconnector import S3Checkpoint
 
     checkpoint = S3Checkpoint(region=ctx.region)
-    uri, size = ctx.uri("checkpoint"), ctx.data("checkpoint")["size"]
-
-    def run() -> dict[str, Any]:
-        with checkpoint.reader(uri) as reader:
-            return {"items": _load(reader), "bytes": size}
-
-    return run
+    return _timed_load(checkpoint, ctx)
 
 
 def _s3dlio_list(ctx: Context) -> Timed:
@@ -409,18 +383,11 @@ def _s3dlio_list(ctx: Context) -> Timed:
 
 def _s3dlio_write(ctx: Context) -> Timed:
     s3dlio = _s3dlio(ctx)
-    keys, bodies = _small_writes(ctx)
 
-    def run() -> dict[str, Any]:
-        count = 0
-        for key, body in zip(keys, bodies):
-            s3dlio.put_bytes(f"s3://{BUCKET_WRITE}/{key}", body)
-            count += 1
-            if ctx.out_of_time():
-                break
-        return _writes_done(keys[:count], bodies[:count])
+    def put(key: str, body: bytes) -> None:
+        s3dlio.put_bytes(f"s3://{BUCKET_WRITE}/{key}", body)
 
-    return run
+    return _timed_writes(ctx, put)
 
 
 def _s3dlio_tar(ctx: Context) -> Timed:
@@ -467,7 +434,10 @@ def _webdataset_tar(ctx: Context) -> Timed:
 IMPLEMENTATIONS: dict[str, dict[str, Callable[[Context], Timed]]] = {
     "W1": {"obstore": _obstore_iterable("small"), "s3dlio": _s3dlio_iterable("small")},
     "W1n": {"obstore": _obstore_iterable("rtt"), "s3dlio": _s3dlio_iterable("rtt")},
-    "W2": {"obstore": _obstore_map, "s3dlio": _s3dlio_map},
+    "W2": {
+        "obstore": _manifest_map(_ObstoreMapDataset),
+        "s3dlio": _manifest_map(_S3dlioMapDataset),
+    },
     "W3": {"obstore": _obstore_large("blob", "read"), "s3dlio": _s3dlio_large("blob", "read")},
     "W3i": {
         "obstore": _obstore_large("blob", "readinto"),

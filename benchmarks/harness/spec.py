@@ -116,23 +116,19 @@ FULL = Scale(
     net_checkpoint_bytes=256 * MIB,
 )
 
-QUICK = Scale(
+# --quick: the same workloads on fewer and smaller objects; what is not named here is as in FULL.
+QUICK = replace(
+    FULL,
     small_count=2_000,
-    small_size=64 * KIB,
     rtt_count=400,
     blob_size=256 * MIB,
     checkpoint_bytes=256 * MIB,
     checkpoint_tensors=32,
     list_count=10_000,
     write_count=400,
-    write_size=16 * KIB,
     shard_count=4,
     shard_members=250,
-    member_size=16 * KIB,
     stream_size=1 * GIB,
-    stream_read_size=8 * MIB,
-    batch_size=64,
-    loader_workers=2,
     net_blob_size=128 * MIB,
     net_checkpoint_bytes=128 * MIB,
 )

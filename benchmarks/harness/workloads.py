@@ -370,8 +370,11 @@ def _map_connector(ctx: Context) -> Timed:
     return run
 
 
-class _Boto3MapDataset:
-    """A map-style dataset as a boto3 user writes it: one client per process, get_object."""
+class _PeerMapDataset:
+    """A map-style dataset as a user of another library writes it: one GET per item, through a
+    client made in each process (none of the peers' clients may cross a fork).
+
+    Subclasses say how to make the client (:meth:`_connect`) and how to GET a key with it."""
 
     def __init__(self, ctx: Context, bucket: str, keys: list[str]) -> None:
         self.ctx, self.bucket, self.keys = ctx, bucket, keys
@@ -382,14 +385,28 @@ class _Boto3MapDataset:
         return len(self.keys)
 
     def __getitem__(self, index: int) -> Any:
-        import os
-
         import torch
 
-        if self._pid != os.getpid():  # boto3 clients must not cross a fork
-            self._client, self._pid = _boto3_client(self.ctx), os.getpid()
-        body = self._client.get_object(Bucket=self.bucket, Key=self.keys[index])["Body"].read()
+        if self._pid != os.getpid():
+            self._client, self._pid = self._connect(), os.getpid()
+        body = self._get(self._client, self.keys[index])
         return torch.frombuffer(bytearray(body), dtype=torch.uint8)
+
+    def _connect(self) -> Any:
+        raise NotImplementedError
+
+    def _get(self, client: Any, key: str) -> Any:
+        raise NotImplementedError
+
+
+class _Boto3MapDataset(_PeerMapDataset):
+    """boto3: one client per process, ``get_object`` per item."""
+
+    def _connect(self) -> Any:
+        return _boto3_client(self.ctx)
+
+    def _get(self, client: Any, key: str) -> Any:
+        return client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
 
 
 def _map_boto3(ctx: Context) -> Timed:
@@ -624,11 +641,8 @@ def _check_state(state: dict[str, Any]) -> int:
     return len(state)
 
 
-def _load_s3torch(ctx: Context) -> Timed:
-    s3torch = _s3torch("S3Checkpoint")
-    checkpoint = s3torch.S3Checkpoint(
-        region=ctx.region, endpoint=ctx.endpoint, s3client_config=_s3torch_config()
-    )
+def _timed_load(checkpoint: Any, ctx: Context) -> Timed:
+    """W5 through an ``S3Checkpoint``-like ``checkpoint``: ``reader(uri)``, then torch.load."""
     uri, size = ctx.uri("checkpoint"), ctx.data("checkpoint")["size"]
 
     def run() -> dict[str, Any]:
@@ -636,6 +650,14 @@ def _load_s3torch(ctx: Context) -> Timed:
             return {"items": _load(reader), "bytes": size}
 
     return run
+
+
+def _load_s3torch(ctx: Context) -> Timed:
+    s3torch = _s3torch("S3Checkpoint")
+    checkpoint = s3torch.S3Checkpoint(
+        region=ctx.region, endpoint=ctx.endpoint, s3client_config=_s3torch_config()
+    )
+    return _timed_load(checkpoint, ctx)
 
 
 def _load_connector(ctx: Context) -> Timed:
@@ -644,13 +666,7 @@ def _load_connector(ctx: Context) -> Timed:
     checkpoint = S3Checkpoint(
         region=ctx.region, endpoint=ctx.endpoint, s3client_config=_connector_config()
     )
-    uri, size = ctx.uri("checkpoint"), ctx.data("checkpoint")["size"]
-
-    def run() -> dict[str, Any]:
-        with checkpoint.reader(uri) as reader:
-            return {"items": _load(reader), "bytes": size}
-
-    return run
+    return _timed_load(checkpoint, ctx)
 
 
 def _load_boto3(ctx: Context) -> Timed:
@@ -818,6 +834,22 @@ def _writes_done(keys: list[str], bodies: list[bytes]) -> dict[str, Any]:
     return {"items": len(keys), "bytes": sum(len(body) for body in bodies), "check_key": keys[-1]}
 
 
+def _timed_writes(ctx: Context, put: Callable[[str, bytes], None]) -> Timed:
+    """W7 through ``put(key, body)``: the small objects written one after another."""
+    keys, bodies = _small_writes(ctx)
+
+    def run() -> dict[str, Any]:
+        count = 0
+        for key, body in zip(keys, bodies):
+            put(key, body)
+            count += 1
+            if ctx.out_of_time():
+                break
+        return _writes_done(keys[:count], bodies[:count])
+
+    return run
+
+
 def _write_s3torch(ctx: Context) -> Timed:
     return _write_through_writers(ctx, _s3torch_client(ctx, "put_object"))
 
@@ -829,53 +861,32 @@ def _write_connector(ctx: Context) -> Timed:
 def _write_through_writers(ctx: Context, client: Any) -> Timed:
     """Small objects written one after another through ``client.put_object``'s file object
     (the same API in s3torch and s3torchconnector)."""
-    keys, bodies = _small_writes(ctx)
 
-    def run() -> dict[str, Any]:
-        count = 0
-        for key, body in zip(keys, bodies):
-            with client.put_object(BUCKET_WRITE, key) as writer:
-                writer.write(body)
-            count += 1
-            if ctx.out_of_time():
-                break
-        return _writes_done(keys[:count], bodies[:count])
+    def put(key: str, body: bytes) -> None:
+        with client.put_object(BUCKET_WRITE, key) as writer:
+            writer.write(body)
 
-    return run
+    return _timed_writes(ctx, put)
 
 
 def _write_boto3(ctx: Context) -> Timed:
     s3 = _boto3_client(ctx)
-    keys, bodies = _small_writes(ctx)
 
-    def run() -> dict[str, Any]:
-        count = 0
-        for key, body in zip(keys, bodies):
-            s3.put_object(Bucket=BUCKET_WRITE, Key=key, Body=body)
-            count += 1
-            if ctx.out_of_time():
-                break
-        return _writes_done(keys[:count], bodies[:count])
+    def put(key: str, body: bytes) -> None:
+        s3.put_object(Bucket=BUCKET_WRITE, Key=key, Body=body)
 
-    return run
+    return _timed_writes(ctx, put)
 
 
 def _write_awscrt(ctx: Context) -> Timed:
     """One PUT after another, each with a CRC32C trailer: the same requests as s3torch's default
     writer sends, with nothing in between, so the ratio is s3torch's per-object overhead."""
     raw = ctx.raw()
-    keys, bodies = _small_writes(ctx)
 
-    def run() -> dict[str, Any]:
-        count = 0
-        for key, body in zip(keys, bodies):
-            raw.put(BUCKET_WRITE, key, body, len(body), crc32c=True).finished_future.result()
-            count += 1
-            if ctx.out_of_time():
-                break
-        return _writes_done(keys[:count], bodies[:count])
+    def put(key: str, body: bytes) -> None:
+        raw.put(BUCKET_WRITE, key, body, len(body), crc32c=True).finished_future.result()
 
-    return run
+    return _timed_writes(ctx, put)
 
 
 # -- W8: WebDataset tar shards ---------------------------------------------------------------

@@ -20,6 +20,8 @@ __all__ = [
     "ADDRESSING_STYLES",
     "DEFAULT_REGION",
     "default_addressing_style",
+    "profile_section",
+    "read_config_section",
     "resolve_ca_bundle",
     "resolve_endpoint",
     "resolve_profile",
@@ -65,15 +67,18 @@ def resolve_profile(profile: str | None, environ: Mapping[str, str] = os.environ
     return _clean(profile, "profile") or _env(environ, "AWS_PROFILE")
 
 
-def _profile_setting(option: str, profile: str | None, environ: Mapping[str, str]) -> str | None:
-    """Read ``option`` from the active profile of the AWS config file.
+def profile_section(name: str) -> str:
+    """The AWS config file's section for the profile ``name``: ``[default]`` or ``[profile NAME]``
+    (the shared credentials file names its sections plainly: ``[NAME]``)."""
+    return "default" if name == "default" else f"profile {name}"
 
-    A missing, unreadable or malformed file, a missing section and a missing
-    or empty option all give None.
+
+def read_config_section(path: str, section: str) -> dict[str, str]:
+    """The settings of ``[section]`` in the INI file at ``path`` (an AWS config or credentials
+    file), their values stripped and their names lower-cased.
+
+    A missing, unreadable or malformed file and a missing section all give ``{}``.
     """
-    name = resolve_profile(profile, environ) or "default"
-    section = "default" if name == "default" else f"profile {name}"
-    path = os.path.expanduser(_env(environ, "AWS_CONFIG_FILE") or "~/.aws/config")
     parser = configparser.ConfigParser(
         interpolation=None,
         strict=False,
@@ -83,9 +88,22 @@ def _profile_setting(option: str, profile: str | None, environ: Mapping[str, str
     )
     try:
         parser.read(path, encoding="utf-8")
-        return _clean(parser.get(section, option, fallback=None))
+        if not parser.has_section(section):
+            return {}
+        return {key: value.strip() for key, value in parser.items(section)}
     except (OSError, UnicodeDecodeError, configparser.Error):
-        return None
+        return {}
+
+
+def _profile_setting(option: str, profile: str | None, environ: Mapping[str, str]) -> str | None:
+    """Read ``option`` from the active profile of the AWS config file.
+
+    A missing, unreadable or malformed file, a missing section and a missing
+    or empty option all give None.
+    """
+    section = profile_section(resolve_profile(profile, environ) or "default")
+    path = os.path.expanduser(_env(environ, "AWS_CONFIG_FILE") or "~/.aws/config")
+    return _clean(read_config_section(path, section).get(option))
 
 
 def resolve_region(

@@ -7,8 +7,7 @@ them are extensions of this project.
 
 Every rule a user can break is checked here, when the config is made, with a
 message naming the field. Where a setting comes from when it is not given
-(environment, AWS config file) is :mod:`s3torch._aws_config`'s business; its
-names are re-exported here for code that imports them from this module.
+(environment, AWS config file) is :mod:`s3torch._aws_config`'s business.
 """
 
 from __future__ import annotations
@@ -20,35 +19,21 @@ from dataclasses import dataclass, field
 from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
-# The limits are the native core's, which enforces them too.
-from ._aws_config import (
-    ADDRESSING_STYLES,
-    DEFAULT_REGION,
-    default_addressing_style,
-    resolve_ca_bundle,
-    resolve_endpoint,
-    resolve_profile,
-    resolve_region,
-)
+from ._aws_config import ADDRESSING_STYLES
 from ._checks import check_int
+
+# The limits are the native core's, which enforces them too.
 from ._core import MAX_ATTEMPTS as MAX_ATTEMPTS_LIMIT
 from ._core import MAX_PART_SIZE, MAX_THROUGHPUT_GBPS, MIN_PART_SIZE
 from ._uri import has_control_character
 
 __all__ = [
-    "ADDRESSING_STYLES",
-    "DEFAULT_REGION",
     "MAX_ATTEMPTS_LIMIT",
     "MAX_PART_SIZE",
     "MAX_THROUGHPUT_GBPS",
     "MIN_PART_SIZE",
     "UPLOAD_CHECKSUMS",
     "S3ClientConfig",
-    "default_addressing_style",
-    "resolve_ca_bundle",
-    "resolve_endpoint",
-    "resolve_profile",
-    "resolve_region",
 ]
 
 _MIB = 1024 * 1024
@@ -361,7 +346,7 @@ class S3ClientConfig:
 
         Returns ``"path"`` when ``force_path_style`` is True, otherwise
         ``addressing_style`` (which may still be ``"auto"``; see
-        :func:`default_addressing_style` to settle it for an endpoint).
+        :func:`s3torch._aws_config.default_addressing_style` to settle it for an endpoint).
         """
         return "path" if self.force_path_style else self.addressing_style
 

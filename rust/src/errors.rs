@@ -460,51 +460,33 @@ impl ServiceError for GetObjectError {
     }
 }
 
-impl ServiceError for ListObjectsError {
-    fn kind(&self) -> ErrorKind {
-        match self {
-            Self::NoSuchBucket => ErrorKind::NoSuchBucket,
-            _ => ErrorKind::Other,
-        }
-    }
+/// `impl ServiceError` for crate errors whose kind is all there is to say: each listed pattern
+/// maps to its [`ErrorKind`], anything else is [`ErrorKind::Other`].
+macro_rules! service_error_kinds {
+    ($($error:ty { $($variant:pat => $kind:ident),+ $(,)? })+) => {
+        $(
+            impl ServiceError for $error {
+                fn kind(&self) -> ErrorKind {
+                    match self {
+                        $($variant => ErrorKind::$kind,)+
+                        _ => ErrorKind::Other,
+                    }
+                }
+            }
+        )+
+    };
 }
 
-impl ServiceError for HeadObjectError {
-    fn kind(&self) -> ErrorKind {
-        match self {
-            Self::NotFound => ErrorKind::NoSuchKey,
-            _ => ErrorKind::Other,
-        }
-    }
-}
-
-impl ServiceError for DeleteObjectError {
-    fn kind(&self) -> ErrorKind {
-        match self {
-            Self::NoSuchBucket => ErrorKind::NoSuchBucket,
-            _ => ErrorKind::Other,
-        }
-    }
-}
-
-impl ServiceError for CopyObjectError {
-    fn kind(&self) -> ErrorKind {
-        match self {
-            Self::NotFound => ErrorKind::NoSuchKey,
-            _ => ErrorKind::Other,
-        }
-    }
-}
-
-impl ServiceError for PutObjectError {
-    fn kind(&self) -> ErrorKind {
-        match self {
-            Self::NoSuchBucket => ErrorKind::NoSuchBucket,
-            Self::NoSuchKey => ErrorKind::NoSuchKey,
-            Self::BadChecksum | Self::InvalidChecksumType => ErrorKind::Checksum,
-            Self::PreconditionFailed => ErrorKind::PreconditionFailed,
-            _ => ErrorKind::Other,
-        }
+service_error_kinds! {
+    ListObjectsError { Self::NoSuchBucket => NoSuchBucket }
+    HeadObjectError { Self::NotFound => NoSuchKey }
+    DeleteObjectError { Self::NoSuchBucket => NoSuchBucket }
+    CopyObjectError { Self::NotFound => NoSuchKey }
+    PutObjectError {
+        Self::NoSuchBucket => NoSuchBucket,
+        Self::NoSuchKey => NoSuchKey,
+        Self::BadChecksum | Self::InvalidChecksumType => Checksum,
+        Self::PreconditionFailed => PreconditionFailed,
     }
 }
 

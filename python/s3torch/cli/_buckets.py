@@ -12,7 +12,6 @@ a message that says what to do instead.
 
 from __future__ import annotations
 
-import configparser
 import datetime
 import hashlib
 import http.client
@@ -25,7 +24,14 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from .._config import resolve_ca_bundle, resolve_endpoint, resolve_profile, resolve_region
+from .._aws_config import (
+    profile_section,
+    read_config_section,
+    resolve_ca_bundle,
+    resolve_endpoint,
+    resolve_profile,
+    resolve_region,
+)
 from .._sigv4 import canonical_query_string, sign_request_headers
 from ._common import CommandError
 
@@ -198,9 +204,8 @@ def _credentials(profile: str | None, environ: Mapping[str, str]) -> _Credential
     name = resolve_profile(profile, environ) or "default"
     credentials_file = environ.get("AWS_SHARED_CREDENTIALS_FILE") or "~/.aws/credentials"
     config_file = environ.get("AWS_CONFIG_FILE") or "~/.aws/config"
-    config_section = name if name == "default" else f"profile {name}"
-    for path, section in ((credentials_file, name), (config_file, config_section)):
-        settings = _read_section(os.path.expanduser(path), section)
+    for path, section in ((credentials_file, name), (config_file, profile_section(name))):
+        settings = read_config_section(os.path.expanduser(path), section)
         key_id = settings.get("aws_access_key_id")
         secret = settings.get("aws_secret_access_key")
         if key_id and secret:
@@ -219,22 +224,6 @@ def _credentials(profile: str | None, environ: Mapping[str, str]) -> _Credential
         "use --no-sign-request; instance and container roles are not read here: name a "
         "bucket instead (s3torch ls s3://BUCKET)"
     )
-
-
-def _read_section(path: str, section: str) -> dict[str, str]:
-    parser = configparser.ConfigParser(
-        interpolation=None,
-        strict=False,
-        delimiters=("=",),
-        default_section="\x00no-default-section",
-    )
-    try:
-        parser.read(path, encoding="utf-8")
-        if not parser.has_section(section):
-            return {}
-        return {key: value.strip() for key, value in parser.items(section)}
-    except (OSError, UnicodeDecodeError, configparser.Error):
-        return {}
 
 
 def _parse_time(text: str | None) -> float | None:

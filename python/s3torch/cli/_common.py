@@ -1,6 +1,6 @@
 """What the commands share: client options, locations, errors, number formatting.
 
-The job pool the commands run their transfers on is in ``_jobs.py`` (re-exported here).
+The job pool the commands run their transfers on is in ``_jobs.py``.
 """
 
 from __future__ import annotations
@@ -18,9 +18,6 @@ from .._client import S3Client
 from .._config import MAX_ATTEMPTS_LIMIT, S3ClientConfig
 from .._errors import S3Exception, S3NetworkError, S3TimeoutError
 from .._uri import parse_s3_uri
-from ._jobs import Cancelled as Cancelled
-from ._jobs import JobPool as JobPool
-from ._jobs import Stopwatch as Stopwatch
 
 EXIT_OK = 0
 EXIT_FAILED = 1

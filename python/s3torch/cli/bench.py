@@ -18,9 +18,7 @@ from ._common import (
     KIB,
     MIB,
     CommandError,
-    JobPool,
     S3Location,
-    Stopwatch,
     add_client_options,
     add_command,
     add_concurrency_option,
@@ -30,6 +28,7 @@ from ._common import (
     positive_size_argument,
     s3_uri_argument,
 )
+from ._jobs import JobPool, Stopwatch
 from ._progress import Progress, wants_progress
 
 DEFAULT_SIZE = 32 * MIB

@@ -23,11 +23,9 @@ from ._common import (
     EXIT_OK,
     MIB,
     CommandError,
-    JobPool,
     LocalPath,
     Location,
     S3Location,
-    Stopwatch,
     add_client_options,
     add_command,
     add_concurrency_option,
@@ -40,6 +38,7 @@ from ._common import (
     location_argument,
     make_client,
 )
+from ._jobs import JobPool, Stopwatch
 from ._progress import Progress, wants_progress
 
 _CHUNK = 4 * MIB

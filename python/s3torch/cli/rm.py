@@ -12,7 +12,6 @@ from ._common import (
     EXIT_FAILED,
     EXIT_OK,
     CommandError,
-    JobPool,
     S3Location,
     add_client_options,
     add_command,
@@ -25,6 +24,7 @@ from ._common import (
     make_client,
     s3_uri_argument,
 )
+from ._jobs import JobPool
 from ._progress import Progress
 
 DEFAULT_CONCURRENCY = 16
