@@ -139,7 +139,11 @@ impl Wake for TaskWaker {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.ready.ids.lock().unwrap_or_else(PoisonError::into_inner).push(self.id);
+        self.ready
+            .ids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(self.id);
         if !self.ready.signaled.swap(true, Ordering::AcqRel) {
             // A full socket is already readable: the loop will come either way.
             let _ = (&self.ready.writer).write(&[1]);
@@ -148,8 +152,8 @@ impl Wake for TaskWaker {
 }
 
 /// The requests of one event loop. `s3torch._aio` makes one per loop, registers `fileno()` with
-/// `loop.add_reader(fd, run_ready)` and calls `watch()` every `watch()` seconds while requests are
-/// pending. Each request method starts the request at once and resolves `future` (an asyncio
+/// `loop.add_reader(fd, run_ready)` and, while requests are pending, calls `watch()` again after
+/// the seconds it returns. Each request method starts the request at once and resolves `future` (an asyncio
 /// future of that loop) with its result or its typed error; it returns the request's id, which
 /// `cancel` takes. Usable only in the process that made it, on its loop's thread.
 #[pyclass(name = "Completions", module = "s3torch._core", frozen)]
@@ -384,7 +388,7 @@ impl PyCompletions {
         self.tasks().get().map_or(0, HashMap::len)
     }
 
-    /// Poll the requests woken since the last call, and resolve the futures of those finished.
+    /// Poll the requests woken since the last call; resolve the futures of those finished.
     fn run_ready(&self, py: Python<'_>) {
         let finished = py.detach(|| {
             let mut finished = Vec::new();
@@ -469,7 +473,9 @@ impl PyCompletions {
         let read_window = client.settings().read_window as u64;
         let target = Target::object(bucket, key);
         if range.as_ref().is_some_and(Range::is_empty) {
-            return self.start(py, future, handle, "GetObject", target, async { Ok(Output::Body(Body::default())) });
+            return self.start(py, future, handle, "GetObject", target, async {
+                Ok(Output::Body(Body::default()))
+            });
         }
         let (first, owned_target, owned_bucket) = (handle.clone(), target.clone(), bucket.to_owned());
         let request = async move {
@@ -655,7 +661,11 @@ mod tests {
         .join()
         .unwrap();
         let mut buffer = [0u8; 8];
-        assert_eq!((&completions.reader).read(&mut buffer).unwrap(), 1, "one byte for two wakes");
+        assert_eq!(
+            (&completions.reader).read(&mut buffer).unwrap(),
+            1,
+            "one byte for two wakes"
+        );
         assert_eq!(completions.take_ready(), vec![7, 7]);
         waker.wake_by_ref();
         assert_eq!(completions.take_ready(), vec![7], "a wake after a drain signals again");

@@ -363,7 +363,9 @@ pub(crate) fn requested_range(start: Option<u64>, end: Option<u64>) -> Result<Op
             let start = start.unwrap_or(0);
             let end = end.unwrap_or(u64::MAX);
             if end < start {
-                return Err(Error::invalid(format!("invalid range: end ({end}) is before start ({start})")));
+                return Err(Error::invalid(format!(
+                    "invalid range: end ({end}) is before start ({start})"
+                )));
             }
             Ok(Some(start..end))
         }
