@@ -167,8 +167,9 @@ def main() -> int:
         expected = args.count * args.size
         cpu_of_server = server_cpu(server.pid)
         runs: dict[str, list[dict[str, float]]] = {name: [] for name in clients}
-        for name, fetch in clients.items():  # warm-up: connections, credentials
-            measure(fetch, keys[: args.in_flight], args.in_flight, args.in_flight * args.size, cpu_of_server)
+        warm_up = keys[: args.in_flight]
+        for fetch in clients.values():  # connections, credentials
+            measure(fetch, warm_up, args.in_flight, len(warm_up) * args.size, cpu_of_server)
         for run in range(args.runs):
             order = list(clients) if run % 2 == 0 else list(reversed(clients))
             for name in order:

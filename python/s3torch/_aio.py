@@ -54,7 +54,9 @@ def _completions(loop: asyncio.AbstractEventLoop) -> _LoopCompletions:
     return completions
 
 
-def _cancel_if_cancelled(native: _core.Completions, request: int, future: asyncio.Future[Any]) -> None:
+def _cancel_if_cancelled(
+    native: _core.Completions, request: int, future: asyncio.Future[Any]
+) -> None:
     if future.cancelled():
         native.cancel(request)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import atexit
 import logging
 import weakref
-from functools import partial
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any, TypeVar
 
 from . import _aio, _core

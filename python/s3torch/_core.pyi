@@ -79,10 +79,11 @@ class S3Client:
 @final
 class Completions:
     """The requests of one event loop. `s3torch._aio` makes one per loop, registers `fileno()` with
-    `loop.add_reader(fd, run_ready)` and calls `watch()` every `watch()` seconds while requests are
-    pending. Each request method starts the request at once and resolves `future` (an asyncio
-    future of that loop) with its result or its typed error; it returns the request's id, which
-    `cancel` takes. Usable only in the process that made it, on its loop's thread.
+    `loop.add_reader(fd, run_ready)` and, while requests are pending, calls `watch()` again after
+    the seconds it returns. Each request method starts the request at once and resolves
+    `future` (an asyncio future of that loop) with its result or its typed error; it returns the
+    request's id, which `cancel` takes. Usable only in the process that made it, on its loop's
+    thread.
     """
 
     def __new__(cls) -> Completions: ...
@@ -92,11 +93,10 @@ class Completions:
     def pending(self) -> int:
         """Requests started and neither finished nor cancelled."""
     def run_ready(self) -> None:
-        """Poll the requests woken since the last call, and resolve the futures of those finished.
-        """
+        """Poll the requests woken since the last call; resolve the futures of those finished."""
     def cancel(self, id: int) -> None:
-        """Cancel request `id` (dropping it cancels its CRT request). Its future is left as it is: the
-        caller cancelled it. Unknown ids (finished requests) are ignored.
+        """Cancel request `id` (dropping it cancels its CRT request). Its future is left as it
+        is: the caller cancelled it. Unknown ids (finished requests) are ignored.
         """
     def watch(self) -> float | None:
         """End the requests that a blocking wait would have ended by now (`stall_timeout_s`,
@@ -112,15 +112,15 @@ class Completions:
         start: int | None = None,
         end: int | None = None,
     ) -> int:
-        """GET the whole object, or bytes `start` (inclusive) to `end` (exclusive); resolves `future`
-        with `bytes`.
+        """GET the whole object, or bytes `start` (inclusive) to `end` (exclusive); resolves
+        `future` with `bytes`.
         """
     def put_object(
         self, client: S3Client, future: Any, bucket: str, key: str, data: _BufferProtocol
     ) -> int:
-        """PUT `data` (any bytes-like object, copied once now) as the object: one PutObject up to the
-        client's part size, a multipart upload beyond. Resolves `future` with None. On failure or
-        cancellation nothing is written and the previous object stays.
+        """PUT `data` (any bytes-like object, copied once now) as the object: one PutObject up to
+        the client's part size, a multipart upload beyond. Resolves `future` with None. On
+        failure or cancellation nothing is written and the previous object stays.
         """
     def list_objects(
         self,

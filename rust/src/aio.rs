@@ -153,9 +153,10 @@ impl Wake for TaskWaker {
 
 /// The requests of one event loop. `s3torch._aio` makes one per loop, registers `fileno()` with
 /// `loop.add_reader(fd, run_ready)` and, while requests are pending, calls `watch()` again after
-/// the seconds it returns. Each request method starts the request at once and resolves `future` (an asyncio
-/// future of that loop) with its result or its typed error; it returns the request's id, which
-/// `cancel` takes. Usable only in the process that made it, on its loop's thread.
+/// the seconds it returns. Each request method starts the request at once and resolves
+/// `future` (an asyncio future of that loop) with its result or its typed error; it returns the
+/// request's id, which `cancel` takes. Usable only in the process that made it, on its loop's
+/// thread.
 #[pyclass(name = "Completions", module = "s3torch._core", frozen)]
 pub struct PyCompletions {
     ready: Arc<ReadyList>,
@@ -412,8 +413,8 @@ impl PyCompletions {
         }
     }
 
-    /// Cancel request `id` (dropping it cancels its CRT request). Its future is left as it is: the
-    /// caller cancelled it. Unknown ids (finished requests) are ignored.
+    /// Cancel request `id` (dropping it cancels its CRT request). Its future is left as it
+    /// is: the caller cancelled it. Unknown ids (finished requests) are ignored.
     fn cancel(&self, py: Python<'_>, id: u64) {
         let task = self.tasks().get_mut().and_then(|tasks| tasks.remove(&id));
         if let Some(Task { future, .. }) = task {
@@ -450,8 +451,8 @@ impl PyCompletions {
         (self.pending() > 0).then_some(WATCH_INTERVAL.as_secs_f64())
     }
 
-    /// GET the whole object, or bytes `start` (inclusive) to `end` (exclusive); resolves `future`
-    /// with `bytes`.
+    /// GET the whole object, or bytes `start` (inclusive) to `end` (exclusive); resolves
+    /// `future` with `bytes`.
     #[pyo3(signature = (client, future, bucket, key, start=None, end=None))]
     #[allow(clippy::too_many_arguments)]
     fn get_object(
@@ -487,9 +488,9 @@ impl PyCompletions {
         self.start(py, future, handle, "GetObject", target, request)
     }
 
-    /// PUT `data` (any bytes-like object, copied once now) as the object: one PutObject up to the
-    /// client's part size, a multipart upload beyond. Resolves `future` with None. On failure or
-    /// cancellation nothing is written and the previous object stays.
+    /// PUT `data` (any bytes-like object, copied once now) as the object: one PutObject up to
+    /// the client's part size, a multipart upload beyond. Resolves `future` with None. On
+    /// failure or cancellation nothing is written and the previous object stays.
     fn put_object(
         &self,
         py: Python<'_>,
