@@ -24,9 +24,15 @@ import asyncio
 import json
 import os
 import statistics
+import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness.measure import process_cpu_seconds
 
 BUCKET = "async-bench"
 
@@ -38,29 +44,17 @@ def start_server() -> Any:
 
 
 def server_cpu(pid: int | None) -> Callable[[], float]:
-    try:
-        import psutil
-
-        process = psutil.Process(pid) if pid else None
-    except Exception:
-        process = None
-
     def read() -> float:
-        if process is None:
-            return float("nan")
-        times = process.cpu_times()
-        return float(times.user + times.system)
+        seconds = process_cpu_seconds(pid)
+        return float("nan") if seconds is None else seconds
 
     return read
 
 
-def fetchers(server: Any) -> dict[str, Callable[[str], Awaitable[int]]]:
-    import obstore
-    from obstore.store import S3Store
-
+def s3torch_client(server: Any) -> Any:
     import s3torch
 
-    client = s3torch.S3Client(
+    return s3torch.S3Client(
         server.region,
         endpoint=server.endpoint,
         s3client_config=s3torch.S3ClientConfig(
@@ -69,6 +63,13 @@ def fetchers(server: Any) -> dict[str, Callable[[str], Awaitable[int]]]:
             force_path_style=True,
         ),
     )
+
+
+def fetchers(server: Any) -> dict[str, Callable[[str], Awaitable[int]]]:
+    import obstore
+    from obstore.store import S3Store
+
+    client = s3torch_client(server)
     store = S3Store(
         BUCKET,
         endpoint=server.endpoint,
@@ -144,17 +145,7 @@ def main() -> int:
         blob = os.urandom(args.size)
 
         async def upload() -> None:
-            import s3torch
-
-            writer = s3torch.S3Client(
-                server.region,
-                endpoint=server.endpoint,
-                s3client_config=s3torch.S3ClientConfig(
-                    access_key_id=server.access_key,
-                    secret_access_key=server.secret_key,
-                    force_path_style=True,
-                ),
-            )
+            writer = s3torch_client(server)
             gate = asyncio.Semaphore(64)
 
             async def put(key: str) -> None:

@@ -220,6 +220,38 @@ impl PyCompletions {
         Ok(id)
     }
 
+    /// Start `request` about `target` with `client`'s handle for its bucket, as a task resolving
+    /// `future`; if S3 says the bucket lives in another region, run it once more there.
+    fn submit<F, Fut>(
+        &self,
+        py: Python<'_>,
+        client: &Bound<'_, PyS3Client>,
+        future: Py<PyAny>,
+        operation: &'static str,
+        target: Target,
+        request: F,
+    ) -> PyResult<u64>
+    where
+        F: Fn(Handle, Target) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Output>> + Send + 'static,
+    {
+        self.check_process()?;
+        crate::checks::check_bucket(&target.bucket)?;
+        let client = client.get();
+        let handle = py.detach(|| client.handle_for(&target.bucket))?;
+        let (first, owned_target) = (handle.clone(), target.clone());
+        let run = async move {
+            match request(first.clone(), owned_target.clone()).await {
+                Err(error) => match first.follow(&error, &owned_target.bucket) {
+                    Some(there) => request(there, owned_target).await,
+                    None => Err(error),
+                },
+                done => done,
+            }
+        };
+        self.start(py, future, handle, operation, target, run)
+    }
+
     /// Take the woken tasks' ids, and clear the socket for the next wake.
     fn take_ready(&self) -> Vec<u64> {
         let mut sink = [0u8; 256];
@@ -277,21 +309,6 @@ impl Output {
             }
             Output::Done => py.None(),
         })
-    }
-}
-
-/// Run `operation` with `handle`; if S3 says the bucket lives in another region, once more there.
-async fn in_region<F, Fut>(handle: Handle, bucket: &str, operation: F) -> Result<Output>
-where
-    F: Fn(Handle) -> Fut,
-    Fut: Future<Output = Result<Output>>,
-{
-    match operation(handle.clone()).await {
-        Err(error) => match handle.follow(&error, bucket) {
-            Some(there) => operation(there).await,
-            None => Err(error),
-        },
-        done => done,
     }
 }
 
@@ -465,27 +482,19 @@ impl PyCompletions {
         start: Option<u64>,
         end: Option<u64>,
     ) -> PyResult<u64> {
-        self.check_process()?;
-        crate::checks::check_bucket(bucket)?;
         crate::checks::check_key(key)?;
         let range = requested_range(start, end)?;
-        let client = client.get();
-        let handle = py.detach(|| client.handle_for(bucket))?;
-        let read_window = client.settings().read_window as u64;
+        let read_window = client.get().settings().read_window as u64;
         let target = Target::object(bucket, key);
-        if range.as_ref().is_some_and(Range::is_empty) {
-            return self.start(py, future, handle, "GetObject", target, async {
-                Ok(Output::Body(Body::default()))
-            });
-        }
-        let (first, owned_target, owned_bucket) = (handle.clone(), target.clone(), bucket.to_owned());
-        let request = async move {
-            in_region(first, &owned_bucket, |handle| {
-                get(handle, owned_target.clone(), range.clone(), read_window)
-            })
-            .await
-        };
-        self.start(py, future, handle, "GetObject", target, request)
+        self.submit(py, client, future, "GetObject", target, move |handle, target| {
+            let range = range.clone();
+            async move {
+                if range.as_ref().is_some_and(Range::is_empty) {
+                    return Ok(Output::Body(Body::default()));
+                }
+                get(handle, target, range, read_window).await
+            }
+        })
     }
 
     /// PUT `data` (any bytes-like object, copied once now) as the object: one PutObject up to
@@ -500,24 +509,15 @@ impl PyCompletions {
         key: &str,
         data: &Bound<'_, PyAny>,
     ) -> PyResult<u64> {
-        self.check_process()?;
-        crate::checks::check_bucket(bucket)?;
         crate::checks::check_key(key)?;
         let source = crate::buffer::BorrowedBuffer::readable(data)?;
         let data = py.detach(|| Bytes::copy_from_slice(source.as_slice()));
         drop(source);
-        let client = client.get();
-        let handle = py.detach(|| client.handle_for(bucket))?;
-        let checksum = client.settings().upload_checksum;
+        let checksum = client.get().settings().upload_checksum;
         let target = Target::object(bucket, key);
-        let (first, owned_target, owned_bucket) = (handle.clone(), target.clone(), bucket.to_owned());
-        let request = async move {
-            in_region(first, &owned_bucket, |handle| {
-                put(handle, owned_target.clone(), data.clone(), checksum)
-            })
-            .await
-        };
-        self.start(py, future, handle, "PutObject", target, request)
+        self.submit(py, client, future, "PutObject", target, move |handle, target| {
+            put(handle, target, data.clone(), checksum)
+        })
     }
 
     /// One ListObjectsV2 page (after `continuation_token`, when given); resolves `future` with
@@ -535,41 +535,27 @@ impl PyCompletions {
         max_keys: usize,
         continuation_token: Option<String>,
     ) -> PyResult<u64> {
-        self.check_process()?;
-        crate::checks::check_bucket(bucket)?;
         if !(1..=1000).contains(&max_keys) {
             return Err(Error::invalid(format!(
                 "max_keys={max_keys} is out of range: must be between 1 and 1000"
             ))
             .into());
         }
-        let client = client.get();
-        let handle = py.detach(|| client.handle_for(bucket))?;
         let target = if prefix.is_empty() {
             Target::bucket(bucket)
         } else {
             Target::object(bucket, &prefix)
         };
-        let (first, owned_target, owned_bucket) = (handle.clone(), target.clone(), bucket.to_owned());
-        let request = async move {
-            in_region(first, &owned_bucket, |handle| {
-                let (target, prefix, delimiter, token) = (
-                    owned_target.clone(),
-                    prefix.clone(),
-                    delimiter.clone(),
-                    continuation_token.clone(),
-                );
-                async move {
-                    let page = handle
-                        .crt
-                        .list_objects(&target.bucket, token.as_deref(), &delimiter, max_keys, &prefix)
-                        .await;
-                    Ok(Output::Page(handle.settle("ListObjectsV2", &target, Ok(page))?))
-                }
-            })
-            .await
-        };
-        self.start(py, future, handle, "ListObjectsV2", target, request)
+        self.submit(py, client, future, "ListObjectsV2", target, move |handle, target| {
+            let (prefix, delimiter, token) = (prefix.clone(), delimiter.clone(), continuation_token.clone());
+            async move {
+                let page = handle
+                    .crt
+                    .list_objects(&target.bucket, token.as_deref(), &delimiter, max_keys, &prefix)
+                    .await;
+                Ok(Output::Page(handle.settle("ListObjectsV2", &target, Ok(page))?))
+            }
+        })
     }
 
     /// HeadObject; resolves `future` with a `HeadObjectResult`.
@@ -581,28 +567,14 @@ impl PyCompletions {
         bucket: &str,
         key: &str,
     ) -> PyResult<u64> {
-        self.check_process()?;
-        crate::checks::check_bucket(bucket)?;
         crate::checks::check_key(key)?;
-        let client = client.get();
-        let handle = py.detach(|| client.handle_for(bucket))?;
         let target = Target::object(bucket, key);
-        let (first, owned_target, owned_bucket) = (handle.clone(), target.clone(), bucket.to_owned());
-        let request = async move {
-            in_region(first, &owned_bucket, |handle| {
-                let target = owned_target.clone();
-                async move {
-                    let key = target.key.clone().unwrap_or_default();
-                    let head = handle
-                        .crt
-                        .head_object(&target.bucket, &key, &HeadObjectParams::new())
-                        .await;
-                    Ok(Output::Head(handle.settle("HeadObject", &target, Ok(head))?))
-                }
-            })
-            .await
-        };
-        self.start(py, future, handle, "HeadObject", target, request)
+        self.submit(py, client, future, "HeadObject", target, |handle, target| async move {
+            let key = target.key.clone().unwrap_or_default();
+            let params = HeadObjectParams::new();
+            let head = handle.crt.head_object(&target.bucket, &key, &params).await;
+            Ok(Output::Head(handle.settle("HeadObject", &target, Ok(head))?))
+        })
     }
 
     /// DeleteObject (a missing key succeeds, as in S3); resolves `future` with None.
@@ -614,26 +586,21 @@ impl PyCompletions {
         bucket: &str,
         key: &str,
     ) -> PyResult<u64> {
-        self.check_process()?;
-        crate::checks::check_bucket(bucket)?;
         crate::checks::check_key(key)?;
-        let client = client.get();
-        let handle = py.detach(|| client.handle_for(bucket))?;
         let target = Target::object(bucket, key);
-        let (first, owned_target, owned_bucket) = (handle.clone(), target.clone(), bucket.to_owned());
-        let request = async move {
-            in_region(first, &owned_bucket, |handle| {
-                let target = owned_target.clone();
-                async move {
-                    let key = target.key.clone().unwrap_or_default();
-                    let deleted = handle.crt.delete_object(&target.bucket, &key).await;
-                    handle.settle("DeleteObject", &target, Ok(deleted))?;
-                    Ok(Output::Done)
-                }
-            })
-            .await
-        };
-        self.start(py, future, handle, "DeleteObject", target, request)
+        self.submit(
+            py,
+            client,
+            future,
+            "DeleteObject",
+            target,
+            |handle, target| async move {
+                let key = target.key.clone().unwrap_or_default();
+                let deleted = handle.crt.delete_object(&target.bucket, &key).await;
+                handle.settle("DeleteObject", &target, Ok(deleted))?;
+                Ok(Output::Done)
+            },
+        )
     }
 
     fn __repr__(&self) -> String {
