@@ -181,6 +181,7 @@ bench: build  ## benchmarks (BENCH_ARGS=...; see benchmarks/README.md)
 		--json $(BENCH_RESULTS)/fsspec.json
 	PYTHONPATH=$(CURDIR)/python:$(CURDIR)/benchmarks $(PY) benchmarks/cache_epochs.py \
 		$(if $(findstring --quick,$(BENCH_ARGS)),--count 500) --json $(BENCH_RESULTS)/cache.json
+	$(PY) benchmarks/async_small_objects.py $(if $(findstring --quick,$(BENCH_ARGS)),--quick) --json $(BENCH_RESULTS)/async.json
 	$(PY) -m benchmarks.harness.startup --json > $(BENCH_RESULTS)/startup.json
 
 clean:  ## remove the built extension and dist/ (not the caches)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import atexit
 import logging
 import weakref
+from collections.abc import AsyncIterator
 from functools import partial
 from typing import Any, TypeVar
 
-from . import _core
+from . import _aio, _core
+from ._buffers import readable_bytes
 from ._checks import check_int, check_optional_int
 from ._config import S3ClientConfig
 from ._settings import resolve_settings
@@ -235,6 +237,66 @@ class S3Client:
         _object("src_bucket", src_bucket, "src_key", src_key)
         _object("dst_bucket", dst_bucket, "dst_key", dst_key)
         self._native.copy_object(src_bucket, src_key, dst_bucket, dst_key)
+
+    async def get_object_async(
+        self, bucket: str, key: str, *, start: int | None = None, end: int | None = None
+    ) -> bytes:
+        """The body of ``s3://bucket/key`` as ``bytes`` (what ``get_object(...).read()``
+        returns), whole or bytes ``start`` to ``end`` (exclusive), awaited on the running
+        asyncio loop. See the asyncio guide (doc/asyncio.md).
+
+        No thread is used per request; cancelling the awaiting task cancels the request. A
+        request that gets no answer for ``stall_timeout_s`` fails as in the blocking methods.
+
+        Raises:
+            ValueError: empty bucket or key, or ``end < start``.
+            S3NoSuchKeyError, S3NoSuchBucketError, ...: as :meth:`get_object`.
+        """
+        _object("bucket", bucket, "key", key)
+        check_optional_int("start", start, minimum=0, maximum=_MAX_U64)
+        check_optional_int("end", end, minimum=0, maximum=_MAX_U64)
+        body: bytes = await _aio.await_request(
+            _core.Completions.get_object, self._native, bucket, key, start, end
+        )
+        return body
+
+    async def put_object_async(self, bucket: str, key: str, data: Any) -> None:
+        """Write ``data`` (any bytes-like object or contiguous CPU tensor, copied once when the
+        call is made) as ``s3://bucket/key``, awaited on the running asyncio loop.
+
+        One PutObject up to the client's part size, a multipart upload beyond, as
+        :meth:`put_object` does. The object appears only once the upload has succeeded: when it
+        fails or is cancelled, no object is created and the previous one stays.
+        """
+        _object("bucket", bucket, "key", key)
+        await _aio.await_request(
+            _core.Completions.put_object, self._native, bucket, key, readable_bytes(data)
+        )
+
+    def list_objects_async(
+        self, bucket: str, prefix: str = "", delimiter: str = "", max_keys: int = 1000
+    ) -> AsyncIterator[_core.ListObjectResult]:
+        """The pages of :meth:`list_objects` as an async iterator (``async for page in ...``);
+        the next page is requested while the caller uses the current one. Arguments are
+        checked at once."""
+        validate_bucket_name(_str("bucket", bucket))
+        validate_key(_str("prefix", prefix))
+        _text("delimiter", delimiter)
+        check_int("max_keys", max_keys, minimum=1, maximum=1000)
+        return _aio.list_pages(self._native, bucket, prefix, delimiter, max_keys)
+
+    async def head_object_async(self, bucket: str, key: str) -> _core.HeadObjectResult:
+        """:meth:`head_object`, awaited on the running asyncio loop."""
+        _object("bucket", bucket, "key", key)
+        head: _core.HeadObjectResult = await _aio.await_request(
+            _core.Completions.head_object, self._native, bucket, key
+        )
+        return head
+
+    async def delete_object_async(self, bucket: str, key: str) -> None:
+        """:meth:`delete_object`, awaited on the running asyncio loop."""
+        _object("bucket", bucket, "key", key)
+        await _aio.await_request(_core.Completions.delete_object, self._native, bucket, key)
 
     def metrics(self) -> dict[str, int]:
         """This client's counters since it was made, as a flat dict for a training loop to log.

@@ -1,7 +1,7 @@
 """Stubs of s3torch's native core (private: use the names re-exported by ``s3torch``)."""
 
 from collections.abc import Iterator
-from typing import final
+from typing import Any, final
 
 from typing_extensions import Buffer as _BufferProtocol
 
@@ -75,6 +75,70 @@ class S3Client:
         """Delete an object. Deleting a key that does not exist succeeds, as in S3."""
     def copy_object(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> None:
         """Copy an object within the store, without moving its bytes through this process."""
+
+@final
+class Completions:
+    """The requests of one event loop. `s3torch._aio` makes one per loop, registers `fileno()` with
+    `loop.add_reader(fd, run_ready)` and, while requests are pending, calls `watch()` again after
+    the seconds it returns. Each request method starts the request at once and resolves
+    `future` (an asyncio future of that loop) with its result or its typed error; it returns the
+    request's id, which `cancel` takes. Usable only in the process that made it, on its loop's
+    thread.
+    """
+
+    def __new__(cls) -> Completions: ...
+    def fileno(self) -> int:
+        """The file descriptor that becomes readable when requests have made progress."""
+    @property
+    def pending(self) -> int:
+        """Requests started and neither finished nor cancelled."""
+    def run_ready(self) -> None:
+        """Poll the requests woken since the last call; resolve the futures of those finished."""
+    def cancel(self, id: int) -> None:
+        """Cancel request `id` (dropping it cancels its CRT request). Its future is left as it
+        is: the caller cancelled it. Unknown ids (finished requests) are ignored.
+        """
+    def watch(self) -> float | None:
+        """End the requests that a blocking wait would have ended by now (`stall_timeout_s`,
+        `connect_refused_timeout_s`, a failed TLS handshake), with the same errors. Returns the
+        seconds until the next call is due, or None when no request is pending.
+        """
+    def get_object(
+        self,
+        client: S3Client,
+        future: Any,
+        bucket: str,
+        key: str,
+        start: int | None = None,
+        end: int | None = None,
+    ) -> int:
+        """GET the whole object, or bytes `start` (inclusive) to `end` (exclusive); resolves
+        `future` with `bytes`.
+        """
+    def put_object(
+        self, client: S3Client, future: Any, bucket: str, key: str, data: _BufferProtocol
+    ) -> int:
+        """PUT `data` (any bytes-like object, copied once now) as the object: one PutObject up to
+        the client's part size, a multipart upload beyond. Resolves `future` with None. On
+        failure or cancellation nothing is written and the previous object stays.
+        """
+    def list_objects(
+        self,
+        client: S3Client,
+        future: Any,
+        bucket: str,
+        prefix: str,
+        delimiter: str,
+        max_keys: int,
+        continuation_token: str | None = None,
+    ) -> int:
+        """One ListObjectsV2 page (after `continuation_token`, when given); resolves `future` with
+        `(ListObjectResult, next continuation token or None)`.
+        """
+    def head_object(self, client: S3Client, future: Any, bucket: str, key: str) -> int:
+        """HeadObject; resolves `future` with a `HeadObjectResult`."""
+    def delete_object(self, client: S3Client, future: Any, bucket: str, key: str) -> int:
+        """DeleteObject (a missing key succeeds, as in S3); resolves `future` with None."""
 
 @final
 class Buffer:

@@ -157,17 +157,7 @@ impl PyS3Client {
     ) -> PyResult<PyGetObjectStream> {
         check_bucket(bucket)?;
         check_key(key)?;
-        let range = match (start, end) {
-            (None, None) => None,
-            (start, end) => {
-                let start = start.unwrap_or(0);
-                let end = end.unwrap_or(u64::MAX);
-                if end < start {
-                    return Err(Error::invalid(format!("invalid range: end ({end}) is before start ({start})")).into());
-                }
-                Some(start..end)
-            }
-        };
+        let range = requested_range(start, end)?;
         let handle = py.detach(|| self.shared.handle_for(bucket))?;
         Ok(PyGetObjectStream::start(
             handle,
@@ -347,5 +337,37 @@ impl PyS3Client {
             self.shared.settings.part_size,
             self.shared.settings.max_attempts
         )
+    }
+}
+
+/// What the asyncio bridge (`aio.rs`) asks of a client: it starts the same requests as the
+/// methods above, from an event loop's thread.
+impl PyS3Client {
+    /// The handle for requests about `bucket` (builds this process's CRT client if needed: call
+    /// it with the GIL released).
+    pub(crate) fn handle_for(&self, bucket: &str) -> Result<Handle> {
+        self.shared.handle_for(bucket)
+    }
+
+    pub(crate) fn settings(&self) -> &Settings {
+        &self.shared.settings
+    }
+}
+
+/// The range a GET asks for: none, or `start` (default 0) to `end` (exclusive; default the
+/// object's end, `u64::MAX`).
+pub(crate) fn requested_range(start: Option<u64>, end: Option<u64>) -> Result<Option<std::ops::Range<u64>>> {
+    match (start, end) {
+        (None, None) => Ok(None),
+        (start, end) => {
+            let start = start.unwrap_or(0);
+            let end = end.unwrap_or(u64::MAX);
+            if end < start {
+                return Err(Error::invalid(format!(
+                    "invalid range: end ({end}) is before start ({start})"
+                )));
+            }
+            Ok(Some(start..end))
+        }
     }
 }

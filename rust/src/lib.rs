@@ -4,6 +4,7 @@
 //! policy (datasets, sharding, checkpoint formats, configuration resolution) lives in Python.
 #![deny(unsafe_code)]
 
+mod aio;
 mod buffer;
 mod checks;
 mod client;
@@ -43,6 +44,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<object::PyHeadObjectResult>()?;
     m.add_class::<object::PyRestoreStatus>()?;
     m.add_class::<buffer::PyBuffer>()?;
+    m.add_class::<aio::PyCompletions>()?;
     m.add_function(wrap_pyfunction!(logging::_set_log_level, m)?)?;
     m.add_function(wrap_pyfunction!(logging::_set_crt_log_level, m)?)?;
     m.add_function(wrap_pyfunction!(logging::_drain_logs, m)?)?;

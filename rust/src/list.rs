@@ -151,3 +151,13 @@ impl PyListObjectStream {
         format!("ListObjectStream(s3://{}/{})", self.bucket, self.prefix)
     }
 }
+
+/// A page as Python sees it, for the asyncio bridge (`aio.rs`), which lists a page at a time.
+impl From<mountpoint_s3_client::types::ListObjectsResult> for PyListObjectResult {
+    fn from(page: mountpoint_s3_client::types::ListObjectsResult) -> Self {
+        Self {
+            object_info: page.objects.into_iter().map(PyObjectInfo::from).collect(),
+            common_prefixes: page.common_prefixes,
+        }
+    }
+}

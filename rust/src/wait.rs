@@ -43,7 +43,7 @@ pub struct Connections {
 }
 
 /// Nanoseconds since the first call, plus one (so that 0 can mean "never").
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
     let elapsed = EPOCH.get_or_init(Instant::now).elapsed().as_nanos();
     u64::try_from(elapsed).unwrap_or(u64::MAX - 1) + 1
@@ -80,7 +80,7 @@ pub struct Limits {
 impl Limits {
     /// Why a wait that began at `started` should end now, if it should. Only what happened
     /// during the wait counts: a new request gets its own attempts.
-    fn interruption(&self, started: u64) -> Option<Interrupted> {
+    pub(crate) fn interruption(&self, started: u64) -> Option<Interrupted> {
         let connections = &self.connections;
         if connections.tls_failed.load(Relaxed) >= started {
             return Some(Interrupted::Tls);
