@@ -178,14 +178,6 @@ class DCPOptimizedS3Reader(S3Reader):
         self._pending: memoryview | None = None
 
     @property
-    def bucket(self) -> str:
-        return self._bucket
-
-    @property
-    def key(self) -> str:
-        return self._key
-
-    @property
     def range_groups(self) -> list[RangeGroup]:
         """The GETs this reader sends (or has sent), in order."""
         return self._groups

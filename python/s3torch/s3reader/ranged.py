@@ -42,14 +42,6 @@ class RangedS3Reader(S3Reader):
         self._buffer: memoryview = memoryview(b"")
         self._buffer_start = 0
 
-    @property
-    def bucket(self) -> str:
-        return self._bucket
-
-    @property
-    def key(self) -> str:
-        return self._key
-
     def _span(self, limit: int | None) -> tuple[int, int]:
         """The object range ``[start, end)`` a read of ``limit`` bytes covers."""
         size = self._object_size()

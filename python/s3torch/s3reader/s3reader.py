@@ -27,14 +27,14 @@ class S3Reader(ABC, io.BufferedIOBase):
     """
 
     @property
-    @abstractmethod
     def bucket(self) -> str:
         """The bucket of the object."""
+        return self._bucket
 
     @property
-    @abstractmethod
     def key(self) -> str:
         """The key of the object."""
+        return self._key
 
     def _bind(
         self,

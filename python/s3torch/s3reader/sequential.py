@@ -75,14 +75,6 @@ class SequentialS3Reader(S3Reader):
         self._side: memoryview = memoryview(b"")
         self._side_start = 0
 
-    @property
-    def bucket(self) -> str:
-        return self._bucket
-
-    @property
-    def key(self) -> str:
-        return self._key
-
     # -- the stream ----------------------------------------------------------------------------
 
     def _restart(self, position: int) -> None:
