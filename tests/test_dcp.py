@@ -41,11 +41,11 @@ from s3torch.dcp import (  # noqa: E402
     S3StorageWriter,
 )
 from s3torch.s3reader import SequentialS3Reader  # noqa: E402
+from s3torch.s3reader._dcp_plan import coalesce_ranges  # noqa: E402
 from s3torch.s3reader.dcp_optimized import (  # noqa: E402
     DCPOptimizedConstructor,
     DCPOptimizedS3Reader,
     ItemRange,
-    coalesce_ranges,
 )
 
 MiB = 1024 * 1024

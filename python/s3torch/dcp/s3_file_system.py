@@ -23,11 +23,8 @@ from .._config import S3ClientConfig
 from .._errors import S3NoSuchKeyError
 from .._uri import parse_s3_uri
 from ..s3reader import S3ReaderConstructor, S3ReaderConstructorProtocol
-from ..s3reader.dcp_optimized import (
-    DCPS3ReaderConstructorProtocol,
-    checkpoint_path,
-    join_path,
-)
+from ..s3reader._dcp_plan import checkpoint_path, join_path
+from ..s3reader.protocol import DCPS3ReaderConstructorProtocol
 from .s3_prefix_strategy import DefaultPrefixStrategy, S3PrefixStrategyBase
 
 __all__ = ["S3FileSystem", "S3StorageReader", "S3StorageWriter", "StorageMetadata"]

@@ -1,14 +1,14 @@
 """File objects over S3 objects, and how to choose one."""
 
+from ._dcp_plan import ItemRange, RangeGroup
 from .constructor import S3ReaderConstructor
-from .dcp_optimized import (
-    DCPOptimizedConstructor,
-    DCPOptimizedS3Reader,
+from .dcp_optimized import DCPOptimizedConstructor, DCPOptimizedS3Reader
+from .protocol import (
     DCPS3ReaderConstructorProtocol,
-    ItemRange,
-    RangeGroup,
+    GetStreamCallable,
+    ObjectInfoCallable,
+    S3ReaderConstructorProtocol,
 )
-from .protocol import GetStreamCallable, ObjectInfoCallable, S3ReaderConstructorProtocol
 from .ranged import RangedS3Reader
 from .s3reader import S3Reader
 from .sequential import SequentialS3Reader

@@ -5,7 +5,8 @@ from __future__ import annotations
 from functools import partial
 
 from .._checks import check_optional_int
-from .dcp_optimized import DEFAULT_MAX_GAP_SIZE, DCPOptimizedConstructor, GapSize
+from ._dcp_plan import DEFAULT_MAX_GAP_SIZE, GapSize
+from .dcp_optimized import DCPOptimizedConstructor
 from .protocol import S3ReaderConstructorProtocol
 from .ranged import RangedS3Reader
 from .sequential import SequentialS3Reader

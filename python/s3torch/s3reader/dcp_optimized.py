@@ -10,33 +10,34 @@ than a new request's first-byte latency), larger gaps start a new one. Each blob
 memory only while it is read: ``torch.load`` jumps around inside a blob (its zip directory is at
 the end), so one blob at a time is kept, never the whole file.
 
-The planning (ranges, their grouping, checkpoint paths) is in ``_dcp_plan.py`` and re-exported
-here; what stays is the reader and the constructor that hands each file of a plan its reader,
-one concern at a little over 400 lines.
+The planning (ranges, their grouping, checkpoint paths) is in ``_dcp_plan.py``; the three of its
+names that s3torchconnector's module of this name also has are importable from here too. What
+stays is the reader and the constructor that hands each file of a plan its reader: one concern,
+at a little over 400 lines, because the reader must serve ``torch.load``'s seeks inside a blob
+as well as the plan's forward walk from blob to blob.
 """
 
 from __future__ import annotations
 
 import bisect
-import io
 import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
 from .._buffers import writable_bytes_view
 from .._checks import check_int
+
+# DEFAULT_MAX_GAP_SIZE, ItemRange and RangeGroup are also names of this module in
+# s3torchconnector (`from s3torchconnector.s3reader.dcp_optimized import ItemRange`): kept here
+# for a drop-in import, owned by `_dcp_plan`.
 from ._dcp_plan import DEFAULT_MAX_GAP_SIZE as DEFAULT_MAX_GAP_SIZE
-from ._dcp_plan import GapSize as GapSize
+from ._dcp_plan import GapSize, _check_gap_size, _object_uri, coalesce_ranges, join_path
 from ._dcp_plan import ItemRange as ItemRange
 from ._dcp_plan import RangeGroup as RangeGroup
-from ._dcp_plan import _check_gap_size, _object_uri
-from ._dcp_plan import checkpoint_path as checkpoint_path
-from ._dcp_plan import coalesce_ranges as coalesce_ranges
-from ._dcp_plan import join_path as join_path
 from .protocol import GetStreamCallable, ObjectInfoCallable
-from .s3reader import S3Reader, read_limit, seek_target
+from .s3reader import S3Reader, read_limit
 from .sequential import SequentialS3Reader
 
 if TYPE_CHECKING:
@@ -46,10 +47,8 @@ __all__ = [
     "DEFAULT_MAX_GAP_SIZE",
     "DCPOptimizedConstructor",
     "DCPOptimizedS3Reader",
-    "DCPS3ReaderConstructorProtocol",
     "ItemRange",
     "RangeGroup",
-    "coalesce_ranges",
 ]
 
 log = logging.getLogger(__name__)
@@ -168,7 +167,6 @@ class DCPOptimizedS3Reader(S3Reader):
             self._spans.extend(group.item_ranges)
             self._span_group.extend([index] * len(group.item_ranges))
         self._span_starts = [span.start for span in self._spans]
-        self._position = 0
         # The range being read, and which of `_spans` it is (-1: none yet).
         self._blob: _Blob | None = None
         self._span_index = -1
@@ -178,14 +176,6 @@ class DCPOptimizedS3Reader(S3Reader):
         self._stream_group = -1
         self._next = 0
         self._pending: memoryview | None = None
-
-    @property
-    def bucket(self) -> str:
-        return self._bucket
-
-    @property
-    def key(self) -> str:
-        return self._key
 
     @property
     def range_groups(self) -> list[RangeGroup]:
@@ -357,17 +347,6 @@ class DCPOptimizedS3Reader(S3Reader):
             self._position += count
         return filled
 
-    def seek(self, offset: int, whence: int = io.SEEK_SET, /) -> int:
-        """Move the position; any position is allowed, reading there is checked on read.
-        ``SEEK_END`` needs the object's size (one HEAD request)."""
-        self._check_open()
-        self._position = seek_target(self, offset, whence, self._position, self._object_size)
-        return self._position
-
-    def tell(self) -> int:
-        self._check_open()
-        return self._position
-
     def close(self) -> None:
         if not self.closed:
             self._close_stream()
@@ -376,29 +355,6 @@ class DCPOptimizedS3Reader(S3Reader):
 
 
 # -- the constructor ---------------------------------------------------------------------------
-
-
-@runtime_checkable
-class DCPS3ReaderConstructorProtocol(Protocol):
-    """A reader constructor that learns the byte ranges of a distributed-checkpoint load plan
-    from :class:`s3torch.dcp.S3StorageReader` before the files are read."""
-
-    _item_ranges_by_file: dict[str, list[ItemRange]]
-
-    def __call__(
-        self,
-        bucket: str,
-        key: str,
-        get_object_info: ObjectInfoCallable,
-        get_stream: GetStreamCallable,
-    ) -> S3Reader: ...
-
-    def set_item_ranges_by_file(
-        self,
-        plan_items: Sequence[Any],
-        storage_data: Mapping[Any, Any],
-        base_path: str | os.PathLike[str],
-    ) -> None: ...
 
 
 class DCPOptimizedConstructor:

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, Union, runtime_checkable
+import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, Union, runtime_checkable
 
 from .._core import GetObjectStream, HeadObjectResult, ObjectInfo
 
 if TYPE_CHECKING:
+    from ._dcp_plan import ItemRange
     from .s3reader import S3Reader
 
-__all__ = ["GetStreamCallable", "ObjectInfoCallable", "S3ReaderConstructorProtocol"]
+__all__ = [
+    "DCPS3ReaderConstructorProtocol",
+    "GetStreamCallable",
+    "ObjectInfoCallable",
+    "S3ReaderConstructorProtocol",
+]
 
 
 class GetStreamCallable(Protocol):
@@ -36,3 +44,18 @@ class S3ReaderConstructorProtocol(Protocol):
         get_object_info: ObjectInfoCallable,
         get_stream: GetStreamCallable,
     ) -> S3Reader: ...
+
+
+@runtime_checkable
+class DCPS3ReaderConstructorProtocol(S3ReaderConstructorProtocol, Protocol):
+    """A reader constructor that learns the byte ranges of a distributed-checkpoint load plan
+    from :class:`s3torch.dcp.S3StorageReader` before the files are read."""
+
+    _item_ranges_by_file: dict[str, list[ItemRange]]
+
+    def set_item_ranges_by_file(
+        self,
+        plan_items: Sequence[Any],
+        storage_data: Mapping[Any, Any],
+        base_path: str | os.PathLike[str],
+    ) -> None: ...

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 from .._buffers import writable_bytes_view
 from .._checks import check_int
 from .protocol import GetStreamCallable, ObjectInfoCallable
-from .s3reader import S3Reader, read_limit, seek_target
+from .s3reader import S3Reader, read_limit
 
 __all__ = ["RangedS3Reader"]
 
@@ -42,15 +41,6 @@ class RangedS3Reader(S3Reader):
         self._buffer_size = check_int("buffer_size", buffer_size, minimum=0)
         self._buffer: memoryview = memoryview(b"")
         self._buffer_start = 0
-        self._position = 0
-
-    @property
-    def bucket(self) -> str:
-        return self._bucket
-
-    @property
-    def key(self) -> str:
-        return self._key
 
     def _span(self, limit: int | None) -> tuple[int, int]:
         """The object range ``[start, end)`` a read of ``limit`` bytes covers."""
@@ -129,15 +119,6 @@ class RangedS3Reader(S3Reader):
         if count:
             self._position = position
         return count
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET, /) -> int:
-        self._check_open()
-        self._position = seek_target(self, offset, whence, self._position, self._object_size)
-        return self._position
-
-    def tell(self) -> int:
-        self._check_open()
-        return self._position
 
     def close(self) -> None:
         self._buffer = memoryview(b"")

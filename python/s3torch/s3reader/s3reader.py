@@ -27,14 +27,14 @@ class S3Reader(ABC, io.BufferedIOBase):
     """
 
     @property
-    @abstractmethod
     def bucket(self) -> str:
         """The bucket of the object."""
+        return self._bucket
 
     @property
-    @abstractmethod
     def key(self) -> str:
         """The key of the object."""
+        return self._key
 
     def _bind(
         self,
@@ -52,6 +52,7 @@ class S3Reader(ABC, io.BufferedIOBase):
         self._get_object_info = get_object_info
         self._get_stream = get_stream
         self._size: int | None = None
+        self._position = 0
 
     def _object_size(self) -> int:
         """The object's size: from the listing when known, else one HEAD request, once."""
@@ -68,13 +69,18 @@ class S3Reader(ABC, io.BufferedIOBase):
         """Fill ``buf`` (any writable bytes-like object, or a contiguous CPU tensor) from
         the current position; return the count, short only at the end of the object."""
 
-    @abstractmethod
     def seek(self, offset: int, whence: int = io.SEEK_SET, /) -> int:
-        """Move to ``offset`` relative to ``whence``; return the new position."""
+        """Move to ``offset`` relative to ``whence``; return the new position. Any position is
+        allowed (reading past the end returns nothing); ``SEEK_END`` needs the object's size
+        (from the listing, else one HEAD request)."""
+        self._check_open()
+        self._position = seek_target(self, offset, whence, self._position, self._object_size)
+        return self._position
 
-    @abstractmethod
     def tell(self) -> int:
         """The current position."""
+        self._check_open()
+        return self._position
 
     def prefetch(self) -> None:
         """Start fetching the object now, so a later read waits less. Readers without

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections import deque
 from typing import Any
 
@@ -10,7 +9,7 @@ from .._buffers import writable_bytes_view
 from .._checks import check_int
 from .._errors import S3InvalidRangeError
 from .protocol import GetStreamCallable, ObjectInfoCallable
-from .s3reader import S3Reader, read_limit, seek_target
+from .s3reader import S3Reader, read_limit
 
 __all__ = ["SequentialS3Reader"]
 
@@ -64,7 +63,6 @@ class SequentialS3Reader(S3Reader):
     ) -> None:
         self._bind(bucket, key, get_object_info, get_stream)
         self._history_size = check_int("history_size", history_size, minimum=0)
-        self._position = 0
         # The stream, its next object offset, and the chunks kept: contiguous, ending at
         # `_stream_position`, starting at `_kept_start`.
         self._stream: Any = None
@@ -76,14 +74,6 @@ class SequentialS3Reader(S3Reader):
         # Bytes fetched by a side request, away from the stream.
         self._side: memoryview = memoryview(b"")
         self._side_start = 0
-
-    @property
-    def bucket(self) -> str:
-        return self._bucket
-
-    @property
-    def key(self) -> str:
-        return self._key
 
     # -- the stream ----------------------------------------------------------------------------
 
@@ -359,15 +349,6 @@ class SequentialS3Reader(S3Reader):
                 break
         self._trim()
         return b"".join(pieces)
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET, /) -> int:
-        self._check_open()
-        self._position = seek_target(self, offset, whence, self._position, self._object_size)
-        return self._position
-
-    def tell(self) -> int:
-        self._check_open()
-        return self._position
 
     def close(self) -> None:
         if not self.closed:
