@@ -177,6 +177,22 @@ impl S3CrtClient {
         max_keys: usize,
         prefix: &str,
     ) -> ObjectClientResult<ListObjectsResult, ListObjectsError, S3RequestError> {
+        // s3torch: the trait's listing is the one below without a start-after key.
+        self.list_objects_start_after(bucket, continuation_token, None, delimiter, max_keys, prefix)
+            .await
+    }
+
+    /// s3torch: ListObjectsV2 with `start-after`: the listing begins after this key (S3 ignores
+    /// it once a continuation token is given, as the token already says where to go on).
+    pub async fn list_objects_start_after(
+        &self,
+        bucket: &str,
+        continuation_token: Option<&str>,
+        start_after: Option<&str>,
+        delimiter: &str,
+        max_keys: usize,
+        prefix: &str,
+    ) -> ObjectClientResult<ListObjectsResult, ListObjectsError, S3RequestError> {
         // Scope the endpoint, message, etc. since otherwise rustc thinks we use Message across the await.
         let body = {
             let mut message = self
@@ -196,6 +212,10 @@ impl S3CrtClient {
             if let Some(continuation_token) = continuation_token {
                 query.push(("continuation-token", continuation_token));
             }
+            // s3torch: the start-after key.
+            if let Some(start_after) = start_after {
+                query.push(("start-after", start_after));
+            }
 
             message
                 .set_request_path_and_query("/", QueryFragment::Query(&query))
@@ -206,6 +226,7 @@ impl S3CrtClient {
                 "list_objects",
                 bucket,
                 continued = continuation_token.is_some(),
+                start_after, // s3torch
                 delimiter,
                 max_keys,
                 prefix
