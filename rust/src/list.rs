@@ -196,3 +196,219 @@ impl PyListObjectStream {
         format!("ListObjectStream(s3://{}/{})", self.bucket, self.prefix)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The streaming ListObjectsV2 parser of the patched client against xmltree's: the same
+    //! result wherever it gives one, and the page left to xmltree (so the same error) otherwise.
+    use mountpoint_s3_client::s3torch_list_parsers::{both, streaming, xmltree};
+    use std::time::Instant;
+
+    const HEAD: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>bucket</Name><Prefix>data/</Prefix>"#;
+
+    fn object(i: usize) -> String {
+        format!(
+            "<Contents><Key>data/shard-{i:06}.tar</Key><LastModified>2024-05-0{}T12:34:56.{:03}Z</LastModified>\
+             <ETag>&quot;{:032x}&quot;</ETag><ChecksumAlgorithm>CRC32</ChecksumAlgorithm>\
+             <Size>{}</Size><Owner><ID>abc</ID><DisplayName>me</DisplayName></Owner>\
+             <StorageClass>STANDARD</StorageClass></Contents>",
+            1 + i % 9,
+            i % 1000,
+            i * 7919,
+            i * 1_048_576
+        )
+    }
+
+    /// A page as S3 sends it: `keys` objects, truncated with a token.
+    fn page(keys: usize) -> String {
+        let mut xml = String::from(HEAD);
+        for i in 0..keys {
+            xml.push_str(&object(i));
+        }
+        xml.push_str("<KeyCount>1000</KeyCount><MaxKeys>1000</MaxKeys><Delimiter></Delimiter>");
+        xml.push_str("<IsTruncated>true</IsTruncated><NextContinuationToken>tok/en+=</NextContinuationToken>");
+        xml.push_str("</ListBucketResult>");
+        xml
+    }
+
+    fn doc(body: &str) -> String {
+        format!("{HEAD}{body}</ListBucketResult>")
+    }
+
+    /// The two parsers agree: the streaming one gives xmltree's result, or leaves it to xmltree;
+    /// returns whether the streaming parser took the page.
+    fn agree(xml: &str) -> bool {
+        let slow = xmltree(xml.as_bytes());
+        let combined = both(xml.as_bytes());
+        assert_eq!(format!("{combined:?}"), format!("{slow:?}"), "{xml}");
+        match streaming(xml.as_bytes()) {
+            Some(fast) => {
+                let slow = slow.unwrap_or_else(|error| panic!("only the streaming parser took {xml:?}: {error}"));
+                assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "{xml}");
+                true
+            }
+            None => false,
+        }
+    }
+
+    #[test]
+    fn streaming_parser_takes_pages_as_s3_sends_them() {
+        assert!(agree(&page(1000)));
+        assert!(agree(&page(0).replace(
+            "true</IsTruncated><NextContinuationToken>tok/en+=</NextContinuationToken>",
+            "false</IsTruncated>"
+        )));
+        let fields = [
+            // Keys verbatim: spaces kept, entities and character references decoded.
+            "<Contents><Key> a b &amp; &lt;c&gt; &apos;&quot; &#233;&#x65e5;本 // </Key><Size>0</Size>\
+             <LastModified>2024-01-01T00:00:00Z</LastModified><ETag>e</ETag></Contents>",
+            // No storage class, an empty one, a restore in progress, a restored object.
+            "<Contents><Key>k</Key><Size>18446744073709551615</Size><LastModified>2024-01-01T00:00:00+02:00</LastModified>\
+             <ETag>e</ETag><StorageClass/></Contents>",
+            "<Contents><Key>k</Key><Size>1</Size><LastModified>2024-01-01T00:00:00Z</LastModified><ETag>e</ETag>\
+             <StorageClass>GLACIER</StorageClass><RestoreStatus><IsRestoreInProgress>true</IsRestoreInProgress></RestoreStatus></Contents>",
+            "<Contents><Key>k</Key><Size>1</Size><LastModified>2024-01-01T00:00:00Z</LastModified><ETag>e</ETag>\
+             <RestoreStatus><IsRestoreInProgress>false</IsRestoreInProgress>\
+             <RestoreExpiryDate>2025-01-01T00:00:00Z</RestoreExpiryDate></RestoreStatus></Contents>",
+            // Several checksum algorithms, an unknown one; first of a repeated field wins.
+            "<Contents><Key>k</Key><Key>other</Key><Size>1</Size><LastModified>2024-01-01T00:00:00Z</LastModified>\
+             <ETag>e</ETag><ChecksumAlgorithm>SHA256</ChecksumAlgorithm><ChecksumAlgorithm>NEW</ChecksumAlgorithm>\
+             <ChecksumAlgorithm>CRC64NVME</ChecksumAlgorithm><ChecksumAlgorithm>CRC32C</ChecksumAlgorithm>\
+             <ChecksumAlgorithm>SHA1</ChecksumAlgorithm></Contents>",
+            // Common prefixes; a Contents nested deeper is not an object.
+            "<CommonPrefixes><Prefix>a/</Prefix></CommonPrefixes><CommonPrefixes><Prefix>b &amp; c/</Prefix></CommonPrefixes>\
+             <Other><Contents><Key>nested</Key></Contents></Other>",
+        ];
+        for body in fields {
+            assert!(
+                agree(&doc(&format!("{body}<IsTruncated>false</IsTruncated>"))),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn streaming_parser_leaves_malformed_and_unusual_pages_to_xmltree() {
+        let object = "<Contents><Key>k</Key><Size>1</Size><LastModified>2024-01-01T00:00:00Z</LastModified><ETag>e</ETag></Contents>";
+        let end = "<IsTruncated>false</IsTruncated>";
+        let cases = [
+            // Malformed XML.
+            String::from("not xml"),
+            String::new(),
+            format!("{HEAD}{object}{end}"),
+            format!("{HEAD}{object}{end}</Other>"),
+            doc(&format!("{object}{end}")) + "<Second/>",
+            doc(&format!("{object}{end}")) + "trailing",
+            doc(&format!("<Contents><Key>a &bogus; b</Key></Contents>{end}")),
+            doc(&format!("<Contents><Key>a & b</Key></Contents>{end}")),
+            doc(&format!("<Contents><Key>a &#0; b</Key></Contents>{end}")),
+            doc(&format!("<Contents><Key>a \u{1} b</Key></Contents>{end}")),
+            doc(&format!("<x:Contents>{object}</x:Contents>{end}")),
+            doc(&format!("<Contents a=\"1\" a=\"2\">{object}</Contents>{end}")),
+            doc(&format!("<1bad/>{object}{end}")),
+            // Well formed but invalid pages: missing and bad fields.
+            doc(&object.replace("<Key>k</Key>", "")),
+            doc(&format!("{}{end}", object.replace("<Key>k</Key>", "<Key/>"))),
+            doc(&format!("{}{end}", object.replace("<Key>k</Key>", "<Key> </Key>"))),
+            doc(&format!("{}{end}", object.replace("<Size>1</Size>", "<Size>-1</Size>"))),
+            doc(&format!("{}{end}", object.replace("2024-01-01T00:00:00Z", "yesterday"))),
+            doc(&format!("{}{end}", object.replace("<ETag>e</ETag>", ""))),
+            doc(&format!("<Contents/>{end}")),
+            doc(&format!("<CommonPrefixes/>{end}")),
+            doc(&format!("<CommonPrefixes><Prefix/></CommonPrefixes>{end}")),
+            doc(&format!("{object}<IsTruncated>yes</IsTruncated>")),
+            doc(&format!("{object}<IsTruncated>true</IsTruncated>")),
+            doc(&format!(
+                "{object}{end}<NextContinuationToken>t</NextContinuationToken>"
+            )),
+            doc(&format!(
+                "{object}<IsTruncated>true</IsTruncated><NextContinuationToken/>"
+            )),
+            doc(object),
+            doc(&format!(
+                "{}{end}",
+                object.replace(
+                    "</ETag>",
+                    "</ETag><RestoreStatus><IsRestoreInProgress>false</IsRestoreInProgress></RestoreStatus>"
+                )
+            )),
+            doc(&format!(
+                "{}{end}",
+                object.replace("</ETag>", "</ETag><ChecksumAlgorithm/>")
+            )),
+            // Unusual: a comment, CDATA, a line end xml-rs rewrites, a child element in a field,
+            // another encoding, a DOCTYPE, another attribute.
+            doc(&format!("<!-- c -->{object}{end}")),
+            doc(&format!(
+                "{}{end}",
+                object.replace("<Key>k</Key>", "<Key><![CDATA[k]]></Key>")
+            )),
+            doc(&format!("{}{end}", object.replace("<Key>k</Key>", "<Key>a\r\nb</Key>"))),
+            doc(&format!("{}{end}", object.replace("<Key>k</Key>", "<Key>a<b/>c</Key>"))),
+            doc(&format!("{object}{end}")).replace("UTF-8", "ISO-8859-1"),
+            doc(&format!("{object}{end}")).replace("<ListBucketResult", "<!DOCTYPE x><ListBucketResult"),
+            doc(&format!("{object}{end}")).replace("<ListBucketResult", "<ListBucketResult other=\"1\""),
+        ];
+        for xml in &cases {
+            assert!(!agree(xml), "the streaming parser took {xml:?}");
+        }
+        // Not UTF-8.
+        let latin1 = b"<R><IsTruncated>false</IsTruncated>\xe9</R>";
+        assert!(streaming(latin1).is_none() && xmltree(latin1).is_err());
+        // Each case differs from one that the streaming parser takes.
+        assert!(agree(&doc(&format!("{object}{end}"))));
+    }
+
+    #[test]
+    fn streaming_parser_agrees_on_damaged_pages() {
+        // Bytes of a page replaced, cut or doubled at pseudo-random places: wherever the
+        // streaming parser gives a result, it is xmltree's.
+        let good = page(3).into_bytes();
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut taken = 0;
+        for round in 0..4000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let at = (state % good.len() as u64) as usize;
+            let mut xml = good.clone();
+            match round % 3 {
+                0 => xml[at] = b"<>/&;\"'x0 -"[(state >> 32) as usize % 11],
+                1 => xml.truncate(at),
+                _ => {
+                    let copy = xml[at..(at + 12).min(xml.len())].to_vec();
+                    xml.splice(at..at, copy);
+                }
+            }
+            let Ok(xml) = String::from_utf8(xml) else { continue };
+            taken += usize::from(agree(&xml));
+        }
+        assert!(taken > 100, "the streaming parser took only {taken} damaged pages");
+    }
+
+    /// Keys per second of the two parsers on a 1,000-key page:
+    /// `cargo test --release --lib list::tests::parse_speed -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn parse_speed() {
+        let xml = page(1000);
+        for (name, parse) in [
+            ("xmltree", &(|b: &[u8]| xmltree(b).is_ok()) as &dyn Fn(&[u8]) -> bool),
+            ("streaming", &|b: &[u8]| streaming(b).is_some()),
+        ] {
+            let rounds = 50;
+            let start = Instant::now();
+            for _ in 0..rounds {
+                assert!(parse(xml.as_bytes()));
+            }
+            let seconds = start.elapsed().as_secs_f64();
+            println!(
+                "{name}: {:.0} keys/s ({:.2} µs per key, page of {} bytes)",
+                1000.0 * rounds as f64 / seconds,
+                seconds * 1e6 / (1000.0 * rounds as f64),
+                xml.len()
+            );
+        }
+    }
+}

@@ -107,6 +107,10 @@ pub mod types {
 /// Object client methods return an error of type
 /// [`ObjectClientError`](object_client::ObjectClientError), which distinguishes between service and
 /// client errors. See its documentation for more details.
+// s3torch: the ListObjectsV2 parsers, for s3torch's tests and benchmark.
+#[doc(hidden)]
+pub use s3_crt_client::list_objects::s3torch_list_parsers;
+
 pub mod error {
     pub use super::object_client::{
         CopyObjectError, DeleteObjectError, GetObjectAttributesError, GetObjectError, HeadObjectError,
