@@ -67,6 +67,8 @@ pub use s3_crt_client::{
     NewClientError, OnTelemetry, S3CrtClient, S3RequestError, get_object::S3GetObjectResponse,
     put_object::S3PutObjectRequest,
 };
+// s3torch: what the requests of a multipart upload showed.
+pub use s3_crt_client::put_object::MultipartTrace;
 
 /// Configuration for the S3 client
 pub mod config {

@@ -1020,6 +1020,8 @@ enum S3Operation {
     PutObject,
     CopyObject,
     PutObjectSingle,
+    /// s3torch: AbortMultipartUpload sent on its own.
+    AbortMultipartUpload,
 }
 
 impl S3Operation {
@@ -1046,6 +1048,7 @@ impl S3Operation {
             S3Operation::PutObject => None,
             S3Operation::CopyObject => None,
             S3Operation::PutObjectSingle => Some("PutObject"),
+            S3Operation::AbortMultipartUpload => Some("AbortMultipartUpload"), // s3torch
         }
     }
 }

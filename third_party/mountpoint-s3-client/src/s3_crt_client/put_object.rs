@@ -1,14 +1,15 @@
 use std::ops::Deref as _;
 use std::os::unix::ffi::OsStrExt as _;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures::FutureExt;
 use futures::channel::oneshot::{self, Receiver};
 use mountpoint_s3_crt::http::request_response::{Header, Headers, HeadersError};
 use mountpoint_s3_crt::s3::client::{
-    ChecksumConfig, MetaRequestResult, RequestType, UploadReview, UploadReviewOutcome as CrtUploadReviewOutcome,
+    ChecksumConfig, MetaRequestResult, RequestMetrics, RequestType, UploadReview,
+    UploadReviewOutcome as CrtUploadReviewOutcome,
 };
 use thiserror::Error;
 use tracing::error;
@@ -20,9 +21,10 @@ use crate::object_client::{
 };
 
 use super::{
-    ETag, PutObjectTrailingChecksums, S3CrtClient, S3Message, S3MetaRequest, S3Operation, S3RequestError,
-    emit_throughput_metric,
+    ETag, PutObjectTrailingChecksums, QueryFragment, S3CrtClient, S3Message, S3MetaRequest, S3Operation,
+    S3RequestError, emit_throughput_metric,
 };
+use crate::object_client::ObjectClientError;
 
 const ETAG_HEADER_NAME: &str = "ETag";
 const SSE_TYPE_HEADER_NAME: &str = "x-amz-server-side-encryption";
@@ -36,6 +38,7 @@ impl S3CrtClient {
         params: &PutObjectParams,
     ) -> ObjectClientResult<S3PutObjectRequest, PutObjectError, S3RequestError> {
         let review_callback = ReviewCallbackBox::default();
+        let trace = Arc::new(MultipartTrace::default()); // s3torch
         let (on_headers, response_headers) = response_headers_handler();
         let (tx, rx) = oneshot::channel::<ObjectClientResult<(), PutObjectError, S3RequestError>>();
         // Before the first write, we need to await for the multi-part upload to be created, so we can report errors.
@@ -84,10 +87,13 @@ impl S3CrtClient {
 
             let on_mpu_created_sender = Arc::new(Mutex::new(Some(mpu_created_sender)));
             let on_failure_sender = on_mpu_created_sender.clone();
+            // s3torch: the trace of the upload, fed by each request and by the finish.
+            let (on_request_trace, on_finish_trace) = (trace.clone(), trace.clone());
             self.inner.meta_request_with_callbacks(
                 options,
                 span,
                 move |metrics| {
+                    on_request_trace.on_request(metrics); // s3torch
                     if metrics.request_type() == RequestType::CreateMultipartUpload && !metrics.error().is_err() {
                         // Send signal on a successful CreateMultipartUpload request
                         if let Some(sender) = on_mpu_created_sender.lock().unwrap().take() {
@@ -99,6 +105,7 @@ impl S3CrtClient {
                 |_, _| {},
                 |_| None,
                 move |result| {
+                    on_finish_trace.on_finish(); // s3torch
                     if let Some(sender) = on_failure_sender.lock().unwrap().take() {
                         // If the MPU was not created, the request must have failed.
                         _ = sender.send(result.and_then(|_| {
@@ -128,7 +135,41 @@ impl S3CrtClient {
             total_bytes: 0,
             response_headers,
             state: S3PutObjectRequestState::Idle,
+            trace, // s3torch
         })
+    }
+
+    /// s3torch: AbortMultipartUpload (`DELETE /key?uploadId=`), retried as any request is. An
+    /// upload that no longer exists (404, NoSuchUpload) counts as aborted.
+    pub async fn abort_multipart_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> ObjectClientResult<(), PutObjectError, S3RequestError> {
+        let request = {
+            let span = request_span!(self.inner, "abort_multipart_upload", bucket, key, upload_id);
+            let mut message = self
+                .inner
+                .new_request_template("DELETE", bucket)
+                .map_err(S3RequestError::construction_failure)?;
+            message
+                .set_request_path_and_query(format!("/{key}"), QueryFragment::Query(&[("uploadId", upload_id)]))
+                .map_err(S3RequestError::construction_failure)?;
+            self.inner.meta_request_without_payload(
+                message.into_options(S3Operation::AbortMultipartUpload),
+                span,
+                |_| None::<PutObjectError>,
+            )?
+        };
+        match request.await {
+            Err(ObjectClientError::ClientError(S3RequestError::ResponseError(result)))
+                if result.response_status == 404 =>
+            {
+                Ok(())
+            }
+            other => other,
+        }
     }
 
     pub(super) async fn put_object_single(
@@ -295,6 +336,73 @@ pub struct S3PutObjectRequest {
     /// Guaranteed to be available after the request finishes successfully.
     response_headers: Receiver<Headers>,
     state: S3PutObjectRequestState,
+    /// s3torch: what the upload's requests showed.
+    trace: Arc<MultipartTrace>,
+}
+
+/// s3torch: what the requests of one multipart upload showed, for the caller to finish what the
+/// CRT left undone: the upload id (from any request that names it), whether an
+/// AbortMultipartUpload of it was answered (2xx, or 404 for an upload already gone), and whether
+/// the upload has finished (after the CRT's own AbortMultipartUpload, for one that failed).
+#[derive(Debug, Default)]
+pub struct MultipartTrace {
+    state: Mutex<TraceState>,
+    finished: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct TraceState {
+    upload_id: Option<String>,
+    aborted: bool,
+    finished: bool,
+}
+
+impl MultipartTrace {
+    fn on_request(&self, metrics: &RequestMetrics) {
+        let upload_id = metrics.request_path_query().and_then(|path| upload_id_of(&path));
+        let answered = matches!(metrics.status_code(), Some(200..=299 | 404));
+        let mut state = self.state.lock().unwrap();
+        if state.upload_id.is_none() {
+            state.upload_id = upload_id;
+        }
+        if metrics.request_type() == RequestType::AbortMultipartUpload && answered {
+            state.aborted = true;
+        }
+    }
+
+    fn on_finish(&self) {
+        self.state.lock().unwrap().finished = true;
+        self.finished.notify_all();
+    }
+
+    /// The upload id, once a request that names it (UploadPart, AbortMultipartUpload,
+    /// CompleteMultipartUpload) has finished.
+    pub fn upload_id(&self) -> Option<String> {
+        self.state.lock().unwrap().upload_id.clone()
+    }
+
+    /// Whether an AbortMultipartUpload of this upload was answered (the upload is gone).
+    pub fn aborted(&self) -> bool {
+        self.state.lock().unwrap().aborted
+    }
+
+    /// Wait up to `timeout` for the upload to finish; returns whether it has.
+    pub fn wait_finished(&self, timeout: Duration) -> bool {
+        let state = self.state.lock().unwrap();
+        let (state, _) = self
+            .finished
+            .wait_timeout_while(state, timeout, |state| !state.finished)
+            .unwrap();
+        state.finished
+    }
+}
+
+/// s3torch: the `uploadId` query parameter of a request's path and query, decoded.
+fn upload_id_of(path_and_query: &str) -> Option<String> {
+    let (_, query) = path_and_query.split_once('?')?;
+    let value = query.split('&').find_map(|pair| pair.strip_prefix("uploadId="))?;
+    let decoded = percent_encoding::percent_decode_str(value).decode_utf8().ok()?;
+    Some(decoded.into_owned())
 }
 
 /// Internal state for a [S3PutObjectRequest].
@@ -460,6 +568,12 @@ impl PutObjectRequest for S3PutObjectRequest {
 }
 
 impl S3PutObjectRequest {
+    /// s3torch: what the upload's requests showed, shared: it stays readable once the request is
+    /// completed or dropped.
+    pub fn multipart_trace(&self) -> Arc<MultipartTrace> {
+        self.trace.clone()
+    }
+
     /// The number of bytes written to this request so far.
     // TODO: consider exposing on the `PutObjectRequest` trait.
     pub fn bytes_written(&self) -> u64 {
