@@ -160,3 +160,32 @@ def test_list_objects_keeps_its_positional_parameters(
     pages = list(client.list_objects(bucket, "x/", "/", 1))
     assert [info.key for page in pages for info in page.object_info] == ["x/1", "x/2"]
     assert [p for page in pages for p in page.common_prefixes] == ["x/y/"]
+
+
+def test_columns_of_a_page_match_its_object_info(client: s3torch.S3Client, bucket: str) -> None:
+    from array import array
+
+    from s3torch._datasets.table import pack_etag
+
+    keys = ["col/a", "col/é 日本", "col/big"]
+    put(client, bucket, keys[0], b"")
+    put(client, bucket, keys[1], b"12345")
+    put(client, bucket, keys[2], b"x" * 100)
+    [page] = list(client.list_objects(bucket, prefix="col/"))
+    infos = page.object_info
+    for base in [(0, 0), (1000, 77)]:
+        blob, key_ends, etags, etag_ends, sizes, modified = page.columns(*base)
+        assert blob == b"".join(info.key.encode() for info in infos)
+        assert etags == b"".join(pack_etag(info.etag) for info in infos)
+        ends = list(array("q", key_ends))
+        assert ends == [
+            base[0] + len(b"".join(i.key.encode() for i in infos[: n + 1])) for n in range(3)
+        ]
+        packed_ends = [
+            base[1] + len(b"".join(pack_etag(i.etag) for i in infos[: n + 1])) for n in range(3)
+        ]
+        assert list(array("q", etag_ends)) == packed_ends
+        assert list(array("q", sizes)) == [info.size for info in infos]
+        assert list(array("q", modified)) == [info.last_modified for info in infos]
+    empty = list(client.list_objects(bucket, prefix="nothing/"))
+    assert all(column == b"" for page in empty for column in page.columns())

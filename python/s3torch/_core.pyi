@@ -223,6 +223,17 @@ class ListObjectResult:
     def object_info(self) -> list[ObjectInfo]: ...
     @property
     def common_prefixes(self) -> list[str]: ...
+    def columns(
+        self, key_base: int = 0, etag_base: int = 0
+    ) -> tuple[bytes, bytes, bytes, bytes, bytes, bytes]:
+        """Internal (for the dataset's listing table): the page's objects as columns, without a
+        Python object per key. Returns `(keys, key_ends, etags, etag_ends, sizes, last_modified)`,
+        all `bytes`: the keys' UTF-8 one after another; the ETags one after another, each packed
+        as `s3torch._datasets.table.pack_etag` packs it; and four arrays of native 64-bit signed
+        ints (`array("q").frombytes(...)`): where each key and each packed ETag ends, counted from
+        `key_base` and `etag_base` (so that pages append to one table), the sizes, and the
+        last-modified times in seconds since the epoch.
+        """
 
 @final
 class ListObjectStream:

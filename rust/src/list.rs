@@ -10,6 +10,7 @@ use mountpoint_s3_client::error::{ListObjectsError, ObjectClientError};
 use mountpoint_s3_client::types::ListObjectsResult;
 use mountpoint_s3_client::S3RequestError;
 use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyTuple};
 
 /// Refuse a `start_after` that could not be a key (S3's rules for keys: no NUL, at most
 /// `MAX_KEY_BYTES`), naming the argument.
@@ -38,8 +39,72 @@ pub struct PyListObjectResult {
     common_prefixes: Vec<String>,
 }
 
+/// An ETag as `s3torch._datasets.table.pack_etag` packs it: `1`, the 16 bytes of a quoted MD5 in
+/// lowercase hex, then its `-parts` suffix; or `0` and the text; nothing for an empty ETag.
+fn pack_etag(etag: &str, out: &mut Vec<u8>) {
+    if etag.is_empty() {
+        return;
+    }
+    let md5 = etag
+        .strip_prefix('"')
+        .and_then(|rest| rest.strip_suffix('"'))
+        .filter(|inner| inner.len() >= 32 && inner.is_char_boundary(32))
+        .map(|inner| inner.split_at(32))
+        .filter(|(hex, parts)| {
+            hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+                && (parts.is_empty()
+                    || parts
+                        .strip_prefix('-')
+                        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())))
+        });
+    match md5 {
+        Some((hex, parts)) => {
+            out.push(1);
+            let digit = |b: u8| if b <= b'9' { b - b'0' } else { b - b'a' + 10 };
+            out.extend(
+                hex.as_bytes()
+                    .chunks(2)
+                    .map(|pair| digit(pair[0]) << 4 | digit(pair[1])),
+            );
+            out.extend_from_slice(parts.as_bytes());
+        }
+        None => {
+            out.push(0);
+            out.extend_from_slice(etag.as_bytes());
+        }
+    }
+}
+
 #[pymethods]
 impl PyListObjectResult {
+    /// Internal (for the dataset's listing table): the page's objects as columns, without a
+    /// Python object per key. Returns `(keys, key_ends, etags, etag_ends, sizes, last_modified)`,
+    /// all `bytes`: the keys' UTF-8 one after another; the ETags one after another, each packed
+    /// as `s3torch._datasets.table.pack_etag` packs it; and four arrays of native 64-bit signed
+    /// ints (`array("q").frombytes(...)`): where each key and each packed ETag ends, counted from
+    /// `key_base` and `etag_base` (so that pages append to one table), the sizes, and the
+    /// last-modified times in seconds since the epoch.
+    #[pyo3(signature = (key_base=0, etag_base=0))]
+    fn columns<'py>(&self, py: Python<'py>, key_base: i64, etag_base: i64) -> Bound<'py, PyTuple> {
+        let count = self.object_info.len();
+        let mut keys = Vec::with_capacity(self.object_info.iter().map(|info| info.key.len()).sum());
+        let mut etags = Vec::with_capacity(count * 18);
+        let mut key_ends = Vec::with_capacity(count * 8);
+        let mut etag_ends = Vec::with_capacity(count * 8);
+        let mut sizes = Vec::with_capacity(count * 8);
+        let mut modified = Vec::with_capacity(count * 8);
+        for info in &self.object_info {
+            keys.extend_from_slice(info.key.as_bytes());
+            key_ends.extend_from_slice(&(key_base + keys.len() as i64).to_ne_bytes());
+            pack_etag(&info.etag, &mut etags);
+            etag_ends.extend_from_slice(&(etag_base + etags.len() as i64).to_ne_bytes());
+            sizes.extend_from_slice(&i64::try_from(info.size).unwrap_or(i64::MAX).to_ne_bytes());
+            modified.extend_from_slice(&info.last_modified.to_ne_bytes());
+        }
+        let columns = [keys, key_ends, etags, etag_ends, sizes, modified].map(|column| PyBytes::new(py, &column));
+        PyTuple::new(py, columns).expect("a tuple of six bytes objects")
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "ListObjectResult({} objects, {} common prefixes)",
@@ -250,6 +315,33 @@ mod tests {
             }
             None => false,
         }
+    }
+
+    #[test]
+    fn etags_are_packed_as_the_table_packs_them() {
+        let packed = |etag: &str| {
+            let mut out = Vec::new();
+            super::pack_etag(etag, &mut out);
+            out
+        };
+        let md5 = "\"0123456789abcdef0123456789abcdef";
+        let digest = [0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef];
+        assert_eq!(packed(&format!("{md5}\"")), [&[1][..], &digest, &digest].concat());
+        assert_eq!(
+            packed(&format!("{md5}-12\"")),
+            [&[1][..], &digest, &digest, b"-12"].concat()
+        );
+        for text in [
+            "plain",
+            "\"0123456789ABCDEF0123456789abcdef\"",
+            &format!("{md5}-\""),
+            &format!("{md5}x\""),
+            md5,
+            "\"é\"",
+        ] {
+            assert_eq!(packed(text), [&[0][..], text.as_bytes()].concat(), "{text}");
+        }
+        assert!(packed("").is_empty());
     }
 
     #[test]
