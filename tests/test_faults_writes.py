@@ -295,28 +295,18 @@ print("exiting", flush=True)
 def test_an_upload_open_at_interpreter_exit_is_aborted_even_when_the_abort_fails_once(
     bucket: str, s3_server: Any, boto3_client: Any, tally: Tally
 ) -> None:
-    environment = dict(os.environ)
-    environment["PYTHONPATH"] = os.pathsep.join(
-        [os.path.dirname(os.path.dirname(s3torch.__file__)), environment.get("PYTHONPATH", "")]
-    )
+    package_root = os.path.dirname(os.path.dirname(s3torch.__file__))
+    path = os.pathsep.join([package_root, os.environ.get("PYTHONPATH", "")])
+    server = [s3_server.endpoint, s3_server.region, s3_server.access_key, s3_server.secret_key]
+    tests_dir = os.path.dirname(os.path.abspath(__file__))
+    script = [sys.executable, "-c", _EXIT_WITH_AN_OPEN_UPLOAD, tests_dir]
     tally.operations["put, then exit (child process)"] += 1
     child = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            _EXIT_WITH_AN_OPEN_UPLOAD,
-            os.path.dirname(os.path.abspath(__file__)),
-            s3_server.endpoint,
-            s3_server.region,
-            s3_server.access_key,
-            s3_server.secret_key,
-            bucket,
-            str(PART_SIZE),
-        ],
+        [*script, *server, bucket, str(PART_SIZE)],
         capture_output=True,
         text=True,
         timeout=90,
-        env=environment,
+        env={**os.environ, "PYTHONPATH": path},
     )
     assert child.returncode == 0, child.stderr[-2000:]
     assert "exiting" in child.stdout
