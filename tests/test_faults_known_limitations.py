@@ -27,7 +27,6 @@ from support.faults import (
     Tally,
     bounded,
     incomplete_uploads,
-    journal_tail,
     payload,
     read_directly,
     write,
@@ -162,31 +161,6 @@ def test_a_copy_over_broken_connections_raises_instead_of_aborting_the_process(
         tally.errors[f"process aborted (exit {child.returncode})"] += 1
     assert child.returncode == 0, child.stderr[-2000:]
     assert "raised S3NetworkError" in child.stdout
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="when a multipart upload fails, its AbortMultipartUpload is sent once: a transient "
-    "failure of it (here one 500) is not retried, and the incomplete upload stays on the server",
-)
-@pytest.mark.timeout(60)
-def test_the_abort_of_a_failed_upload_is_retried(
-    proxy: FaultProxy,
-    via: Callable[..., s3torch.S3Client],
-    bucket: str,
-    boto3_client: Any,
-    tally: Tally,
-) -> None:
-    attempts = 2
-    faulty = via(max_attempts=attempts)
-    proxy.fail_next("internal_error", "UploadPart", count=attempts, where="partNumber=2&")
-    proxy.fail_next("internal_error", "AbortMultipartUpload")
-    with pytest.raises(S3Exception):
-        bounded(
-            tally, "put+close", lambda: write(faulty, bucket, "k", payload(6, PART_SIZE * 2)), 60
-        )
-    assert read_directly(boto3_client, bucket, "k") is None
-    assert incomplete_uploads(boto3_client, bucket) == [], journal_tail(proxy)
 
 
 @pytest.mark.timeout(60)

@@ -6,6 +6,11 @@ See :mod:`support.faults` for the proxy, the fixtures and the soak run.
 from __future__ import annotations
 
 import collections
+import gc
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -33,8 +38,8 @@ from support.faults import (
 # Writes: exact or raised, previous object intact, no upload left behind
 # ---------------------------------------------------------------------------
 
-# Not AbortMultipartUpload: one failure of it leaves the upload behind (pinned by an xfail test
-# in test_faults_known_limitations.py), which would make these tests fail by chance.
+# Not AbortMultipartUpload: a failed one is retried within max_attempts (tests below), but with
+# two attempts a random run of failures of it would still leave an upload behind by chance.
 WRITE_OPERATIONS = ("PutObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload")
 # The first fault of each type goes where it surely applies (a body to cut short).
 FIRST_FAULT_AT = {"truncate": "CompleteMultipartUpload"}
@@ -178,3 +183,133 @@ def test_an_aborted_upload_leaves_the_previous_object_and_no_upload(
         tally.bytes_verified += len(previous)
     leftover = incomplete_uploads(boto3_client, bucket)
     assert len(leftover) <= proxy.lost_answers().get("CreateMultipartUpload", 0), leftover
+
+
+# ---------------------------------------------------------------------------
+# A failed AbortMultipartUpload is retried: no incomplete upload stays behind
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_the_abort_of_a_failed_upload_is_retried(
+    proxy: FaultProxy,
+    via: Callable[..., s3torch.S3Client],
+    bucket: str,
+    boto3_client: Any,
+    tally: Tally,
+) -> None:
+    """The CRT sends AbortMultipartUpload once when an upload fails; that one fails (a 500), and
+    the client sends its own, retried."""
+    attempts = 2
+    faulty = via(max_attempts=attempts)
+    proxy.fail_next("internal_error", "UploadPart", count=attempts, where="partNumber=2&")
+    proxy.fail_next("internal_error", "AbortMultipartUpload")
+    with pytest.raises(S3Exception):
+        bounded(
+            tally, "put+close", lambda: write(faulty, bucket, "k", payload(6, PART_SIZE * 2)), 60
+        )
+    assert read_directly(boto3_client, bucket, "k") is None
+    assert incomplete_uploads(boto3_client, bucket) == [], journal_tail(proxy)
+    assert proxy.requests().get("AbortMultipartUpload", 0) >= 2
+
+
+@pytest.mark.timeout(60)
+def test_an_abort_that_fails_every_attempt_of_the_crt_is_sent_again(
+    proxy: FaultProxy,
+    via: Callable[..., s3torch.S3Client],
+    bucket: str,
+    boto3_client: Any,
+    tally: Tally,
+) -> None:
+    """An explicit abort() whose AbortMultipartUpload fails, then one more failure of ours: its
+    retry (within max_attempts=3) removes the upload."""
+    faulty = via(max_attempts=3)
+    writer = faulty.put_object(bucket, "k")
+    writer.write(payload(10, 2 * PART_SIZE + 3))
+    proxy.fail_next("internal_error", "AbortMultipartUpload", count=2)
+    bounded(tally, "put+abort", writer.abort, 60)
+    assert writer.aborted
+    assert read_directly(boto3_client, bucket, "k") is None
+    assert incomplete_uploads(boto3_client, bucket) == [], journal_tail(proxy)
+
+
+@pytest.mark.timeout(60)
+def test_a_dropped_writer_is_aborted_even_when_the_abort_fails_once(
+    proxy: FaultProxy,
+    via: Callable[..., s3torch.S3Client],
+    bucket: str,
+    boto3_client: Any,
+    tally: Tally,
+) -> None:
+    """A writer garbage-collected unclosed is aborted (S3Writer.__del__), and so is a bare native
+    stream dropped unclosed (in the background): a failed AbortMultipartUpload is sent again."""
+    faulty = via(max_attempts=2)
+    writer = faulty.put_object(bucket, "k")
+    writer.write(payload(11, 2 * PART_SIZE + 3))
+    proxy.fail_next("internal_error", "AbortMultipartUpload")
+    tally.operations["put+drop"] += 1
+    del writer
+    gc.collect()
+    assert incomplete_uploads(boto3_client, bucket) == [], journal_tail(proxy)
+
+    stream = faulty._native.put_object(bucket, "bare", None)
+    stream.write(payload(12, 2 * PART_SIZE + 3))
+    proxy.fail_next("internal_error", "AbortMultipartUpload")
+    tally.operations["native put+drop"] += 1
+    del stream
+    gc.collect()
+    # The abort goes on in a thread of its own: wait for it, within a bound.
+    deadline = time.monotonic() + 30
+    while incomplete_uploads(boto3_client, bucket) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert incomplete_uploads(boto3_client, bucket) == [], journal_tail(proxy)
+    assert proxy.requests().get("AbortMultipartUpload", 0) >= 4
+    assert read_directly(boto3_client, bucket, "k") is None
+    assert read_directly(boto3_client, bucket, "bare") is None
+
+
+_EXIT_WITH_AN_OPEN_UPLOAD = """
+import atexit
+import sys
+sys.path.insert(0, sys.argv[1])
+# Registered before s3torch's exit hook, so run after it.
+atexit.register(lambda: print("aborts sent:", proxy.requests().get("AbortMultipartUpload", 0)))
+import s3torch
+from support.fault_proxy import FaultProxy
+endpoint, region, key_id, secret, bucket, part_size = sys.argv[2:8]
+config = s3torch.S3ClientConfig(
+    access_key_id=key_id, secret_access_key=secret, force_path_style=True, max_attempts=2,
+    part_size=int(part_size),
+)
+proxy = FaultProxy(endpoint).__enter__()
+client = s3torch.S3Client(region, endpoint=proxy.endpoint, s3client_config=config)
+writer = client.put_object(bucket, "left-open")
+writer.write(b"x" * (2 * int(part_size) + 3))
+proxy.fail_next("internal_error", "AbortMultipartUpload")
+_keep = writer  # open at exit: the exit hook aborts it
+print("exiting", flush=True)
+"""
+
+
+@pytest.mark.timeout(120)
+def test_an_upload_open_at_interpreter_exit_is_aborted_even_when_the_abort_fails_once(
+    bucket: str, s3_server: Any, boto3_client: Any, tally: Tally
+) -> None:
+    package_root = os.path.dirname(os.path.dirname(s3torch.__file__))
+    path = os.pathsep.join([package_root, os.environ.get("PYTHONPATH", "")])
+    server = [s3_server.endpoint, s3_server.region, s3_server.access_key, s3_server.secret_key]
+    tests_dir = os.path.dirname(os.path.abspath(__file__))
+    script = [sys.executable, "-c", _EXIT_WITH_AN_OPEN_UPLOAD, tests_dir]
+    tally.operations["put, then exit (child process)"] += 1
+    child = subprocess.run(
+        [*script, *server, bucket, str(PART_SIZE)],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env={**os.environ, "PYTHONPATH": path},
+    )
+    assert child.returncode == 0, child.stderr[-2000:]
+    assert "exiting" in child.stdout
+    assert "aborts sent: 2" in child.stdout, child.stdout + child.stderr[-2000:]
+    assert incomplete_uploads(boto3_client, bucket) == []
+    assert read_directly(boto3_client, bucket, "left-open") is None

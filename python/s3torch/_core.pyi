@@ -66,9 +66,16 @@ class S3Client:
         close().
         """
     def list_objects(
-        self, bucket: str, prefix: str = ..., delimiter: str = ..., max_keys: int = 1000
+        self,
+        bucket: str,
+        prefix: str = ...,
+        delimiter: str = ...,
+        max_keys: int = 1000,
+        start_after: str | None = None,
     ) -> ListObjectStream:
-        """List objects under a prefix, a page (up to `max_keys`) at a time."""
+        """List objects under a prefix, a page (up to `max_keys`) at a time. With `start_after`, the
+        listing begins after that key (not included), which need not exist.
+        """
     def head_object(self, bucket: str, key: str) -> HeadObjectResult:
         """Size, ETag, last-modified time and storage class of an object."""
     def delete_object(self, bucket: str, key: str) -> None:
@@ -280,6 +287,17 @@ class ListObjectResult:
     def object_info(self) -> list[ObjectInfo]: ...
     @property
     def common_prefixes(self) -> list[str]: ...
+    def columns(
+        self, key_base: int = 0, etag_base: int = 0
+    ) -> tuple[bytes, bytes, bytes, bytes, bytes, bytes]:
+        """Internal (for the dataset's listing table): the page's objects as columns, without a
+        Python object per key. Returns `(keys, key_ends, etags, etag_ends, sizes, last_modified)`,
+        all `bytes`: the keys' UTF-8 one after another; the ETags one after another, each packed
+        as `s3torch._datasets.table.pack_etag` packs it; and four arrays of native 64-bit signed
+        ints (`array("q").frombytes(...)`): where each key and each packed ETag ends, counted from
+        `key_base` and `etag_base` (so that pages append to one table), the sizes, and the
+        last-modified times in seconds since the epoch.
+        """
 
 @final
 class ListObjectStream:
@@ -293,6 +311,9 @@ class ListObjectStream:
     def delimiter(self) -> str: ...
     @property
     def max_keys(self) -> int: ...
+    @property
+    def start_after(self) -> str | None:
+        """The key the listing starts after (not included), or None to start at the prefix."""
     @property
     def continuation_token(self) -> str | None:
         """The token of the next page, or None when the listing has no more pages."""

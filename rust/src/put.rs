@@ -11,12 +11,39 @@ use mountpoint_s3_client::types::{
     ChecksumAlgorithm, PutObjectParams, PutObjectSingleParams, PutObjectTrailingChecksums, UploadChecksum,
     UploadReviewOutcome,
 };
-use mountpoint_s3_client::{ObjectClient, PutObjectRequest, S3PutObjectRequest};
+use mountpoint_s3_client::{MultipartTrace, ObjectClient, PutObjectRequest, S3PutObjectRequest};
 use pyo3::prelude::*;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Writes at least this large skip our buffer and go straight to the CRT, which copies them into
 /// its part buffers anyway; smaller ones are gathered first, to save a CRT call per tiny write.
 const DIRECT_WRITE: usize = 1024 * 1024;
+
+/// How long to wait for a failed or canceled multipart upload to finish (the CRT sends its
+/// AbortMultipartUpload first) before sending ours.
+const FINISH_WAIT: Duration = Duration::from_secs(60);
+
+/// The end of a multipart upload that did not complete: when the CRT's AbortMultipartUpload of it
+/// was not answered (it failed, and the CRT does not retry it), send one of our own, retried within
+/// `max_attempts` as any request is, so that no incomplete upload stays on the server. Nothing to
+/// do when the upload was never created on the server, or no request ever named its id (the CRT
+/// names it in every UploadPart and in its AbortMultipartUpload).
+fn abort_leftover(handle: &Handle, target: &Target, trace: &MultipartTrace) {
+    if !trace.wait_finished(FINISH_WAIT) {
+        tracing::warn!(%target, "the failed upload did not finish in time: its parts may stay on the server");
+        return;
+    }
+    let Some(upload_id) = trace.upload_id() else { return };
+    if trace.aborted() {
+        return;
+    }
+    let key = target.key.as_deref().unwrap_or_default();
+    let aborted = handle.crt.abort_multipart_upload(&target.bucket, key, &upload_id);
+    if let Err(error) = handle.wait("AbortMultipartUpload", target, aborted) {
+        tracing::warn!(%target, %upload_id, %error, "could not abort the failed upload: its parts stay on the server");
+    }
+}
 
 enum State {
     Open {
@@ -37,6 +64,8 @@ struct Upload {
     part_size: usize,
     state: State,
     written: u64,
+    /// What the requests of the multipart upload showed, once one is started.
+    trace: Option<Arc<MultipartTrace>>,
 }
 
 impl Upload {
@@ -57,7 +86,7 @@ impl Upload {
         ))
     }
 
-    fn start_multipart(&self) -> Result<S3PutObjectRequest> {
+    fn start_multipart(&mut self) -> Result<S3PutObjectRequest> {
         let mut params = PutObjectParams::new();
         if self.checksum {
             params = params.trailing_checksums(PutObjectTrailingChecksums::Composite(ChecksumAlgorithm::Crc32c));
@@ -66,7 +95,16 @@ impl Upload {
             params = params.storage_class(storage_class.clone());
         }
         let started = self.handle.crt.put_object(&self.target.bucket, self.key(), &params);
-        self.handle.wait("PutObject", &self.target, started)
+        let request = self.handle.wait("PutObject", &self.target, started)?;
+        self.trace = Some(request.multipart_trace());
+        Ok(request)
+    }
+
+    /// After a multipart upload failed or was canceled: abort it if the CRT could not.
+    fn abort_leftover(&self) {
+        if let Some(trace) = &self.trace {
+            abort_leftover(&self.handle, &self.target, trace);
+        }
     }
 
     fn write(&mut self, data: &[u8]) -> Result<()> {
@@ -80,19 +118,28 @@ impl Upload {
             pending.extend_from_slice(data);
             upload
         } else {
-            // On an error below the state stays `Failed`; dropping the request cancels it.
+            // On an error below the state stays `Failed`; dropping the request cancels it, and the
+            // upload is then aborted.
             let mut request = match upload {
                 Some(request) => request,
                 None => self.start_multipart()?,
             };
+            let mut sent = Ok(());
             if !pending.is_empty() {
-                self.send(&mut request, &pending)?;
+                sent = self.send(&mut request, &pending);
                 pending.clear();
             }
-            if data.len() >= DIRECT_WRITE {
-                self.send(&mut request, data)?;
-            } else {
-                pending.extend_from_slice(data);
+            if sent.is_ok() {
+                if data.len() >= DIRECT_WRITE {
+                    sent = self.send(&mut request, data);
+                } else {
+                    pending.extend_from_slice(data);
+                }
+            }
+            if let Err(error) = sent {
+                drop(request);
+                self.abort_leftover();
+                return Err(error);
             }
             Some(request)
         };
@@ -119,6 +166,7 @@ impl Upload {
                 // the CRT abort it before the request finishes, and we wait for that finish.
                 let refused = request.review_and_complete(|_review| UploadReviewOutcome::Abort);
                 let _expected_failure = wait::block_on(refused, &self.handle.limits);
+                self.abort_leftover();
             }
             State::Open { upload: None, .. } | State::Failed | State::Aborted => {}
             completed @ State::Completed(_) => self.state = completed,
@@ -151,18 +199,48 @@ impl Upload {
             }
             Some(mut request) => {
                 if !pending.is_empty() {
-                    self.send(&mut request, &pending)?;
+                    if let Err(error) = self.send(&mut request, &pending) {
+                        drop(request);
+                        self.abort_leftover();
+                        return Err(error);
+                    }
                 }
                 // Completing waits for every part still in flight, however long the data
                 // outstanding takes to send, so the stall limit does not apply; the CRT's own
                 // stall detection still does.
                 let completed = futures::executor::block_on(request.complete());
+                if completed.is_err() {
+                    self.abort_leftover();
+                }
                 self.handle.settle("PutObject", &self.target, Ok(completed))?
             }
         };
         let etag = result.etag.into_inner();
         self.state = State::Completed(etag.clone());
         Ok(etag)
+    }
+}
+
+impl Drop for Upload {
+    /// An upload dropped open (its stream garbage-collected unclosed) is canceled: the CRT then
+    /// aborts it, and a thread of its own waits for that and aborts it again if the CRT could not,
+    /// so that dropping never blocks on the network.
+    fn drop(&mut self) {
+        let State::Open {
+            upload: Some(request), ..
+        } = std::mem::replace(&mut self.state, State::Aborted)
+        else {
+            return;
+        };
+        drop(request);
+        let Some(trace) = self.trace.take() else { return };
+        let (handle, target) = (self.handle.clone(), self.target.clone());
+        let spawned = std::thread::Builder::new()
+            .name("s3torch-abort".into())
+            .spawn(move || abort_leftover(&handle, &target, &trace));
+        if let Err(error) = spawned {
+            tracing::warn!(target = %self.target, %error, "could not start a thread to abort the dropped upload");
+        }
     }
 }
 
@@ -195,6 +273,7 @@ impl PyPutObjectStream {
                         upload: None,
                     },
                     written: 0,
+                    trace: None,
                 },
                 "upload",
             ),
