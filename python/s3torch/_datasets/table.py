@@ -93,16 +93,71 @@ class TableBuilder:
         self._sizes.append(row.size)
         self._modified.append(row.last_modified)
 
+    def add_listed(self, bucket: str, infos: Iterable[ObjectInfo]) -> None:
+        """Add a listing page's objects (all in ``bucket``)."""
+        index = self._bucket_index.get(bucket)
+        if index is None:
+            index = self._bucket_index[bucket] = len(self._buckets)
+            self._buckets.append(bucket)
+        keys, etags = self._keys.append, self._etags.append
+        sizes, modified = self._sizes.append, self._modified.append
+        count = 0
+        for info in infos:
+            keys(info.key.encode("utf-8", "surrogatepass"))
+            etags(pack_etag(info.etag))
+            sizes(info.size)
+            modified(info.last_modified)
+            count += 1
+        self._bucket_ids.extend(itertools.repeat(index, count))
+
+    def __len__(self) -> int:
+        return len(self._sizes)
+
+    def row(self, i: int) -> ObjectRow:
+        """Row ``i`` of those added so far."""
+        return ObjectRow(
+            self._buckets[self._bucket_ids[i]],
+            str(self._keys[i], "utf-8", "surrogatepass"),
+            self._sizes[i],
+            unpack_etag(self._etags[i]),
+            self._modified[i],
+        )
+
     def finish(self) -> ObjectTable:
+        return TableBuilder.joined([self])
+
+    @staticmethod
+    def joined(builders: list[TableBuilder]) -> ObjectTable:
+        """One table of the rows of ``builders``, in order."""
+        buckets: list[str] = []
+        index: dict[str, int] = {}
+        bucket_ids = array("I")
+        for builder in builders:
+            remap = []
+            for bucket in builder._buckets:
+                if bucket not in index:
+                    index[bucket] = len(buckets)
+                    buckets.append(bucket)
+                remap.append(index[bucket])
+            if remap == list(range(len(remap))):
+                bucket_ids.extend(builder._bucket_ids)
+            else:
+                bucket_ids.extend(remap[i] for i in builder._bucket_ids)
+        keys = [k for builder in builders for k in builder._keys]
+        etags = [e for builder in builders for e in builder._etags]
+        sizes, modified = array("q"), array("q")
+        for builder in builders:
+            sizes.extend(builder._sizes)
+            modified.extend(builder._modified)
         return ObjectTable._packed(
-            self._buckets,
-            self._bucket_ids,
-            b"".join(self._keys),
-            array("q", itertools.accumulate(len(k) for k in self._keys)),
-            b"".join(self._etags),
-            array("q", itertools.accumulate(len(e) for e in self._etags)),
-            self._sizes,
-            self._modified,
+            buckets,
+            bucket_ids,
+            b"".join(keys),
+            array("q", itertools.accumulate(map(len, keys))),
+            b"".join(etags),
+            array("q", itertools.accumulate(map(len, etags))),
+            sizes,
+            modified,
         )
 
 
