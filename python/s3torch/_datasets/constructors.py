@@ -20,11 +20,16 @@ D = TypeVar("D")
 
 
 def build_from(
-    cls: Callable[..., D], source: ObjectSource, arguments: Mapping[str, Any], objects: str
+    cls: Callable[..., D],
+    source: ObjectSource,
+    arguments: Mapping[str, Any],
+    objects: str,
+    *consumed: str,
 ) -> D:
     """``cls(region, source, endpoint, **rest)``, where ``arguments`` is the ``locals()`` of a
     ``from_*`` classmethod taken before it binds any variable of its own, and ``rest`` is all of
-    it but ``cls``, ``region``, ``endpoint`` and the argument named ``objects`` (which
-    ``source`` was made from)."""
-    rest = {name: value for name, value in arguments.items() if name not in ("cls", objects)}
+    it but ``cls``, ``region``, ``endpoint``, the argument named ``objects`` (which ``source``
+    was made from) and those named in ``consumed`` (which ``source`` took too)."""
+    dropped = ("cls", objects, *consumed)
+    rest = {name: value for name, value in arguments.items() if name not in dropped}
     return cls(rest.pop("region"), source, rest.pop("endpoint"), **rest)

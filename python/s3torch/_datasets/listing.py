@@ -37,7 +37,12 @@ from typing import Any
 
 from .table import ObjectRow, ObjectTable, TableBuilder
 
-__all__ = ["DEFAULT_LIST_CONCURRENCY", "PartitionedListing", "takes_start_after"]
+__all__ = [
+    "DEFAULT_LIST_CONCURRENCY",
+    "PartitionedListing",
+    "check_concurrency",
+    "takes_start_after",
+]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +57,17 @@ _POSITION_CHARS = 8  # characters of a key (after what all keys share) that plac
 _LEARN_CHARS = 64  # characters of a key whose alphabet is learned
 _DELIMITER = "/"
 _MAX_RANGES_PER_THREAD = 64  # a bound on the requests cuts can cost
+
+
+def check_concurrency(concurrency: Any) -> int:
+    """``concurrency``, if it is an int of at least 1.
+
+    Raises:
+        ValueError: it is not.
+    """
+    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
+        raise ValueError(f"list_concurrency must be an int of at least 1, not {concurrency!r}")
+    return concurrency
 
 
 def takes_start_after(list_objects: Callable[..., Any]) -> bool:
@@ -104,8 +120,7 @@ class PartitionedListing:
         on_progress: Callable[[int], None] | None = None,
         progress_every_s: float = PROGRESS_EVERY_S,
     ) -> None:
-        if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
-            raise ValueError(f"list_concurrency must be an int of at least 1, not {concurrency!r}")
+        check_concurrency(concurrency)
         self._list = list_objects
         self._bucket = bucket
         self._prefix = prefix
@@ -167,6 +182,10 @@ class PartitionedListing:
 
     def table(self) -> ObjectTable:
         """Every row, as one table (the ranges' builders joined, no row made twice)."""
+        return TableBuilder.joined(self.builders())
+
+    def builders(self) -> list[TableBuilder]:
+        """Every row, in the ranges' builders, in key order (once the listing is over)."""
         self._start()
         try:
             with self._lock:
@@ -179,7 +198,7 @@ class PartitionedListing:
             while current is not None:
                 builders.append(current.rows)
                 current = current.next
-            return TableBuilder.joined(builders)
+            return builders
         finally:
             self.close()
 
