@@ -115,7 +115,7 @@ sdist: $(DEPS_STAMP)  ## the source distribution into dist/, checked for what a 
 	@listing=$$(tar -tzf $(DIST)/s3torch-*.tar.gz); \
 	for path in Cargo.toml Cargo.lock pyproject.toml rust/src/lib.rs python/s3torch/py.typed \
 		python/s3torch/_core.pyi python/s3torch/testing/__init__.py \
-		third_party/mountpoint-s3-crt/Cargo.toml; do \
+		third_party/mountpoint-s3-crt/Cargo.toml third_party/mountpoint-s3-client/Cargo.toml; do \
 		grep -q "^s3torch-[^/]*/$$path$$" <<< "$$listing" || { echo "sdist lacks $$path"; exit 1; }; \
 	done; echo "the sdist has the Rust sources, the patched crate in third_party/ and the stubs"
 

@@ -74,3 +74,89 @@ def test_max_keys_out_of_range_is_a_value_error(client: s3torch.S3Client, bucket
     for bad in [0, 1001]:
         with pytest.raises(ValueError, match="max_keys"):
             client.list_objects(bucket, max_keys=bad)
+
+
+def keys_of(stream: s3torch._core.ListObjectStream) -> list[str]:
+    return [info.key for page in stream for info in page.object_info]
+
+
+def test_start_after_begins_after_the_key_and_excludes_it(
+    client: s3torch.S3Client, bucket: str
+) -> None:
+    keys = [f"s/{i:02d}" for i in range(10)]
+    for key in keys:
+        put(client, bucket, key)
+    # Between two keys, equal to a key (not listed itself), before the first, past the end.
+    assert keys_of(client.list_objects(bucket, start_after="s/04x")) == keys[5:]
+    stream = client.list_objects(bucket, start_after="s/04")
+    assert stream.start_after == "s/04"
+    assert keys_of(stream) == keys[5:]
+    assert keys_of(client.list_objects(bucket, start_after="a")) == keys
+    assert keys_of(client.list_objects(bucket, start_after="s/09")) == []
+    assert keys_of(client.list_objects(bucket, start_after="zzz")) == []
+    # Empty or None: the whole listing.
+    assert keys_of(client.list_objects(bucket, start_after="")) == keys
+    assert client.list_objects(bucket).start_after is None
+
+
+def test_start_after_with_prefix_and_delimiter(client: s3torch.S3Client, bucket: str) -> None:
+    for key in ["p/a/1", "p/a/2", "p/b/1", "p/c.txt", "p/d/1", "q/after"]:
+        put(client, bucket, key)
+    # A start_after before the prefix lists the whole prefix; one inside it cuts it there.
+    assert keys_of(client.list_objects(bucket, prefix="p/", start_after="a")) == [
+        "p/a/1",
+        "p/a/2",
+        "p/b/1",
+        "p/c.txt",
+        "p/d/1",
+    ]
+    assert keys_of(client.list_objects(bucket, prefix="p/", start_after="p/a/2")) == [
+        "p/b/1",
+        "p/c.txt",
+        "p/d/1",
+    ]
+    pages = list(client.list_objects(bucket, prefix="p/", delimiter="/", start_after="p/a/zz"))
+    assert [p for page in pages for p in page.common_prefixes] == ["p/b/", "p/d/"]
+    assert [info.key for page in pages for info in page.object_info] == ["p/c.txt"]
+
+
+def test_start_after_takes_keys_verbatim(client: s3torch.S3Client, bucket: str) -> None:
+    keys = sorted(["u/a b", "u/a+b", "u/é", "u/日本", "u/%41", "u/~x", "u/!", "u/0"])
+    for key in keys:
+        put(client, bucket, key)
+    for i, key in enumerate(keys):
+        assert keys_of(client.list_objects(bucket, prefix="u/", start_after=key)) == keys[i + 1 :]
+    # Keys with "//" are not tried: the local server stores "a//b" as "a/b", and answers a
+    # start_after with "//" with keys it makes up ("u//!" for "u/!").
+
+
+def test_start_after_continues_across_pages(client: s3torch.S3Client, bucket: str) -> None:
+    keys = [f"c/{i:03d}" for i in range(20)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda key: put(client, bucket, key), keys))
+    stream = client.list_objects(bucket, prefix="c/", max_keys=3, start_after="c/006")
+    pages = list(stream)
+    assert [len(page.object_info) for page in pages] == [3, 3, 3, 3, 1]
+    assert [info.key for page in pages for info in page.object_info] == keys[7:]
+    assert stream.complete and stream.continuation_token is None
+
+
+def test_a_bad_start_after_is_refused_naming_it(client: s3torch.S3Client, bucket: str) -> None:
+    with pytest.raises(TypeError, match="start_after"):
+        client.list_objects(bucket, start_after=b"k")  # type: ignore[arg-type]
+    for bad in ["a\x00b", "k" * 1025, "\udcff"]:
+        with pytest.raises(ValueError, match="start_after"):
+            client.list_objects(bucket, start_after=bad)
+    # The native method refuses the same, naming the argument.
+    with pytest.raises(ValueError, match="start_after"):
+        client._native.list_objects(bucket, start_after="a\x00b")
+
+
+def test_list_objects_keeps_its_positional_parameters(
+    client: s3torch.S3Client, bucket: str
+) -> None:
+    for key in ["x/1", "x/2", "x/y/3"]:
+        put(client, bucket, key)
+    pages = list(client.list_objects(bucket, "x/", "/", 1))
+    assert [info.key for page in pages for info in page.object_info] == ["x/1", "x/2"]
+    assert [p for page in pages for p in page.common_prefixes] == ["x/y/"]

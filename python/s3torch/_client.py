@@ -211,14 +211,32 @@ class S3Client:
         return stream
 
     def list_objects(
-        self, bucket: str, prefix: str = "", delimiter: str = "", max_keys: int = 1000
+        self,
+        bucket: str,
+        prefix: str = "",
+        delimiter: str = "",
+        max_keys: int = 1000,
+        start_after: str | None = None,
     ) -> _core.ListObjectStream:
-        """List keys under ``prefix``, a page of up to ``max_keys`` at a time (ListObjectsV2)."""
+        """List keys under ``prefix``, a page of up to ``max_keys`` at a time (ListObjectsV2).
+
+        With ``start_after``, the listing begins after that key (the key itself is not listed,
+        and need not exist): a listing split into key ranges starts each range there.
+        """
         validate_bucket_name(_str("bucket", bucket))
         validate_key(_str("prefix", prefix))
         _text("delimiter", delimiter)
         check_int("max_keys", max_keys, minimum=1, maximum=1000)
-        return self._native.list_objects(bucket, prefix, delimiter, max_keys)
+        if start_after is None:
+            return self._native.list_objects(bucket, prefix, delimiter, max_keys)
+        _str("start_after", start_after)
+        try:
+            validate_key(start_after)
+        except ValueError as error:
+            raise ValueError(f"start_after: {error}") from None
+        return self._native.list_objects(
+            bucket, prefix, delimiter, max_keys, start_after=start_after
+        )
 
     def head_object(self, bucket: str, key: str) -> _core.HeadObjectResult:
         """Size, ETag, last-modified time and storage class of an object."""

@@ -66,9 +66,16 @@ class S3Client:
         close().
         """
     def list_objects(
-        self, bucket: str, prefix: str = ..., delimiter: str = ..., max_keys: int = 1000
+        self,
+        bucket: str,
+        prefix: str = ...,
+        delimiter: str = ...,
+        max_keys: int = 1000,
+        start_after: str | None = None,
     ) -> ListObjectStream:
-        """List objects under a prefix, a page (up to `max_keys`) at a time."""
+        """List objects under a prefix, a page (up to `max_keys`) at a time. With `start_after`, the
+        listing begins after that key (not included), which need not exist.
+        """
     def head_object(self, bucket: str, key: str) -> HeadObjectResult:
         """Size, ETag, last-modified time and storage class of an object."""
     def delete_object(self, bucket: str, key: str) -> None:
@@ -229,6 +236,9 @@ class ListObjectStream:
     def delimiter(self) -> str: ...
     @property
     def max_keys(self) -> int: ...
+    @property
+    def start_after(self) -> str | None:
+        """The key the listing starts after (not included), or None to start at the prefix."""
     @property
     def continuation_token(self) -> str | None:
         """The token of the next page, or None when the listing has no more pages."""

@@ -5,7 +5,7 @@ use crate::errors::{Error, Result, Target};
 use crate::fork::ForkGuard;
 use crate::get::PyGetObjectStream;
 use crate::handle::{Handle, Redirect};
-use crate::list::PyListObjectStream;
+use crate::list::{check_start_after, PyListObjectStream};
 use crate::metrics::Metrics;
 use crate::object::PyHeadObjectResult;
 use crate::put::PyPutObjectStream;
@@ -204,8 +204,9 @@ impl PyS3Client {
         ))
     }
 
-    /// List objects under a prefix, a page (up to `max_keys`) at a time.
-    #[pyo3(signature = (bucket, prefix=String::new(), delimiter=String::new(), max_keys=1000))]
+    /// List objects under a prefix, a page (up to `max_keys`) at a time. With `start_after`, the
+    /// listing begins after that key (not included), which need not exist.
+    #[pyo3(signature = (bucket, prefix=String::new(), delimiter=String::new(), max_keys=1000, start_after=None))]
     fn list_objects(
         &self,
         py: Python<'_>,
@@ -213,8 +214,12 @@ impl PyS3Client {
         prefix: String,
         delimiter: String,
         max_keys: usize,
+        start_after: Option<String>,
     ) -> PyResult<PyListObjectStream> {
         check_bucket(bucket)?;
+        if let Some(start_after) = &start_after {
+            check_start_after(start_after)?;
+        }
         if !(1..=1000).contains(&max_keys) {
             return Err(Error::invalid(format!(
                 "max_keys={max_keys} is out of range: must be between 1 and 1000"
@@ -222,7 +227,16 @@ impl PyS3Client {
             .into());
         }
         let handle = py.detach(|| self.shared.handle_for(bucket))?;
-        Ok(PyListObjectStream::start(handle, bucket, prefix, delimiter, max_keys))
+        // An empty start_after starts at the prefix, as no start_after does.
+        let start_after = start_after.filter(|key| !key.is_empty());
+        Ok(PyListObjectStream::start(
+            handle,
+            bucket,
+            prefix,
+            delimiter,
+            max_keys,
+            start_after,
+        ))
     }
 
     /// Size, ETag, last-modified time and storage class of an object.

@@ -1,14 +1,32 @@
 //! LIST: ListObjectsV2, a page at a time, with the next page requested while this one is used.
 
-use crate::errors::{Result, Target};
+use crate::checks::MAX_KEY_BYTES;
+use crate::errors::{Error, Result, Target};
 use crate::fork::ProcessLocal;
 use crate::handle::Handle;
 use crate::inflight::InFlight;
 use crate::object::PyObjectInfo;
 use mountpoint_s3_client::error::{ListObjectsError, ObjectClientError};
 use mountpoint_s3_client::types::ListObjectsResult;
-use mountpoint_s3_client::{ObjectClient, S3RequestError};
+use mountpoint_s3_client::S3RequestError;
 use pyo3::prelude::*;
+
+/// Refuse a `start_after` that could not be a key (S3's rules for keys: no NUL, at most
+/// `MAX_KEY_BYTES`), naming the argument.
+pub fn check_start_after(start_after: &str) -> Result<()> {
+    if start_after.len() > MAX_KEY_BYTES {
+        return Err(Error::invalid(format!(
+            "start_after is {} bytes long: S3 keys are at most {MAX_KEY_BYTES} bytes",
+            start_after.len()
+        )));
+    }
+    if start_after.contains('\0') {
+        return Err(Error::invalid(format!(
+            "start_after {start_after:?} contains a NUL character"
+        )));
+    }
+    Ok(())
+}
 
 type Page = InFlight<std::result::Result<ListObjectsResult, ObjectClientError<ListObjectsError, S3RequestError>>>;
 
@@ -37,18 +55,33 @@ struct Listing {
     prefix: String,
     delimiter: String,
     max_keys: usize,
+    start_after: Option<String>,
     next: Option<Page>,
     continuation_token: Option<String>,
 }
 
 impl Listing {
+    /// Ask for the page after `token`, or for the first page (after `start_after`, if given)
+    /// when there is no token: the token already says where the listing goes on.
     fn request(&self, token: Option<String>) -> Page {
         let client = self.handle.crt.clone();
         let bucket = self.target.bucket.clone();
         let (prefix, delimiter, max_keys) = (self.prefix.clone(), self.delimiter.clone(), self.max_keys);
+        let start_after = if token.is_none() {
+            self.start_after.clone()
+        } else {
+            None
+        };
         InFlight::start(async move {
             client
-                .list_objects(&bucket, token.as_deref(), &delimiter, max_keys, &prefix)
+                .list_objects_start_after(
+                    &bucket,
+                    token.as_deref(),
+                    start_after.as_deref(),
+                    &delimiter,
+                    max_keys,
+                    &prefix,
+                )
                 .await
         })
     }
@@ -90,11 +123,21 @@ pub struct PyListObjectStream {
     delimiter: String,
     #[pyo3(get)]
     max_keys: usize,
+    /// The key the listing starts after (not included), or None to start at the prefix.
+    #[pyo3(get)]
+    start_after: Option<String>,
     listing: ProcessLocal<Listing>,
 }
 
 impl PyListObjectStream {
-    pub fn start(handle: Handle, bucket: &str, prefix: String, delimiter: String, max_keys: usize) -> Self {
+    pub fn start(
+        handle: Handle,
+        bucket: &str,
+        prefix: String,
+        delimiter: String,
+        max_keys: usize,
+        start_after: Option<String>,
+    ) -> Self {
         let mut listing = Listing {
             handle,
             target: if prefix.is_empty() {
@@ -105,6 +148,7 @@ impl PyListObjectStream {
             prefix: prefix.clone(),
             delimiter: delimiter.clone(),
             max_keys,
+            start_after: start_after.clone(),
             next: None,
             continuation_token: None,
         };
@@ -114,6 +158,7 @@ impl PyListObjectStream {
             prefix,
             delimiter,
             max_keys,
+            start_after,
             listing: ProcessLocal::new(listing, "listing"),
         }
     }
