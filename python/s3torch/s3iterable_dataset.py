@@ -16,7 +16,7 @@ from typing import Any
 import torch.utils.data
 
 from ._config import S3ClientConfig
-from ._datasets.constructors import build_from
+from ._datasets.constructors import build_from, build_from_prefix
 from ._datasets.listing import DEFAULT_LIST_CONCURRENCY
 from ._datasets.metrics import FLUSH_EVERY, now_ns
 from ._datasets.objects import DatasetObjects, identity, manifest_source
@@ -192,16 +192,7 @@ class S3IterableDataset(torch.utils.data.IterableDataset[Any]):
             S3Exception: listing failed (on first use, or now with ``share_listing``).
         """
         log.debug("S3IterableDataset.from_prefix(%r)", s3_uri)
-        return build_from(
-            cls,
-            ObjectSource.from_prefixes(
-                s3_uri, list_concurrency=list_concurrency, share_listing=share_listing
-            ),
-            locals(),
-            "s3_uri",
-            "list_concurrency",
-            "share_listing",
-        )
+        return build_from_prefix(cls, locals())
 
     @classmethod
     def from_objects(

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from .source import ObjectSource
 
-__all__ = ["build_from"]
+__all__ = ["build_from", "build_from_prefix"]
 
 D = TypeVar("D")
 
@@ -33,3 +33,19 @@ def build_from(
     dropped = ("cls", objects, *consumed)
     rest = {name: value for name, value in arguments.items() if name not in dropped}
     return cls(rest.pop("region"), source, rest.pop("endpoint"), **rest)
+
+
+def build_from_prefix(
+    cls: Callable[..., D],
+    arguments: Mapping[str, Any],
+    key_filter: Callable[[str], bool] | None = None,
+) -> D:
+    """:func:`build_from` for a ``from_prefix``: the source is every object under
+    ``arguments["s3_uri"]``, listed with its ``list_concurrency`` and ``share_listing``."""
+    source = ObjectSource.from_prefixes(
+        arguments["s3_uri"],
+        key_filter,
+        list_concurrency=arguments["list_concurrency"],
+        share_listing=arguments["share_listing"],
+    )
+    return build_from(cls, source, arguments, "s3_uri", "list_concurrency", "share_listing")
