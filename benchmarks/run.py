@@ -652,8 +652,9 @@ def main(argv: list[str] | None = None) -> int:
     data_root = Path(tempfile.mkdtemp(prefix="s3torch-bench-data-", dir=base))
     runs: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     servers: dict[str, Any] = {}
+    mode = "quick" if args.quick else "scale" if args.scale else "full"
     log(
-        f"s3torch benchmarks: {'quick' if args.quick else 'scale' if args.scale else 'full'} sizes, {args.runs} run(s), "
+        f"s3torch benchmarks: {mode} sizes, {args.runs} run(s), "
         f"servers {','.join(args.server_list)}, data in {data_root}"
     )
     try:
@@ -666,7 +667,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(data_root, ignore_errors=True)
     meta = {
-        "mode": "quick" if args.quick else "scale" if args.scale else "full",
+        "mode": mode,
         "started": started_at.strftime("%Y-%m-%d %H:%M UTC"),
         "total_s": time.monotonic() - started,
         "runs": args.runs,

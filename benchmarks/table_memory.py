@@ -73,7 +73,9 @@ def _rank(side: str, count: int, workers: int, manifest: str) -> dict[str, Any]:
 
         def objects(_client: Any) -> Iterator[Any]:
             for key, etag, size, modified in synthetic(count):
-                yield S3BucketKeyData(BUCKET, key, ObjectInfo(key, etag, size, modified, None, None))
+                yield S3BucketKeyData(
+                    BUCKET, key, ObjectInfo(key, etag, size, modified, None, None)
+                )
 
         dataset = TheirMap("us-east-1", get_dataset_objects=objects, endpoint=ENDPOINT)
         len(dataset)

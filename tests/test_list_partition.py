@@ -10,9 +10,9 @@ import logging
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support.fake_listing import FakeLister
 
 from s3torch._datasets.listing import PartitionedListing, takes_start_after
+from support.fake_listing import FakeLister
 
 # Characters that make S3's order differ from naive ones: multi-byte (2, 3 and 4 bytes in
 # UTF-8, astral above the BMP), the delimiter, space, characters on either side of "/", and
@@ -29,9 +29,7 @@ def sequential(lister: FakeLister, prefix: str, max_keys: int) -> list[str]:
     ]
 
 
-def partitioned(
-    lister: FakeLister, prefix: str, max_keys: int, concurrency: int
-) -> list[str]:
+def partitioned(lister: FakeLister, prefix: str, max_keys: int, concurrency: int) -> list[str]:
     listing = PartitionedListing(
         lister.list_objects, "b", prefix, concurrency=concurrency, max_keys=max_keys
     )
@@ -82,9 +80,7 @@ def test_keys_in_folders_list_as_a_sequential_listing(
         pytest.param([f"{i:06d}.jpg" for i in range(5000)], id="flat"),
         pytest.param([f"{i:06d}.jpg" for i in range(1000)], id="exactly-a-page"),
         pytest.param([f"{i:06d}.jpg" for i in range(999)], id="a-page-less-one"),
-        pytest.param(
-            [f"only/one/sub/{i:05d}" for i in range(4000)], id="all-under-one-subprefix"
-        ),
+        pytest.param([f"only/one/sub/{i:05d}" for i in range(4000)], id="all-under-one-subprefix"),
         pytest.param(
             [f"a{i:05d}" for i in range(10)] + [f"z{i:05d}" for i in range(4000)], id="skewed"
         ),
@@ -147,7 +143,13 @@ def test_without_start_after_it_is_one_sequential_stream() -> None:
 def test_an_error_reaches_the_consumer() -> None:
     lister = FakeLister((f"{i:05d}" for i in range(500)), delay_s=0.005)
 
-    def failing(bucket: str, prefix: str = "", delimiter: str = "", max_keys: int = 1000, start_after: str | None = None):  # type: ignore[no-untyped-def]
+    def failing(
+        bucket: str,
+        prefix: str = "",
+        delimiter: str = "",
+        max_keys: int = 1000,
+        start_after: str | None = None,
+    ):  # type: ignore[no-untyped-def]
         if start_after is not None:
             raise OSError("listing failed")
         return lister.list_objects(bucket, prefix, delimiter, max_keys)

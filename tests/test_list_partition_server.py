@@ -10,10 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from support.datasets import dataset_settings
 
 from s3torch import S3IterableDataset
 from s3torch._datasets.listing import PartitionedListing
+from support.datasets import dataset_settings
 
 KEYS = (
     [f"flat/{i:05d}" for i in range(1500)]
@@ -96,9 +96,7 @@ class CountingLister:
             yield page
 
 
-def test_pages_are_in_flight_at_the_same_time(
-    make_client: Any, listed: str
-) -> None:
+def test_pages_are_in_flight_at_the_same_time(make_client: Any, listed: str) -> None:
     client = make_client()
     lister = CountingLister(client)
     before = client.metrics().get("requests.ListObjectsV2", 0)

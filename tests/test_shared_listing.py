@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from support.datasets import dataset_settings, stocked_bucket
 
 from s3torch import S3IterableDataset, S3MapDataset, S3TarDataset
 from s3torch._datasets.shared_listing import ListingFailed, shared_table
 from s3torch._datasets.table import ObjectRow, ObjectTable
+from support.datasets import dataset_settings, stocked_bucket
 
 KEYS = [f"data/{i:03d}.bin" for i in range(40)] + ["data/é 😀 x.bin"]
 
@@ -103,8 +103,10 @@ def _failing_rank(rank: int, store: str, out: str) -> None:
 def test_a_failed_listing_on_rank_0_fails_every_rank(tmp_path: Path) -> None:
     mp.spawn(_failing_rank, args=(str(tmp_path / "store"), str(tmp_path)), nprocs=2, join=True)
     assert (tmp_path / "rank0.txt").read_text() == "OSError: no listing today"
-    assert (tmp_path / "rank1.txt").read_text().startswith(
-        "ListingFailed: rank 0 failed to list s3://b/p/: OSError: no listing today"
+    assert (
+        (tmp_path / "rank1.txt")
+        .read_text()
+        .startswith("ListingFailed: rank 0 failed to list s3://b/p/: OSError: no listing today")
     )
 
 

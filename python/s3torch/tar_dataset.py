@@ -24,8 +24,8 @@ import torch.utils.data
 
 from ._checks import check_int, check_optional_int
 from ._config import S3ClientConfig
-from ._datasets.listing import DEFAULT_LIST_CONCURRENCY
 from ._datasets.decoders import DEFAULT_DECODERS, Decoder, choose_decoders, decode_sample
+from ._datasets.listing import DEFAULT_LIST_CONCURRENCY
 from ._datasets.metrics import FLUSH_EVERY, now_ns
 from ._datasets.objects import DatasetObjects, manifest_source
 from ._datasets.prefetch import DEFAULT_PREFETCH_BYTES, DEFAULT_PREFETCH_OBJECTS

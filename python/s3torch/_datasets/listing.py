@@ -50,13 +50,13 @@ DEFAULT_LIST_CONCURRENCY = 8
 """How many ranges of one prefix are listed at once (about that many pages in flight)."""
 
 PROGRESS_EVERY_S = 5.0
-"""How often a long listing logs how many keys it has so far (INFO, ``s3torch._datasets.listing``)."""
+"""How often a long listing logs its keys so far (INFO, ``s3torch._datasets.listing``)."""
 
 _DEPTH = 4  # how many single-folder levels discovery descends
 _POSITION_CHARS = 8  # characters of a key (after what all keys share) that place it
 _LEARN_CHARS = 64  # characters of a key whose alphabet is learned
 _DELIMITER = "/"
-_MAX_RANGES_PER_THREAD = 64  # a bound on the requests cuts can cost
+_MAX_RANGES_PER_THREAD = 16  # a bound on the requests cuts can cost
 
 
 def check_concurrency(concurrency: Any) -> int:
@@ -220,9 +220,7 @@ class PartitionedListing:
             return
         self._started_at = self._reported_at = time.monotonic()
         for n in range(self._concurrency):
-            thread = threading.Thread(
-                target=self._work, name=f"s3torch-list-{n}", daemon=True
-            )
+            thread = threading.Thread(target=self._work, name=f"s3torch-list-{n}", daemon=True)
             self._threads.append(thread)
             thread.start()
 
@@ -357,7 +355,7 @@ class PartitionedListing:
             if self._base is None:
                 self._base = key
             elif not key.startswith(self._base):
-                self._base = os.path.commonprefix([self._base, key])
+                self._base = os.path.commonprefix([self._base, key])  # noqa: RUF071 (text)
             for char in key[len(self._prefix) : len(self._prefix) + _LEARN_CHARS]:
                 i = bisect.bisect_left(alphabet, char)
                 if i == len(alphabet) or alphabet[i] != char:
@@ -398,9 +396,11 @@ class PartitionedListing:
         more pages (by the keys per unit of key space listed so far)."""
         if not self._alphabet or self._requests >= _MAX_RANGES_PER_THREAD * self._concurrency:
             return None
-        # Keys per unit of key space, so far; a cut must leave two pages' worth on each side.
+        # Keys per unit of key space, so far. A cut range lists one page past its end (a page
+        # the next range lists too), so a range is cut only where it likely holds four more
+        # pages, two on each side of the cut.
         density = self._count / self._covered if self._covered > 0 else float("inf")
-        least = 2 * self._max_keys / density if density > 0 else float("inf")
+        least = 4 * self._max_keys / density if density > 0 else float("inf")
         candidates = []
         current: _Range | None = self._head
         while current is not None:
@@ -431,9 +431,7 @@ class PartitionedListing:
         """Cut ``part`` at ``cut`` if it lies beyond what ``part`` has listed and before its
         end: ``part`` then ends at ``cut`` and a new range follows it."""
         reached = part.reached
-        if (reached is not None and cut <= reached) or (
-            part.upto is not None and cut >= part.upto
-        ):
+        if (reached is not None and cut <= reached) or (part.upto is not None and cut >= part.upto):
             return None
         if not cut.startswith(self._prefix) or cut == self._prefix:
             return None

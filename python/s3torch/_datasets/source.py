@@ -179,7 +179,9 @@ class ObjectSource:
         if self._uris or self._function is not None:
             return ObjectTable.build(self.rows(client))
         # Only prefixes: the listings' own compact rows are joined, no row is made twice.
-        builders = [self._listing(client, bucket, prefix).builders() for bucket, prefix in self._prefixes]
+        builders = [
+            self._listing(client, bucket, prefix).builders() for bucket, prefix in self._prefixes
+        ]
         return TableBuilder.joined([b for listed in builders for b in listed])
 
     def _listing(self, client: S3Client, bucket: str, prefix: str) -> PartitionedListing:

@@ -253,16 +253,7 @@ class ObjectTable:
         return f"s3://{self.bucket(i)}/{self.key(i)}"
 
     def __getstate__(self) -> tuple[Any, ...]:
-        return (
-            self._buckets,
-            self._bucket_ids,
-            self._keys,
-            self._key_ends,
-            self._etags,
-            self._etag_ends,
-            self._sizes,
-            self._modified,
-        )
+        return tuple(getattr(self, name) for name in _STATE)
 
     def __reduce_ex__(self, protocol: Any) -> Any:
         if multiprocessing.context.get_spawning_popen() is not None:
@@ -282,21 +273,29 @@ class ObjectTable:
                 self._shared = _write_shared(sections)
             except OSError:
                 return None
-            weakref.finalize(self, _unlink, self._shared[0], os.getpid())
+            weakref.finalize(self, unlink_owned, self._shared[0], os.getpid())
         return self._shared
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
         self._shared = None
-        (
-            self._buckets,
-            self._bucket_ids,
-            self._keys,
-            self._key_ends,
-            self._etags,
-            self._etag_ends,
-            self._sizes,
-            self._modified,
-        ) = state
+        if len(state) != len(_STATE):
+            raise ValueError(f"an ObjectTable state has {len(_STATE)} parts, not {len(state)}")
+        for name, part in zip(_STATE, state):
+            setattr(self, name, part)
+
+
+# What a table's state is made of, in order: the buckets, then its buffers (as the manifest
+# and the shared file store them).
+_STATE = (
+    "_buckets",
+    "_bucket_ids",
+    "_keys",
+    "_key_ends",
+    "_etags",
+    "_etag_ends",
+    "_sizes",
+    "_modified",
+)
 
 
 def _slice(blob: bytes, ends: array[int], i: int) -> str:
@@ -305,7 +304,9 @@ def _slice(blob: bytes, ends: array[int], i: int) -> str:
     return str(blob[start : ends[i]], "utf-8", "surrogatepass")
 
 
-def _shared_dir() -> str:
+def shared_dir() -> str:
+    """Where files that processes map together go: ``/dev/shm`` if writable, else the
+    temporary directory."""
     shm = "/dev/shm"
     return shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else tempfile.gettempdir()
 
@@ -313,7 +314,7 @@ def _shared_dir() -> str:
 def _write_shared(sections: Any) -> tuple[str, list[tuple[int, int, str | None]]]:
     """Write the buffers one after the other (each at a multiple of 8, so that its view can be
     cast back to its item type) and say where each is."""
-    fd, path = tempfile.mkstemp(prefix="s3torch-table-", dir=_shared_dir())
+    fd, path = tempfile.mkstemp(prefix="s3torch-table-", dir=shared_dir())
     layout: list[tuple[int, int, str | None]] = []
     try:
         with os.fdopen(fd, "wb") as f:
@@ -330,7 +331,7 @@ def _write_shared(sections: Any) -> tuple[str, list[tuple[int, int, str | None]]
                 layout.append((offset, view.nbytes, code))
                 offset += view.nbytes + (-view.nbytes % 8)
     except BaseException:
-        _unlink(path, os.getpid())
+        unlink_owned(path, os.getpid())
         raise
     return path, layout
 
@@ -349,7 +350,8 @@ def _attach(
     return ObjectTable._packed(buckets, *parts)
 
 
-def _unlink(path: str, owner: int) -> None:
+def unlink_owned(path: str, owner: int) -> None:
+    """Remove ``path`` if this is process ``owner`` (not a forked child), ignoring errors."""
     if os.getpid() == owner:
         try:
             os.unlink(path)

@@ -10,7 +10,6 @@ from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
 from .._datasets.listing import PartitionedListing
-
 from ._common import (
     EXIT_OK,
     CommandError,
