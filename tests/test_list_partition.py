@@ -4,6 +4,7 @@ listing: property tests over generated key sets against a lister with S3's seman
 
 from __future__ import annotations
 
+import io
 import itertools
 import logging
 
@@ -180,3 +181,32 @@ def test_progress_is_logged_and_reported(caplog: pytest.LogCaptureFixture) -> No
 def test_concurrency_is_checked(bad: object) -> None:
     with pytest.raises(ValueError, match="list_concurrency"):
         PartitionedListing(FakeLister([]).list_objects, "b", "", concurrency=bad)  # type: ignore[arg-type]
+
+
+class _Stream(io.StringIO):
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+def test_ls_shows_a_running_count_on_a_terminal_only() -> None:
+    from s3torch.cli.ls import ListingProgress
+
+    err = _Stream(tty=True)
+    progress = ListingProgress(err, _Stream(tty=False))
+    progress(1000)
+    progress(2500)
+    progress.done()
+    assert err.getvalue() == "\rlisting: 1,000 keys so far\rlisting: 2,500 keys so far\r\x1b[K"
+    # Not on a terminal (or when the listing itself goes to that terminal): a plain line, at
+    # the slow interval only.
+    err = _Stream(tty=False)
+    progress = ListingProgress(err, _Stream(tty=False))
+    assert progress.every_s == ListingProgress.SLOW_EVERY_S
+    progress(5)
+    progress.done()
+    assert err.getvalue() == "s3torch ls: 5 keys listed so far\n"
+    assert ListingProgress(_Stream(tty=True), _Stream(tty=True)).every_s == 10.0
