@@ -57,6 +57,22 @@ def _touch(batch: Any) -> int:
     return 0
 
 
+class _Indexed:
+    """Makes ``dataset[i]`` (a reader, no request) for each index of a batch: a DataLoader
+    would call an ``S3MapDataset``'s ``__getitems__``, which starts the batch's GETs."""
+
+    def __init__(self, dataset: Any) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitems__(self, indices: list[int]) -> list[int]:
+        for i in indices:
+            self.dataset[i]
+        return [0]
+
+
 def _rank(side: str, count: int, workers: int, manifest: str) -> dict[str, Any]:
     import torch.utils.data
 
@@ -81,7 +97,7 @@ def _rank(side: str, count: int, workers: int, manifest: str) -> dict[str, Any]:
         len(dataset)
     built_s = time.perf_counter() - started
     loader = torch.utils.data.DataLoader(
-        dataset,
+        _Indexed(dataset),  # type: ignore[arg-type]
         batch_size=1000,
         num_workers=workers,
         persistent_workers=True,
