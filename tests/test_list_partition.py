@@ -95,12 +95,16 @@ def test_keys_in_folders_list_as_a_sequential_listing(
         pytest.param([f"k{i}" for i in range(3000)] + ["k", "k/", "k//"], id="markers"),
     ],
 )
-def test_shapes_of_key_sets(keys: list[str]) -> None:
-    lister = FakeLister(keys)
+@pytest.mark.parametrize("folders_first", [False, True], ids=["s3-order", "folders-first"])
+def test_shapes_of_key_sets(keys: list[str], folders_first: bool) -> None:
+    lister = FakeLister(keys, folders_first=folders_first)
     listing = PartitionedListing(lister.list_objects, "b", "", concurrency=8, max_keys=1000)
     assert [row.key for row in listing.rows()] == lister.keys
     # Small pages, so that there are many ranges to cut.
-    check(keys, "", max_keys=50, concurrency=8)
+    listing = PartitionedListing(lister.list_objects, "b", "", concurrency=8, max_keys=50)
+    assert [row.key for row in listing.rows()] == lister.keys
+    if not folders_first:
+        check(keys, "", max_keys=50, concurrency=8)
 
 
 def test_ranges_are_listed_from_learned_cut_points() -> None:
@@ -118,7 +122,10 @@ def test_folders_become_cut_points() -> None:
     lister = FakeLister(keys, delay_s=0.005)
     listing = PartitionedListing(lister.list_objects, "b", "", concurrency=4, max_keys=100)
     assert [row.key for row in listing.rows()] == lister.keys
-    assert any(after and after.endswith("/") for after in lister.start_afters)
+    # Cut just before a folder's name ("train/n017"), which splits the keys alike in S3's order
+    # and in a folder-by-folder one.
+    folders = {f"train/n{c:03d}" for c in range(50)}
+    assert any(after in folders for after in lister.start_afters), lister.start_afters
 
 
 def test_key_filter_keeps_order() -> None:
@@ -210,3 +217,19 @@ def test_ls_shows_a_running_count_on_a_terminal_only() -> None:
     progress.done()
     assert err.getvalue() == "s3torch ls: 5 keys listed so far\n"
     assert ListingProgress(_Stream(tty=True), _Stream(tty=True)).every_s == 10.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    keys=st.lists(st.text(alphabet="ab/ -.0z", max_size=8), max_size=80),
+    max_keys=st.integers(1, 5),
+)
+def test_a_server_listing_out_of_key_order_is_followed(keys: list[str], max_keys: int) -> None:
+    """SeaweedFS lists "a/x" before "a x": the listing notices and gives the server's order,
+    never a key twice or none."""
+    lister = FakeLister(keys, delay_s=0.001, folders_first=True)
+    expected = sequential(lister, "", max_keys)
+    assert sorted(expected) == sorted(set(keys))
+    assert partitioned(lister, "", max_keys, 4) == expected
+    table = PartitionedListing(lister.list_objects, "b", "", concurrency=4, max_keys=max_keys)
+    assert [row.key for row in table.rows()] == expected

@@ -766,7 +766,10 @@ def _list_s3torch(ctx: Context) -> Timed:
     item = ctx.data("keys")
 
     def run() -> dict[str, Any]:
-        listing = PartitionedListing(client.list_objects, item["bucket"], item["prefix"])
+        # Flat keys: SeaweedFS's start-after follows S3's there (not across folders).
+        listing = PartitionedListing(
+            client.list_objects, item["bucket"], item["prefix"], concurrency=8
+        )
         keys = (row.key for row in listing.rows())
         return _timed_listing(iter(lambda: list(itertools.islice(keys, 1000)), []), ctx)
 

@@ -169,7 +169,7 @@ class S3IterableDataset(torch.utils.data.IterableDataset[Any]):
         rank: int | None = None,
         world_size: int | None = None,
         drop_last: bool = False,
-        list_concurrency: int = DEFAULT_LIST_CONCURRENCY,
+        list_concurrency: int | None = DEFAULT_LIST_CONCURRENCY,
         share_listing: bool = False,
     ) -> S3IterableDataset:
         """A dataset of every object under ``s3_uri`` (``s3://bucket/prefix``), or under each
@@ -177,7 +177,9 @@ class S3IterableDataset(torch.utils.data.IterableDataset[Any]):
         one is listed once. The listing is made once, on first use.
 
         ``list_concurrency``: how many key ranges of a prefix are listed at once (about as
-        many ListObjectsV2 requests in flight); 1 lists with one sequential stream.
+        many ListObjectsV2 requests in flight); 1 lists with one sequential stream. None (the
+        default): 8 against AWS S3, 1 against another endpoint, since not every S3-compatible
+        server's ``start-after`` follows S3's (SeaweedFS's skips a folder named by it).
 
         ``share_listing``: under ``torch.distributed``, rank 0 lists now and sends the listing
         to the other ranks, so that the job lists once. Every rank of the default process

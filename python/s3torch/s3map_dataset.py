@@ -116,7 +116,7 @@ class S3MapDataset(torch.utils.data.Dataset[Any]):
         prefetch_bytes: int = DEFAULT_PREFETCH_BYTES,
         cache_dir: str | os.PathLike[str] | None = None,
         cache_size: int | None = None,
-        list_concurrency: int = DEFAULT_LIST_CONCURRENCY,
+        list_concurrency: int | None = DEFAULT_LIST_CONCURRENCY,
         share_listing: bool = False,
     ) -> S3MapDataset:
         """A dataset of every object under ``s3_uri`` (``s3://bucket/prefix``), or under each

@@ -237,7 +237,7 @@ class S3TarDataset(torch.utils.data.IterableDataset[Any]):
         s3_uri: str | Iterable[str],
         *,
         region: str | None = None,
-        list_concurrency: int = DEFAULT_LIST_CONCURRENCY,
+        list_concurrency: int | None = DEFAULT_LIST_CONCURRENCY,
         share_listing: bool = False,
         **kwargs: Any,
     ) -> S3TarDataset:

@@ -25,10 +25,15 @@ class FakePage(NamedTuple):
 
 
 class FakeLister:
-    def __init__(self, keys: Iterable[str], delay_s: float = 0.0) -> None:
+    def __init__(
+        self, keys: Iterable[str], delay_s: float = 0.0, folders_first: bool = False
+    ) -> None:
+        # folders_first: list as SeaweedFS does, "a/x" before "a x" ("/" sorting first), not in
+        # S3's byte order; start_after and prefixes follow that order too.
+        self._order = _folders_first if folders_first else _utf8
         self.delay_s = delay_s  # a pause before each page (the GIL released, as in a real wait)
-        self.keys = sorted(set(keys), key=lambda k: k.encode("utf-8"))
-        self._encoded = [k.encode("utf-8") for k in self.keys]
+        self.keys = sorted(set(keys), key=self._order)
+        self._encoded = [self._order(k) for k in self.keys]
         self.pages = 0
         self.streams = 0
         self.start_afters: list[str | None] = []
@@ -50,11 +55,11 @@ class FakeLister:
     def _pages(
         self, prefix: str, delimiter: str, max_keys: int, start_after: str | None
     ) -> Iterator[FakePage]:
-        encoded_prefix = prefix.encode("utf-8")
+        encoded_prefix = self._order(prefix)
         # The first entry to return: after start_after, and at or after the prefix.
         i = bisect.bisect_left(self._encoded, encoded_prefix)
         if start_after is not None:
-            i = max(i, bisect.bisect_right(self._encoded, start_after.encode("utf-8")))
+            i = max(i, bisect.bisect_right(self._encoded, self._order(start_after)))
         while True:
             objects: list[ObjectInfo] = []
             prefixes: list[str] = []
@@ -70,13 +75,13 @@ class FakeLister:
                     i += 1
                     continue
                 folder = prefix + rest[: cut + len(delimiter)]
-                if start_after is not None and folder.encode() <= start_after.encode():
+                if start_after is not None and self._order(folder) <= self._order(start_after):
                     # S3 returns a folder only when it sorts after start_after.
                     pass
                 else:
                     prefixes.append(folder)
                 # Skip every key under this folder.
-                i = bisect.bisect_left(self._encoded, folder.encode("utf-8") + b"\xff", i)
+                i = bisect.bisect_left(self._encoded, self._order(folder) + b"\xff", i)
             more = i < len(self.keys) and self.keys[i].startswith(prefix)
             if self.delay_s:
                 time.sleep(self.delay_s)
@@ -85,3 +90,11 @@ class FakeLister:
             yield FakePage(objects, prefixes)
             if not more:
                 return
+
+
+def _utf8(key: str) -> bytes:
+    return key.encode("utf-8")
+
+
+def _folders_first(key: str) -> bytes:
+    return key.replace("/", "\x00").encode("utf-8")

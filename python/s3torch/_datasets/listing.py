@@ -28,10 +28,12 @@ from __future__ import annotations
 
 import bisect
 import inspect
+import itertools
 import logging
 import os
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -39,6 +41,7 @@ from .table import ObjectRow, ObjectTable, TableBuilder
 
 __all__ = [
     "DEFAULT_LIST_CONCURRENCY",
+    "S3_LIST_CONCURRENCY",
     "PartitionedListing",
     "check_concurrency",
     "takes_start_after",
@@ -46,8 +49,13 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LIST_CONCURRENCY = 8
-"""How many ranges of one prefix are listed at once (about that many pages in flight)."""
+DEFAULT_LIST_CONCURRENCY: int | None = None
+"""How many ranges of one prefix are listed at once (about that many pages in flight); None:
+:data:`S3_LIST_CONCURRENCY` against AWS S3, 1 (one sequential stream) against another endpoint,
+whose ``start-after`` may not follow S3's (SeaweedFS resumes after a folder's name, skipping the
+folder)."""
+
+S3_LIST_CONCURRENCY = 8
 
 PROGRESS_EVERY_S = 5.0
 """How often a long listing logs its keys so far (INFO, ``s3torch._datasets.listing``)."""
@@ -59,15 +67,27 @@ _DELIMITER = "/"
 _MAX_RANGES_PER_THREAD = 16  # a bound on the requests cuts can cost
 
 
-def check_concurrency(concurrency: Any) -> int:
-    """``concurrency``, if it is an int of at least 1.
+def check_concurrency(concurrency: Any) -> int | None:
+    """``concurrency``, if it is None or an int of at least 1.
 
     Raises:
         ValueError: it is not.
     """
+    if concurrency is None:
+        return None
     if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
         raise ValueError(f"list_concurrency must be an int of at least 1, not {concurrency!r}")
     return concurrency
+
+
+def _default_concurrency(list_objects: Callable[..., Any]) -> int:
+    """:data:`S3_LIST_CONCURRENCY` for an ``S3Client.list_objects`` that talks to AWS S3, else 1."""
+    endpoint = getattr(getattr(list_objects, "__self__", None), "endpoint", None)
+    if endpoint is None:
+        return S3_LIST_CONCURRENCY
+    host = urllib.parse.urlsplit(endpoint).hostname or ""
+    aws = host.endswith((".amazonaws.com", ".amazonaws.com.cn"))
+    return S3_LIST_CONCURRENCY if aws else 1
 
 
 def takes_start_after(list_objects: Callable[..., Any]) -> bool:
@@ -114,13 +134,15 @@ class PartitionedListing:
         bucket: str,
         prefix: str,
         *,
-        concurrency: int = DEFAULT_LIST_CONCURRENCY,
+        concurrency: int | None = DEFAULT_LIST_CONCURRENCY,
         max_keys: int = 1000,
         key_filter: Callable[[str], bool] | None = None,
         on_progress: Callable[[int], None] | None = None,
         progress_every_s: float = PROGRESS_EVERY_S,
     ) -> None:
-        check_concurrency(concurrency)
+        concurrency = check_concurrency(concurrency)
+        if concurrency is None:
+            concurrency = _default_concurrency(list_objects)
         self._list = list_objects
         self._bucket = bucket
         self._prefix = prefix
@@ -135,9 +157,14 @@ class PartitionedListing:
         self._open = 1  # ranges not done
         self._alphabet: list[str] = []  # characters seen after the prefix, sorted
         self._base: str | None = None  # the longest prefix of every key seen
+        # What every key is known to start with: the prefix, or the folder discovery found
+        # to hold everything. Cuts are this and then only characters above "/" (see _split).
+        self._shared = prefix
         self._learned = not self._parallel  # whether cuts may be guessed yet
         self._discovering = self._parallel
         self._error: BaseException | None = None
+        self._cut = False  # whether a range was cut
+        self._unordered = False  # whether the server was seen listing out of key order
         self._stopped = False
         self._count = 0
         self._covered = 0.0  # the key space the ranges have listed (see _position)
@@ -165,6 +192,11 @@ class PartitionedListing:
                             len(current.rows) == taken and not current.done and self._error is None
                         ):
                             self._lock.wait()
+                        if isinstance(self._error, _Unordered) and current is self._head:
+                            # The head range is the start of one sequential listing: go on
+                            # with that listing after the rows already given.
+                            yield from itertools.islice(self._sequential().rows(), taken, None)
+                            return
                         if self._error is not None:
                             raise self._error
                         available = len(current.rows)
@@ -191,6 +223,8 @@ class PartitionedListing:
             with self._lock:
                 while self._open and self._error is None:
                     self._lock.wait()
+                if isinstance(self._error, _Unordered):
+                    return self._sequential().builders()
                 if self._error is not None:
                     raise self._error
             builders = []
@@ -201,6 +235,24 @@ class PartitionedListing:
             return builders
         finally:
             self.close()
+
+    def _sequential(self) -> PartitionedListing:
+        """The same listing as one stream, for a server that does not list in key order."""
+        log.info(
+            "s3://%s/%s: the server lists keys out of S3's order; listing again with one stream",
+            self._bucket,
+            self._prefix,
+        )
+        return PartitionedListing(
+            self._list,
+            self._bucket,
+            self._prefix,
+            concurrency=1,
+            max_keys=self._max_keys,
+            key_filter=self._key_filter,
+            on_progress=self._on_progress,
+            progress_every_s=self._progress_every_s,
+        )
 
     @property
     def requests(self) -> int:
@@ -285,6 +337,14 @@ class PartitionedListing:
             with self._lock:
                 if self._stopped or self._error is not None:
                     return
+                if self._parallel and not _in_order(part.last, infos):
+                    self._out_of_order()
+                    if self._error is not None:
+                        return
+                if after is not None and infos and infos[0].key <= after:
+                    # Some servers (SeaweedFS) resume after a folder's name rather than after
+                    # the key: keys that sort before ``after`` belong to earlier ranges.
+                    infos = [info for info in infos if info.key > after]
                 upto = part.upto
                 last_of_page = infos[-1].key if infos else None
                 ended = last_of_page is not None and upto is not None and last_of_page > upto
@@ -318,16 +378,24 @@ class PartitionedListing:
             if page is None:
                 break
             folders = list(page.common_prefixes)
+            entries = sorted([*folders, *(info.key for info in page.object_info)])
+            if folders != sorted(folders) or len(set(entries)) != len(entries):
+                with self._lock:
+                    self._out_of_order()
+                return
             if len(folders) != 1 or page.object_info:
                 break
             prefix = folders[0]
+            with self._lock:
+                self._shared = prefix
         with self._lock:
             for folder in folders:
                 self._learn(folder)
             wanted = 4 * self._concurrency
             step = max(1, len(folders) // wanted)
             for folder in folders[step - 1 :: step] if len(folders) > 1 else folders:
-                self._cut_at(folder)
+                # Before the folder's name: "a" puts "a/..." (and "a-1", "a.txt") after it.
+                self._cut_at(folder[: -len(_DELIMITER)])
             self._learned = True
             self._lock.notify_all()
 
@@ -378,7 +446,8 @@ class PartitionedListing:
         return position
 
     def _key_at(self, position: float) -> str:
-        """A key string near ``position`` (the inverse of :meth:`_position`)."""
+        """A key string near ``position`` (the inverse of :meth:`_position`); characters of
+        ``/`` and below are replaced by the lowest one above (see :func:`_safe_cut`)."""
         alphabet = self._alphabet
         base = len(alphabet) + 2
         chars = []
@@ -389,12 +458,30 @@ class PartitionedListing:
             if digit == 0:
                 break
             chars.append(alphabet[min(digit, len(alphabet)) - 1])
-        return (self._base or self._prefix) + "".join(chars)
+        base = self._base or self._prefix
+        if not _safe_cut(base + "0", self._shared):
+            base = self._shared
+        return base + "".join(max(char, "0") for char in chars)
+
+    def _out_of_order(self) -> None:
+        """The server lists out of S3's key order (SeaweedFS puts ``a/x`` before ``a x``): no
+        more cuts; if some were made, the listing is made again with one stream."""
+        self._unordered = True
+        if self._cut and self._error is None:
+            self._error = _Unordered(
+                f"s3://{self._bucket}/{self._prefix}: the server lists keys out of S3's order "
+                "(after ranges were cut and given out); list with list_concurrency=1"
+            )
+        self._lock.notify_all()
 
     def _cut_largest(self) -> _Range | None:
         """Cut the range with the most key space left in two, if it likely holds at least two
         more pages (by the keys per unit of key space listed so far)."""
-        if not self._alphabet or self._requests >= _MAX_RANGES_PER_THREAD * self._concurrency:
+        if (
+            self._unordered
+            or not self._alphabet
+            or self._requests >= _MAX_RANGES_PER_THREAD * self._concurrency
+        ):
             return None
         # Keys per unit of key space, so far. A cut range lists one page past its end (a page
         # the next range lists too), so a range is cut only where it likely holds four more
@@ -431,6 +518,8 @@ class PartitionedListing:
         """Cut ``part`` at ``cut`` if it lies beyond what ``part`` has listed and before its
         end: ``part`` then ends at ``cut`` and a new range follows it."""
         reached = part.reached
+        if self._unordered or not _safe_cut(cut, self._shared):
+            return None
         if (reached is not None and cut <= reached) or (part.upto is not None and cut >= part.upto):
             return None
         if not cut.startswith(self._prefix) or cut == self._prefix:
@@ -439,9 +528,38 @@ class PartitionedListing:
         made.next = part.next
         part.next = made
         part.upto = cut
+        self._cut = True
         self._open += 1
         self._lock.notify_all()
         return made
 
 
 _DISCOVER = object()
+
+
+class _Unordered(RuntimeError):
+    """Raised inside the listing: the server was seen listing out of key order after ranges
+    were cut."""
+
+
+def _safe_cut(cut: str, shared: str) -> bool:
+    """Whether ``cut`` is what every key starts with, then only characters above ``/``.
+
+    Such a cut splits the keys the same way in S3's byte order and in the order of a server
+    that lists folder by folder (SeaweedFS: ``a/x`` before ``a x``, as if ``/`` sorted first):
+    where a key first differs from the cut, the cut's character is above ``/`` and the key's is
+    either above it too (compared alike) or ``/`` or below (before the cut either way). So no
+    key is missed or listed twice on either kind of server, and each range's keys come in the
+    server's own order.
+    """
+    return cut.startswith(shared) and len(cut) > len(shared) and min(cut[len(shared) :]) > "/"
+
+
+def _in_order(last: str | None, infos: list[Any]) -> bool:
+    """Whether the page's keys follow ``last`` and each other in S3's (code point) order."""
+    previous = last
+    for info in infos:
+        if previous is not None and info.key <= previous:
+            return False
+        previous = info.key
+    return True

@@ -73,7 +73,7 @@ class ObjectSource:
         function: Callable[[Any], Iterable[Any]] | None = None,
         key_filter: Callable[[str], bool] | None = None,
         table: ObjectTable | None = None,
-        list_concurrency: int = DEFAULT_LIST_CONCURRENCY,
+        list_concurrency: int | None = DEFAULT_LIST_CONCURRENCY,
         share_listing: bool = False,
     ) -> None:
         self._prefixes = list(prefixes)
@@ -92,11 +92,12 @@ class ObjectSource:
         uris: str | Iterable[str],
         key_filter: Callable[[str], bool] | None = None,
         *,
-        list_concurrency: int = DEFAULT_LIST_CONCURRENCY,
+        list_concurrency: int | None = DEFAULT_LIST_CONCURRENCY,
         share_listing: bool = False,
     ) -> ObjectSource:
         """Every object under each ``s3://bucket/prefix``; overlapping prefixes count once.
-        Each prefix is listed as up to ``list_concurrency`` key ranges at once; with
+        Each prefix is listed as up to ``list_concurrency`` key ranges at once (None: see
+        :data:`~.listing.DEFAULT_LIST_CONCURRENCY`); with
         ``share_listing``, one rank of the process group lists for all (see
         :func:`~.shared_listing.shared_table`).
 
