@@ -458,10 +458,10 @@ class PartitionedListing:
             if digit == 0:
                 break
             chars.append(alphabet[min(digit, len(alphabet)) - 1])
-        base = self._base or self._prefix
-        if not _safe_cut(base + "0", self._shared):
-            base = self._shared
-        return base + "".join(max(char, "0") for char in chars)
+        start = self._base or self._prefix
+        if not _safe_cut(start + "0", self._shared):
+            start = self._shared
+        return start + "".join(max(char, "0") for char in chars)
 
     def _out_of_order(self) -> None:
         """The server lists out of S3's key order (SeaweedFS puts ``a/x`` before ``a x``): no
