@@ -173,7 +173,8 @@ docs: $(DEPS_STAMP)  ## build the documentation site into site/ (strict: broken 
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 # The side-by-side table (run.py), then the stand-alone comparisons: fsspec against s3fs, the
-# dataset cache across epochs (W9), and start-up times; their JSON goes beside the table's.
+# dataset cache across epochs (W9), start-up times, and the listing's memory (M2); their JSON goes
+# beside the table's.
 BENCH_RESULTS ?= benchmarks/results
 bench: build  ## benchmarks (BENCH_ARGS=...; see benchmarks/README.md)
 	$(PY) benchmarks/run.py $(BENCH_ARGS)
@@ -183,6 +184,8 @@ bench: build  ## benchmarks (BENCH_ARGS=...; see benchmarks/README.md)
 		$(if $(findstring --quick,$(BENCH_ARGS)),--count 500) --json $(BENCH_RESULTS)/cache.json
 	$(PY) benchmarks/async_small_objects.py $(if $(findstring --quick,$(BENCH_ARGS)),--quick) --json $(BENCH_RESULTS)/async.json
 	$(PY) -m benchmarks.harness.startup --json > $(BENCH_RESULTS)/startup.json
+	$(PY) benchmarks/table_memory.py $(if $(findstring --quick,$(BENCH_ARGS)),--keys 100000) \
+		--json $(BENCH_RESULTS)/table_memory.json
 
 clean:  ## remove the built extension and dist/ (not the caches)
 	rm -f python/s3torch/_core*.so

@@ -48,6 +48,7 @@ from harness.spec import (  # noqa: E402
     QUICK,
     S3_NET_DATA,
     S3_NET_SUFFIX,
+    SCALE,
     SERVERS,
     WORKLOADS,
     S3Net,
@@ -66,6 +67,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         epilog="workloads: " + ", ".join(f"{w.id} ({w.title})" for w in WORKLOADS),
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, 1 run each")
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="full sizes, but 1,000,000 keys for W6/W6n (generating them takes long)",
+    )
     parser.add_argument("--only", help="comma-separated workload ids (default: all)")
     parser.add_argument("--clients", help=f"comma-separated, from {','.join(CLIENTS)}")
     parser.add_argument("--servers", help=f"comma-separated, from {','.join(SERVERS)}")
@@ -131,6 +137,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.max_run_s = 3.0 if args.quick else 10.0
     if args.runs < 1:
         parser.error("--runs must be at least 1")
+    if args.quick and args.scale:
+        parser.error("--quick and --scale are two different sizes: choose one")
     return args
 
 
@@ -621,7 +629,7 @@ def main(argv: list[str] | None = None) -> int:
         document = report.rebuild(json.loads((output / "latest.json").read_text()))
         log("wrote " + ", ".join(str(p) for p in report.write(document, output)))
         return 0
-    scale = QUICK if args.quick else FULL
+    scale = QUICK if args.quick else SCALE if args.scale else FULL
     started_at = datetime.now(timezone.utc)
     started = time.monotonic()
     chosen, shaped, skipped = plan(args)
@@ -644,8 +652,9 @@ def main(argv: list[str] | None = None) -> int:
     data_root = Path(tempfile.mkdtemp(prefix="s3torch-bench-data-", dir=base))
     runs: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     servers: dict[str, Any] = {}
+    mode = "quick" if args.quick else "scale" if args.scale else "full"
     log(
-        f"s3torch benchmarks: {'quick' if args.quick else 'full'} sizes, {args.runs} run(s), "
+        f"s3torch benchmarks: {mode} sizes, {args.runs} run(s), "
         f"servers {','.join(args.server_list)}, data in {data_root}"
     )
     try:
@@ -658,7 +667,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(data_root, ignore_errors=True)
     meta = {
-        "mode": "quick" if args.quick else "full",
+        "mode": mode,
         "started": started_at.strftime("%Y-%m-%d %H:%M UTC"),
         "total_s": time.monotonic() - started,
         "runs": args.runs,

@@ -447,6 +447,7 @@ IMPLEMENTATIONS: dict[str, dict[str, Callable[[Context], Timed]]] = {
     "W4n": {"obstore": _obstore_save, "s3dlio": _s3dlio_save},  # obstore sends none by default
     "W5": {"obstore": _obstore_load, "s3dlio": _s3dlio_load},
     "W6": {"obstore": _obstore_list, "s3dlio": _s3dlio_list},
+    "W6n": {"obstore": _obstore_list, "s3dlio": _s3dlio_list},
     "W7": {"obstore": _obstore_write, "s3dlio": _s3dlio_write},
     "W8": {"obstore": _obstore_tar, "s3dlio": _s3dlio_tar, "webdataset": _webdataset_tar},
     "M1": {

@@ -134,6 +134,11 @@ QUICK = replace(
 )
 
 
+SCALE = replace(FULL, list_count=1_000_000)
+"""``--scale``: the full sizes, with W6/W6n listing 1,000,000 keys (generating them on a 2-core
+machine takes about 20 minutes: see doc/benchmarks.md)."""
+
+
 @dataclass(frozen=True)
 class Target:
     """One goal for s3torch's figure on a workload.
@@ -303,6 +308,18 @@ WORKLOADS: tuple[Workload, ...] = (
         s3_net_targets=(Target("ratio", 1.0, BEST_PEER, ">= 1.0x the best peer"),),
     ),
     Workload(
+        "W6n",
+        "list keys under a prefix, +10 ms round trip",
+        "keys/s",
+        proxied=True,
+        servers=("seaweedfs",),
+        targets=(
+            Target("ratio", 5.0, BASELINE, ">= 5x s3torchconnector"),
+            Target("first_key", 2.0, None, "first key with the first page"),
+        ),
+        skipped_because={"localbucket": _LISTING_ON_LOCALBUCKET},
+    ),
+    Workload(
         "W7",
         "write small objects one after another through the writer",
         "objects/s",
@@ -349,6 +366,7 @@ def data_sets_needed(workload_ids: list[str]) -> set[str]:
         "W5": {"checkpoint"},
         "D1": {"dcp"},
         "W6": {"keys"},
+        "W6n": {"keys"},
         "W7": set(),
         "W8": {"shards"},
         "M1": {"stream"},

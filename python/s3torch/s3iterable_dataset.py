@@ -16,7 +16,8 @@ from typing import Any
 import torch.utils.data
 
 from ._config import S3ClientConfig
-from ._datasets.constructors import build_from
+from ._datasets.constructors import build_from, build_from_prefix
+from ._datasets.listing import DEFAULT_LIST_CONCURRENCY
 from ._datasets.metrics import FLUSH_EVERY, now_ns
 from ._datasets.objects import DatasetObjects, identity, manifest_source
 from ._datasets.prefetch import DEFAULT_PREFETCH_BYTES, DEFAULT_PREFETCH_OBJECTS, Prefetcher
@@ -168,19 +169,32 @@ class S3IterableDataset(torch.utils.data.IterableDataset[Any]):
         rank: int | None = None,
         world_size: int | None = None,
         drop_last: bool = False,
+        list_concurrency: int | None = DEFAULT_LIST_CONCURRENCY,
+        share_listing: bool = False,
     ) -> S3IterableDataset:
         """A dataset of every object under ``s3_uri`` (``s3://bucket/prefix``), or under each
         of several such URIs, in order (key order within a prefix); a prefix inside another
         one is listed once. The listing is made once, on first use.
 
+        ``list_concurrency``: how many key ranges of a prefix are listed at once (about as
+        many ListObjectsV2 requests in flight); 1 lists with one sequential stream. None (the
+        default): 8 against AWS S3, 1 against another endpoint, since not every S3-compatible
+        server's ``start-after`` follows S3's (SeaweedFS's skips a folder named by it).
+
+        ``share_listing``: under ``torch.distributed``, rank 0 lists now and sends the listing
+        to the other ranks, so that the job lists once. Every rank of the default process
+        group must then call ``from_prefix`` (a rank that does not leaves the others waiting);
+        without a process group it lists as usual.
+
         The other arguments are those of :class:`S3IterableDataset`.
 
         Raises:
-            ValueError: a URI is not a valid ``s3://`` URI.
-            S3Exception: listing failed (on first use).
+            ValueError: a URI is not a valid ``s3://`` URI, or ``list_concurrency`` is not a
+                positive int.
+            S3Exception: listing failed (on first use, or now with ``share_listing``).
         """
         log.debug("S3IterableDataset.from_prefix(%r)", s3_uri)
-        return build_from(cls, ObjectSource.from_prefixes(s3_uri), locals(), "s3_uri")
+        return build_from_prefix(cls, locals())
 
     @classmethod
     def from_objects(

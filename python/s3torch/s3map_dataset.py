@@ -11,7 +11,8 @@ from typing import Any
 import torch.utils.data
 
 from ._config import S3ClientConfig
-from ._datasets.constructors import build_from
+from ._datasets.constructors import build_from, build_from_prefix
+from ._datasets.listing import DEFAULT_LIST_CONCURRENCY
 from ._datasets.metrics import now_ns
 from ._datasets.objects import DatasetObjects, identity, manifest_source
 from ._datasets.prefetch import DEFAULT_PREFETCH_BYTES, DEFAULT_PREFETCH_OBJECTS
@@ -115,18 +116,24 @@ class S3MapDataset(torch.utils.data.Dataset[Any]):
         prefetch_bytes: int = DEFAULT_PREFETCH_BYTES,
         cache_dir: str | os.PathLike[str] | None = None,
         cache_size: int | None = None,
+        list_concurrency: int | None = DEFAULT_LIST_CONCURRENCY,
+        share_listing: bool = False,
     ) -> S3MapDataset:
         """A dataset of every object under ``s3_uri`` (``s3://bucket/prefix``), or under each
         of several such URIs, in order; a prefix inside another one is listed once.
 
+        ``list_concurrency`` and ``share_listing``: see
+        :meth:`S3IterableDataset.from_prefix`.
+
         The other arguments are those of :class:`S3MapDataset`.
 
         Raises:
-            ValueError: a URI is not a valid ``s3://`` URI.
-            S3Exception: listing failed (on first use).
+            ValueError: a URI is not a valid ``s3://`` URI, or ``list_concurrency`` is not a
+                positive int.
+            S3Exception: listing failed (on first use, or now with ``share_listing``).
         """
         log.debug("S3MapDataset.from_prefix(%r)", s3_uri)
-        return build_from(cls, ObjectSource.from_prefixes(s3_uri), locals(), "s3_uri")
+        return build_from_prefix(cls, locals())
 
     @classmethod
     def from_objects(

@@ -25,6 +25,7 @@ import torch.utils.data
 from ._checks import check_int, check_optional_int
 from ._config import S3ClientConfig
 from ._datasets.decoders import DEFAULT_DECODERS, Decoder, choose_decoders, decode_sample
+from ._datasets.listing import DEFAULT_LIST_CONCURRENCY
 from ._datasets.metrics import FLUSH_EVERY, now_ns
 from ._datasets.objects import DatasetObjects, manifest_source
 from ._datasets.prefetch import DEFAULT_PREFETCH_BYTES, DEFAULT_PREFETCH_OBJECTS
@@ -232,16 +233,29 @@ class S3TarDataset(torch.utils.data.IterableDataset[Any]):
 
     @classmethod
     def from_prefix(
-        cls, s3_uri: str | Iterable[str], *, region: str | None = None, **kwargs: Any
+        cls,
+        s3_uri: str | Iterable[str],
+        *,
+        region: str | None = None,
+        list_concurrency: int | None = DEFAULT_LIST_CONCURRENCY,
+        share_listing: bool = False,
+        **kwargs: Any,
     ) -> S3TarDataset:
         """Every ``.tar``, ``.tar.gz`` and ``.tgz`` object under ``s3_uri``
-        (``s3://bucket/prefix``, or several), in key order. Other keyword arguments: see the
-        class.
+        (``s3://bucket/prefix``, or several), in key order. ``list_concurrency`` and
+        ``share_listing``: see :meth:`S3IterableDataset.from_prefix`. Other keyword
+        arguments: see the class.
 
         Raises:
-            ValueError: a URI is invalid.
+            ValueError: a URI is invalid, or ``list_concurrency`` is not a positive int.
         """
-        return cls(region, ObjectSource.from_prefixes(s3_uri, key_filter=is_tar_key), **kwargs)
+        source = ObjectSource.from_prefixes(
+            s3_uri,
+            key_filter=is_tar_key,
+            list_concurrency=list_concurrency,
+            share_listing=share_listing,
+        )
+        return cls(region, source, **kwargs)
 
     @classmethod
     def from_objects(

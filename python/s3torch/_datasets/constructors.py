@@ -14,17 +14,38 @@ from typing import Any, TypeVar
 
 from .source import ObjectSource
 
-__all__ = ["build_from"]
+__all__ = ["build_from", "build_from_prefix"]
 
 D = TypeVar("D")
 
 
 def build_from(
-    cls: Callable[..., D], source: ObjectSource, arguments: Mapping[str, Any], objects: str
+    cls: Callable[..., D],
+    source: ObjectSource,
+    arguments: Mapping[str, Any],
+    objects: str,
+    *consumed: str,
 ) -> D:
     """``cls(region, source, endpoint, **rest)``, where ``arguments`` is the ``locals()`` of a
     ``from_*`` classmethod taken before it binds any variable of its own, and ``rest`` is all of
-    it but ``cls``, ``region``, ``endpoint`` and the argument named ``objects`` (which
-    ``source`` was made from)."""
-    rest = {name: value for name, value in arguments.items() if name not in ("cls", objects)}
+    it but ``cls``, ``region``, ``endpoint``, the argument named ``objects`` (which ``source``
+    was made from) and those named in ``consumed`` (which ``source`` took too)."""
+    dropped = ("cls", objects, *consumed)
+    rest = {name: value for name, value in arguments.items() if name not in dropped}
     return cls(rest.pop("region"), source, rest.pop("endpoint"), **rest)
+
+
+def build_from_prefix(
+    cls: Callable[..., D],
+    arguments: Mapping[str, Any],
+    key_filter: Callable[[str], bool] | None = None,
+) -> D:
+    """:func:`build_from` for a ``from_prefix``: the source is every object under
+    ``arguments["s3_uri"]``, listed with its ``list_concurrency`` and ``share_listing``."""
+    source = ObjectSource.from_prefixes(
+        arguments["s3_uri"],
+        key_filter,
+        list_concurrency=arguments["list_concurrency"],
+        share_listing=arguments["share_listing"],
+    )
+    return build_from(cls, source, arguments, "s3_uri", "list_concurrency", "share_listing")

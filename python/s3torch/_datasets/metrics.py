@@ -25,6 +25,8 @@ import time
 import weakref
 from typing import Any
 
+from .table import shared_dir, unlink_owned
+
 __all__ = ["COUNTERS", "EPOCHS_KEPT", "FLUSH_EVERY", "DatasetMetrics"]
 
 COUNTERS = (
@@ -37,6 +39,10 @@ COUNTERS = (
     "cache.write_failures",
     "cache.warned",  # a flag, not reported: whether a worker already warned of a full disk
 )
+# Named here so that a test can point the metrics file elsewhere.
+_shared_dir = shared_dir
+_unlink = unlink_owned
+
 log = logging.getLogger(__name__)
 
 _INDEX = {name: i for i, name in enumerate(COUNTERS)}
@@ -63,21 +69,6 @@ def bucket_middle(index: int) -> float:
     if index < 8:
         return float(index)
     return (bucket_low(index) + bucket_low(index + 1)) / 2
-
-
-def _shared_dir() -> str:
-    shm = "/dev/shm"
-    if os.path.isdir(shm) and os.access(shm, os.W_OK):
-        return shm
-    return tempfile.gettempdir()
-
-
-def _unlink(path: str, owner: int) -> None:
-    if os.getpid() == owner:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
 
 
 class DatasetMetrics:

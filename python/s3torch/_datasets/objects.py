@@ -10,6 +10,7 @@ from .cache import CachedReader, FillingReader, ObjectCache, cache_stream
 from .manifest import dump_manifest, load_manifest, read_location, write_location
 from .metrics import DatasetMetrics
 from .prefetch import Prefetcher
+from .shared_listing import shared_table
 from .source import ObjectSource
 from .table import ObjectRow, ObjectTable, TableBuilder
 
@@ -106,6 +107,9 @@ class DatasetObjects:
         self._table: ObjectTable | None = source.listed_table
         self._cache_ready = False
         self._client: S3Client | None = None
+        if source.share_listing and self._table is None:
+            # A collective: every rank builds the dataset now, and rank 0 lists for all.
+            self._table = shared_table(lambda: source.table(self.client()), source.prefix_uris)
 
     def client(self) -> S3Client:
         if self._client is None:

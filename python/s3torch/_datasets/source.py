@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .._uri import parse_object_uri, parse_s3_uri
-from .table import UNKNOWN_SIZE, ObjectRow, ObjectTable
+from .listing import DEFAULT_LIST_CONCURRENCY, PartitionedListing, check_concurrency
+from .table import UNKNOWN_SIZE, ObjectRow, ObjectTable, TableBuilder
 
 if TYPE_CHECKING:
     from .._client import S3Client
@@ -72,26 +73,48 @@ class ObjectSource:
         function: Callable[[Any], Iterable[Any]] | None = None,
         key_filter: Callable[[str], bool] | None = None,
         table: ObjectTable | None = None,
+        list_concurrency: int | None = DEFAULT_LIST_CONCURRENCY,
+        share_listing: bool = False,
     ) -> None:
         self._prefixes = list(prefixes)
         self._uris = list(uris)
         self._function = function
         self._key_filter = key_filter
         self._table = table
+        self.list_concurrency = check_concurrency(list_concurrency)
+        if not isinstance(share_listing, bool):
+            raise TypeError(f"share_listing must be a bool, not {type(share_listing).__name__}")
+        self.share_listing = share_listing
 
     @classmethod
     def from_prefixes(
-        cls, uris: str | Iterable[str], key_filter: Callable[[str], bool] | None = None
+        cls,
+        uris: str | Iterable[str],
+        key_filter: Callable[[str], bool] | None = None,
+        *,
+        list_concurrency: int | None = DEFAULT_LIST_CONCURRENCY,
+        share_listing: bool = False,
     ) -> ObjectSource:
         """Every object under each ``s3://bucket/prefix``; overlapping prefixes count once.
+        Each prefix is listed as up to ``list_concurrency`` key ranges at once (None: see
+        :data:`~.listing.DEFAULT_LIST_CONCURRENCY`); with
+        ``share_listing``, one rank of the process group lists for all (see
+        :func:`~.shared_listing.shared_table`).
 
         Raises:
-            ValueError: a URI is not a valid ``s3://`` URI, or there are none.
+            ValueError: a URI is not a valid ``s3://`` URI, or there are none; or
+                ``list_concurrency`` is not a positive int.
+            TypeError: ``share_listing`` is not a bool.
         """
         parsed = [_Prefix(*parse_s3_uri(uri)) for uri in _normalise_uris(uris, "s3_uri")]
         if not parsed:
             raise ValueError("s3_uri: give at least one s3:// prefix")
-        return cls(prefixes=_drop_covered(parsed), key_filter=key_filter)
+        return cls(
+            prefixes=_drop_covered(parsed),
+            key_filter=key_filter,
+            list_concurrency=list_concurrency,
+            share_listing=share_listing,
+        )
 
     @classmethod
     def from_uris(cls, uris: str | Iterable[str]) -> ObjectSource:
@@ -150,24 +173,36 @@ class ObjectSource:
         return self._function is not None
 
     def table(self, client: S3Client) -> ObjectTable:
-        """List the objects now (one LIST per 1000 keys, per prefix), unless they were listed
-        before (a manifest)."""
+        """List the objects now (each prefix by ranges in parallel, one LIST per 1000 keys),
+        unless they were listed before (a manifest)."""
         if self._table is not None:
             return self._table
-        return ObjectTable.build(self.rows(client))
+        if self._uris or self._function is not None:
+            return ObjectTable.build(self.rows(client))
+        # Only prefixes: the listings' own compact rows are joined, no row is made twice.
+        builders = [
+            self._listing(client, bucket, prefix).builders() for bucket, prefix in self._prefixes
+        ]
+        return TableBuilder.joined([b for listed in builders for b in listed])
+
+    def _listing(self, client: S3Client, bucket: str, prefix: str) -> PartitionedListing:
+        return PartitionedListing(
+            client.list_objects,
+            bucket,
+            prefix,
+            concurrency=self.list_concurrency,
+            key_filter=self._key_filter,
+        )
 
     def rows(self, client: S3Client) -> Iterator[ObjectRow]:
-        """The objects, as the listing arrives."""
+        """The objects, as the listing arrives (in key order within each prefix)."""
         if self._table is not None:
             yield from map(self._table.row, range(len(self._table)))
             return
         for bucket, key in self._uris:
             yield ObjectRow(bucket, key, UNKNOWN_SIZE, "", 0)
         for bucket, prefix in self._prefixes:
-            for page in client.list_objects(bucket, prefix):
-                for info in page.object_info:
-                    if self._key_filter is None or self._key_filter(info.key):
-                        yield ObjectRow(bucket, info.key, info.size, info.etag, info.last_modified)
+            yield from self._listing(client, bucket, prefix).rows()
         if self._function is not None:
             for item in self._function(client):
                 known = getattr(item, "object_info", None)

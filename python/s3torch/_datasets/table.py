@@ -93,16 +93,71 @@ class TableBuilder:
         self._sizes.append(row.size)
         self._modified.append(row.last_modified)
 
+    def add_listed(self, bucket: str, infos: Iterable[ObjectInfo]) -> None:
+        """Add a listing page's objects (all in ``bucket``)."""
+        index = self._bucket_index.get(bucket)
+        if index is None:
+            index = self._bucket_index[bucket] = len(self._buckets)
+            self._buckets.append(bucket)
+        keys, etags = self._keys.append, self._etags.append
+        sizes, modified = self._sizes.append, self._modified.append
+        count = 0
+        for info in infos:
+            keys(info.key.encode("utf-8", "surrogatepass"))
+            etags(pack_etag(info.etag))
+            sizes(info.size)
+            modified(info.last_modified)
+            count += 1
+        self._bucket_ids.extend(itertools.repeat(index, count))
+
+    def __len__(self) -> int:
+        return len(self._sizes)
+
+    def row(self, i: int) -> ObjectRow:
+        """Row ``i`` of those added so far."""
+        return ObjectRow(
+            self._buckets[self._bucket_ids[i]],
+            str(self._keys[i], "utf-8", "surrogatepass"),
+            self._sizes[i],
+            unpack_etag(self._etags[i]),
+            self._modified[i],
+        )
+
     def finish(self) -> ObjectTable:
+        return TableBuilder.joined([self])
+
+    @staticmethod
+    def joined(builders: list[TableBuilder]) -> ObjectTable:
+        """One table of the rows of ``builders``, in order."""
+        buckets: list[str] = []
+        index: dict[str, int] = {}
+        bucket_ids = array("I")
+        for builder in builders:
+            remap = []
+            for bucket in builder._buckets:
+                if bucket not in index:
+                    index[bucket] = len(buckets)
+                    buckets.append(bucket)
+                remap.append(index[bucket])
+            if remap == list(range(len(remap))):
+                bucket_ids.extend(builder._bucket_ids)
+            else:
+                bucket_ids.extend(remap[i] for i in builder._bucket_ids)
+        keys = [k for builder in builders for k in builder._keys]
+        etags = [e for builder in builders for e in builder._etags]
+        sizes, modified = array("q"), array("q")
+        for builder in builders:
+            sizes.extend(builder._sizes)
+            modified.extend(builder._modified)
         return ObjectTable._packed(
-            self._buckets,
-            self._bucket_ids,
-            b"".join(self._keys),
-            array("q", itertools.accumulate(len(k) for k in self._keys)),
-            b"".join(self._etags),
-            array("q", itertools.accumulate(len(e) for e in self._etags)),
-            self._sizes,
-            self._modified,
+            buckets,
+            bucket_ids,
+            b"".join(keys),
+            array("q", itertools.accumulate(map(len, keys))),
+            b"".join(etags),
+            array("q", itertools.accumulate(map(len, etags))),
+            sizes,
+            modified,
         )
 
 
@@ -198,16 +253,7 @@ class ObjectTable:
         return f"s3://{self.bucket(i)}/{self.key(i)}"
 
     def __getstate__(self) -> tuple[Any, ...]:
-        return (
-            self._buckets,
-            self._bucket_ids,
-            self._keys,
-            self._key_ends,
-            self._etags,
-            self._etag_ends,
-            self._sizes,
-            self._modified,
-        )
+        return tuple(getattr(self, name) for name in _STATE)
 
     def __reduce_ex__(self, protocol: Any) -> Any:
         if multiprocessing.context.get_spawning_popen() is not None:
@@ -227,21 +273,29 @@ class ObjectTable:
                 self._shared = _write_shared(sections)
             except OSError:
                 return None
-            weakref.finalize(self, _unlink, self._shared[0], os.getpid())
+            weakref.finalize(self, unlink_owned, self._shared[0], os.getpid())
         return self._shared
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
         self._shared = None
-        (
-            self._buckets,
-            self._bucket_ids,
-            self._keys,
-            self._key_ends,
-            self._etags,
-            self._etag_ends,
-            self._sizes,
-            self._modified,
-        ) = state
+        if len(state) != len(_STATE):
+            raise ValueError(f"an ObjectTable state has {len(_STATE)} parts, not {len(state)}")
+        for name, part in zip(_STATE, state):
+            setattr(self, name, part)
+
+
+# What a table's state is made of, in order: the buckets, then its buffers (as the manifest
+# and the shared file store them).
+_STATE = (
+    "_buckets",
+    "_bucket_ids",
+    "_keys",
+    "_key_ends",
+    "_etags",
+    "_etag_ends",
+    "_sizes",
+    "_modified",
+)
 
 
 def _slice(blob: bytes, ends: array[int], i: int) -> str:
@@ -250,7 +304,9 @@ def _slice(blob: bytes, ends: array[int], i: int) -> str:
     return str(blob[start : ends[i]], "utf-8", "surrogatepass")
 
 
-def _shared_dir() -> str:
+def shared_dir() -> str:
+    """Where files that processes map together go: ``/dev/shm`` if writable, else the
+    temporary directory."""
     shm = "/dev/shm"
     return shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else tempfile.gettempdir()
 
@@ -258,7 +314,7 @@ def _shared_dir() -> str:
 def _write_shared(sections: Any) -> tuple[str, list[tuple[int, int, str | None]]]:
     """Write the buffers one after the other (each at a multiple of 8, so that its view can be
     cast back to its item type) and say where each is."""
-    fd, path = tempfile.mkstemp(prefix="s3torch-table-", dir=_shared_dir())
+    fd, path = tempfile.mkstemp(prefix="s3torch-table-", dir=shared_dir())
     layout: list[tuple[int, int, str | None]] = []
     try:
         with os.fdopen(fd, "wb") as f:
@@ -275,7 +331,7 @@ def _write_shared(sections: Any) -> tuple[str, list[tuple[int, int, str | None]]
                 layout.append((offset, view.nbytes, code))
                 offset += view.nbytes + (-view.nbytes % 8)
     except BaseException:
-        _unlink(path, os.getpid())
+        unlink_owned(path, os.getpid())
         raise
     return path, layout
 
@@ -294,7 +350,8 @@ def _attach(
     return ObjectTable._packed(buckets, *parts)
 
 
-def _unlink(path: str, owner: int) -> None:
+def unlink_owned(path: str, owner: int) -> None:
+    """Remove ``path`` if this is process ``owner`` (not a forked child), ignoring errors."""
     if os.getpid() == owner:
         try:
             os.unlink(path)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, NamedTuple
 
+from .._datasets.listing import PartitionedListing
 from ._common import (
     EXIT_OK,
     CommandError,
@@ -74,13 +77,59 @@ def run(args: argparse.Namespace) -> int:
     if location is None:
         return _list_buckets(args)
     client = make_client(args)
-    delimiter = "" if args.recursive else "/"
     # Without --recursive, names are shown relative to the "folder" the prefix is in.
     shown_from = 0 if args.recursive else location.key.rfind("/") + 1
     size_text = human_size if args.human_readable else str
     out = sys.stdout
+    progress: ListingProgress | None = None
+    pages: Iterable[Any]
+    if args.recursive:
+        # Every key: listed by key ranges in parallel, shown in key order as they arrive.
+        progress = ListingProgress(sys.stderr, out)
+        listing = PartitionedListing(
+            client.list_objects,
+            location.bucket,
+            location.key,
+            on_progress=progress,
+            progress_every_s=progress.every_s,
+        )
+        pages = _pages_of(listing.rows())
+    else:
+        pages = client.list_objects(location.bucket, location.key, "/")
+    try:
+        objects, total_size, prefixes = _show(pages, out, shown_from, size_text)
+    finally:
+        if progress is not None:
+            progress.done()
+    if location.key and not objects and not prefixes:
+        raise CommandError(f"nothing found under {location.uri}")
+    if args.summarize:
+        total = human_size(total_size) if args.human_readable else f"{total_size} bytes"
+        out.write(f"\nTotal objects: {objects}\n   Total size: {total}\n")
+    out.flush()
+    return EXIT_OK
+
+
+class _Page(NamedTuple):
+    object_info: list[Any]
+    common_prefixes: list[str]
+
+
+def _pages_of(rows: Iterable[Any], size: int = 1000) -> Iterator[_Page]:
+    """Listed rows as pages of ``ObjectInfo``-like rows (key, size, last_modified)."""
+    rows = iter(rows)
+    while True:
+        batch = list(itertools.islice(rows, size))
+        if not batch:
+            return
+        yield _Page(batch, [])
+
+
+def _show(pages: Iterable[Any], out: Any, shown_from: int, size_text: Any) -> tuple[int, int, int]:
+    """Write a line per object and common prefix of ``pages``; return how many objects (and
+    their total size) and prefixes were shown."""
     objects = total_size = prefixes = 0
-    for page in client.list_objects(location.bucket, location.key, delimiter):
+    for page in pages:
         lines: list[tuple[str, str]] = []
         for prefix in page.common_prefixes:
             prefixes += 1
@@ -97,13 +146,45 @@ def run(args: argparse.Namespace) -> int:
         lines.sort(key=lambda entry: entry[0])
         for _, line in lines:
             out.write(line + "\n")
-    if location.key and not objects and not prefixes:
-        raise CommandError(f"nothing found under {location.uri}")
-    if args.summarize:
-        total = human_size(total_size) if args.human_readable else f"{total_size} bytes"
-        out.write(f"\nTotal objects: {objects}\n   Total size: {total}\n")
-    out.flush()
-    return EXIT_OK
+    return objects, total_size, prefixes
+
+
+class ListingProgress:
+    """The running count of a long ``ls -r`` on stderr, never on stdout.
+
+    On a terminal (when stdout is not that terminal's listing), one line rewritten in place
+    twice a second; elsewhere (a log file), a line every :data:`SLOW_EVERY_S` seconds, so only
+    a slow listing writes any. Called from the listing's threads with the keys so far.
+    """
+
+    SLOW_EVERY_S = 10.0
+
+    def __init__(self, err: Any, out: Any) -> None:
+        self._err = err
+        self._tty = _isatty(err) and not _isatty(out)
+        self.every_s = 0.5 if self._tty else self.SLOW_EVERY_S
+        self._shown = False
+
+    def __call__(self, count: int) -> None:
+        if self._tty:
+            self._err.write(f"\rlisting: {count:,} keys so far")
+        else:
+            self._err.write(f"s3torch ls: {count:,} keys listed so far\n")
+        self._err.flush()
+        self._shown = True
+
+    def done(self) -> None:
+        """Clear the terminal's count line, if one was shown."""
+        if self._tty and self._shown:
+            self._err.write("\r\x1b[K")
+            self._err.flush()
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 def _list_buckets(args: argparse.Namespace) -> int:
