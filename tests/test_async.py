@@ -123,6 +123,25 @@ def test_listing_pages_match_the_sync_listing(client: s3torch.S3Client, bucket: 
     assert [page.common_prefixes for page in pages] == [page.common_prefixes for page in expected]
 
 
+def test_listing_after_a_key_matches_the_sync_listing(
+    client: s3torch.S3Client, bucket: str
+) -> None:
+    async def main() -> list[str]:
+        await asyncio.gather(*(client.put_object_async(bucket, f"a/{i:02}", b"") for i in range(9)))
+        listing = client.list_objects_async(bucket, "a/", max_keys=2, start_after="a/03")
+        return [o.key for page in [page async for page in listing] for o in page.object_info]
+
+    keys = asyncio.run(main())
+    expected = [
+        o.key
+        for page in client.list_objects(bucket, "a/", max_keys=2, start_after="a/03")
+        for o in page.object_info
+    ]
+    assert keys == expected == [f"a/{i:02}" for i in range(4, 9)]
+    with pytest.raises(ValueError, match="start_after"):
+        client.list_objects_async(bucket, start_after="bad\x00key")
+
+
 def test_breaking_out_of_a_listing_cancels_the_next_page(
     client: s3torch.S3Client, bucket: str
 ) -> None:

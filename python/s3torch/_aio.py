@@ -75,12 +75,17 @@ async def await_request(start: Callable[..., int], client: _core.S3Client, *args
 
 
 async def list_pages(
-    client: _core.S3Client, bucket: str, prefix: str, delimiter: str, max_keys: int
+    client: _core.S3Client,
+    bucket: str,
+    prefix: str,
+    delimiter: str,
+    max_keys: int,
+    start_after: str | None = None,
 ) -> AsyncIterator[_core.ListObjectResult]:
     """The pages of a listing, the next one requested while the caller uses this one."""
     start = _core.Completions.list_objects
     next_page = asyncio.ensure_future(
-        await_request(start, client, bucket, prefix, delimiter, max_keys, None)
+        await_request(start, client, bucket, prefix, delimiter, max_keys, None, start_after)
     )
     try:
         while True:

@@ -225,17 +225,9 @@ class S3Client:
         With ``start_after``, the listing begins after that key (the key itself is not listed,
         and need not exist): a listing split into key ranges starts each range there.
         """
-        validate_bucket_name(_str("bucket", bucket))
-        validate_key(_str("prefix", prefix))
-        _text("delimiter", delimiter)
-        check_int("max_keys", max_keys, minimum=1, maximum=1000)
+        _check_listing(bucket, prefix, delimiter, max_keys, start_after)
         if start_after is None:
             return self._native.list_objects(bucket, prefix, delimiter, max_keys)
-        _str("start_after", start_after)
-        try:
-            validate_key(start_after)
-        except ValueError as error:
-            raise ValueError(f"start_after: {error}") from None
         return self._native.list_objects(
             bucket, prefix, delimiter, max_keys, start_after=start_after
         )
@@ -292,16 +284,18 @@ class S3Client:
         )
 
     def list_objects_async(
-        self, bucket: str, prefix: str = "", delimiter: str = "", max_keys: int = 1000
+        self,
+        bucket: str,
+        prefix: str = "",
+        delimiter: str = "",
+        max_keys: int = 1000,
+        start_after: str | None = None,
     ) -> AsyncIterator[_core.ListObjectResult]:
         """The pages of :meth:`list_objects` as an async iterator (``async for page in ...``);
         the next page is requested while the caller uses the current one. Arguments are
         checked at once."""
-        validate_bucket_name(_str("bucket", bucket))
-        validate_key(_str("prefix", prefix))
-        _text("delimiter", delimiter)
-        check_int("max_keys", max_keys, minimum=1, maximum=1000)
-        return _aio.list_pages(self._native, bucket, prefix, delimiter, max_keys)
+        _check_listing(bucket, prefix, delimiter, max_keys, start_after)
+        return _aio.list_pages(self._native, bucket, prefix, delimiter, max_keys, start_after)
 
     async def head_object_async(self, bucket: str, key: str) -> _core.HeadObjectResult:
         """:meth:`head_object`, awaited on the running asyncio loop."""
@@ -404,3 +398,19 @@ def _user_agent_prefix(user_agent: Any) -> str:
     if isinstance(prefix, str):
         return prefix
     raise TypeError(f"user_agent must be a str, got {type(user_agent).__name__}")
+
+
+def _check_listing(
+    bucket: str, prefix: str, delimiter: str, max_keys: int, start_after: str | None
+) -> None:
+    """The arguments of a listing, sync or async, checked alike."""
+    validate_bucket_name(_str("bucket", bucket))
+    validate_key(_str("prefix", prefix))
+    _text("delimiter", delimiter)
+    check_int("max_keys", max_keys, minimum=1, maximum=1000)
+    if start_after is not None:
+        _str("start_after", start_after)
+        try:
+            validate_key(start_after)
+        except ValueError as error:
+            raise ValueError(f"start_after: {error}") from None

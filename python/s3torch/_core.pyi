@@ -138,8 +138,10 @@ class Completions:
         delimiter: str,
         max_keys: int,
         continuation_token: str | None = None,
+        start_after: str | None = None,
     ) -> int:
-        """One ListObjectsV2 page (after `continuation_token`, when given); resolves `future` with
+        """One ListObjectsV2 page (after `continuation_token`, when given; else the first page,
+        after `start_after` when given); resolves `future` with
         `(ListObjectResult, next continuation token or None)`.
         """
     def head_object(self, client: S3Client, future: Any, bucket: str, key: str) -> int:

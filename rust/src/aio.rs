@@ -520,9 +520,10 @@ impl PyCompletions {
         })
     }
 
-    /// One ListObjectsV2 page (after `continuation_token`, when given); resolves `future` with
+    /// One ListObjectsV2 page (after `continuation_token`, when given; else the first page,
+    /// after `start_after` when given); resolves `future` with
     /// `(ListObjectResult, next continuation token or None)`.
-    #[pyo3(signature = (client, future, bucket, prefix, delimiter, max_keys, continuation_token=None))]
+    #[pyo3(signature = (client, future, bucket, prefix, delimiter, max_keys, continuation_token=None, start_after=None))]
     #[allow(clippy::too_many_arguments)]
     fn list_objects(
         &self,
@@ -534,7 +535,11 @@ impl PyCompletions {
         delimiter: String,
         max_keys: usize,
         continuation_token: Option<String>,
+        start_after: Option<String>,
     ) -> PyResult<u64> {
+        if let Some(start_after) = &start_after {
+            crate::list::check_start_after(start_after)?;
+        }
         if !(1..=1000).contains(&max_keys) {
             return Err(Error::invalid(format!(
                 "max_keys={max_keys} is out of range: must be between 1 and 1000"
@@ -548,10 +553,19 @@ impl PyCompletions {
         };
         self.submit(py, client, future, "ListObjectsV2", target, move |handle, target| {
             let (prefix, delimiter, token) = (prefix.clone(), delimiter.clone(), continuation_token.clone());
+            // The token already says where the listing goes on: start-after only on the first page.
+            let start_after = if token.is_none() { start_after.clone() } else { None };
             async move {
                 let page = handle
                     .crt
-                    .list_objects(&target.bucket, token.as_deref(), &delimiter, max_keys, &prefix)
+                    .list_objects_start_after(
+                        &target.bucket,
+                        token.as_deref(),
+                        start_after.as_deref(),
+                        &delimiter,
+                        max_keys,
+                        &prefix,
+                    )
                     .await;
                 Ok(Output::Page(handle.settle("ListObjectsV2", &target, Ok(page))?))
             }
