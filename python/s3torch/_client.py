@@ -1,7 +1,7 @@
 """The S3 client: configuration resolved the AWS way, over the native core.
 
-One concern, a little over 400 lines: GET, PUT, LIST, HEAD and DELETE appear twice, blocking and asyncio
-(``*_async``, completed through :mod:`s3torch._aio`), with the same argument checks.
+One concern, a little over 400 lines: GET, PUT, LIST, HEAD and DELETE appear twice, blocking
+and asyncio (``*_async``, completed through :mod:`s3torch._aio`), with the same argument checks.
 """
 
 from __future__ import annotations
