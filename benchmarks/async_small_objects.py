@@ -25,14 +25,14 @@ import json
 import os
 import statistics
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness.measure import process_cpu_seconds
+from harness.measure import server_cpu_reader, timed
+from harness.stores import obstore_store
 
 BUCKET = "async-bench"
 
@@ -41,14 +41,6 @@ def start_server() -> Any:
     from s3torch.testing import LocalS3Server
 
     return LocalS3Server().start(timeout=60)
-
-
-def server_cpu(pid: int | None) -> Callable[[], float]:
-    def read() -> float:
-        seconds = process_cpu_seconds(pid)
-        return float("nan") if seconds is None else seconds
-
-    return read
 
 
 def s3torch_client(server: Any) -> Any:
@@ -67,18 +59,9 @@ def s3torch_client(server: Any) -> Any:
 
 def fetchers(server: Any) -> dict[str, Callable[[str], Awaitable[int]]]:
     import obstore
-    from obstore.store import S3Store
 
     client = s3torch_client(server)
-    store = S3Store(
-        BUCKET,
-        endpoint=server.endpoint,
-        region=server.region,
-        access_key_id=server.access_key,
-        secret_access_key=server.secret_key,
-        virtual_hosted_style_request=False,
-        client_options={"allow_http": True},
-    )
+    store = obstore_store(server, BUCKET)
 
     async def with_s3torch(key: str) -> int:
         return len(await client.get_object_async(BUCKET, key))
@@ -113,16 +96,10 @@ def measure(
     expected: int,
     cpu_of_server: Callable[[], float],
 ) -> dict[str, float]:
-    cpu0, server0, t0 = time.process_time(), cpu_of_server(), time.perf_counter()
-    received = asyncio.run(fetch_all(fetch, keys, limit))
-    seconds = time.perf_counter() - t0
+    received, figures = timed(lambda: asyncio.run(fetch_all(fetch, keys, limit)), cpu_of_server)
     if received != expected:
         raise AssertionError(f"received {received} bytes, expected {expected}")
-    return {
-        "seconds": seconds,
-        "client_cpu_s": time.process_time() - cpu0,
-        "server_cpu_s": cpu_of_server() - server0,
-    }
+    return figures
 
 
 def main() -> int:
@@ -156,7 +133,7 @@ def main() -> int:
 
         asyncio.run(upload())
         expected = args.count * args.size
-        cpu_of_server = server_cpu(server.pid)
+        cpu_of_server = server_cpu_reader(server.pid)
         runs: dict[str, list[dict[str, float]]] = {name: [] for name in clients}
         warm_up = keys[: args.in_flight]
         for fetch in clients.values():  # connections, credentials

@@ -26,11 +26,16 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness.measure import server_cpu_reader, timed
 
 BUCKET = "fsspec-bench"
 
@@ -87,33 +92,9 @@ def write_data(fs: Any, rows: int, small_count: int, small_size: int) -> tuple[s
     return parquet, size, paths
 
 
-def cpu_of(pid: int | None) -> Callable[[], float]:
-    try:
-        import psutil
-
-        process = psutil.Process(pid) if pid else None
-    except Exception:
-        process = None
-
-    def read() -> float:
-        if process is None:
-            return float("nan")
-        times = process.cpu_times()
-        return float(times.user + times.system)
-
-    return read
-
-
 def measure(run: Callable[[], int], server_cpu: Callable[[], float]) -> dict[str, float]:
-    cpu0, server0, t0 = time.process_time(), server_cpu(), time.perf_counter()
-    count = run()
-    elapsed = time.perf_counter() - t0
-    return {
-        "seconds": elapsed,
-        "bytes": count,
-        "client_cpu_s": time.process_time() - cpu0,
-        "server_cpu_s": server_cpu() - server0,
-    }
+    count, figures = timed(run, server_cpu)
+    return {**figures, "bytes": count}
 
 
 def main() -> int:
@@ -135,7 +116,7 @@ def main() -> int:
         parquet, parquet_size, paths = write_data(
             fss["s3torch"], args.rows, args.small_count, args.small_size
         )
-        server_cpu = cpu_of(server.pid)
+        server_cpu = server_cpu_reader(server.pid)
 
         def scan(fs: Any) -> Callable[[], int]:
             def run() -> int:

@@ -9,8 +9,12 @@ from __future__ import annotations
 import os
 import resource
 import statistics
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -32,6 +36,30 @@ def process_cpu_seconds(pid: int | None) -> float | None:
     # fields[0] is field 3 (state); utime, stime, cutime, cstime are fields 14-17.
     utime, stime, cutime, cstime = (int(value) for value in fields[11:15])
     return (utime + stime + cutime + cstime) / _CLOCK_TICKS
+
+
+def server_cpu_reader(pid: int | None) -> Callable[[], float]:
+    """A reading of :func:`process_cpu_seconds` for ``pid`` on each call; ``nan`` when there
+    is none (no pid, or the process has gone), so a difference of two readings is ``nan`` too."""
+
+    def read() -> float:
+        seconds = process_cpu_seconds(pid)
+        return float("nan") if seconds is None else seconds
+
+    return read
+
+
+def timed(run: Callable[[], T], server_cpu: Callable[[], float]) -> tuple[T, dict[str, float]]:
+    """Call ``run`` once: what it returned, and its wall seconds, this process's CPU seconds
+    (every thread: clients run their own) and the server's (from ``server_cpu``)."""
+    cpu0, server0, t0 = time.process_time(), server_cpu(), time.perf_counter()
+    result = run()
+    seconds = time.perf_counter() - t0
+    return result, {
+        "seconds": seconds,
+        "client_cpu_s": time.process_time() - cpu0,
+        "server_cpu_s": server_cpu() - server0,
+    }
 
 
 def _status_kib(name: str) -> int:

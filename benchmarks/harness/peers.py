@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .spec import BUCKET_WRITE
+from .stores import obstore_store
 from .workloads import (
     Context,
     Timed,
@@ -70,20 +71,6 @@ def _in_batches(
 # -- obstore -----------------------------------------------------------------------------------
 
 
-def _obstore_store(ctx: Context, bucket: str) -> Any:
-    from obstore.store import S3Store
-
-    return S3Store(
-        bucket,
-        endpoint=ctx.endpoint,
-        region=ctx.region,
-        access_key_id=ctx.access_key,
-        secret_access_key=ctx.secret_key,
-        virtual_hosted_style_request=False,
-        client_options={"allow_http": True},
-    )
-
-
 def _obstore_keys(store: Any, prefix: str) -> list[str]:
     import obstore
 
@@ -97,7 +84,7 @@ def _obstore_iterable(data: str) -> Callable[[Context], Timed]:
         import obstore
 
         item = ctx.data(data)
-        store = _obstore_store(ctx, item["bucket"])
+        store = obstore_store(ctx, item["bucket"])
 
         async def fetch_all(keys: list[str]) -> tuple[int, int]:
             slots = asyncio.Semaphore(IN_FLIGHT)
@@ -124,7 +111,7 @@ class _ObstoreMapDataset(_PeerMapDataset):
     item."""
 
     def _connect(self) -> Any:
-        return _obstore_store(self.ctx, self.bucket)
+        return obstore_store(self.ctx, self.bucket)
 
     def _get(self, client: Any, key: str) -> Any:
         import obstore
@@ -166,7 +153,7 @@ def _obstore_large(data: str, how: str) -> Callable[[Context], Timed]:
         import obstore
 
         item = ctx.data(data)
-        store = _obstore_store(ctx, item["bucket"])
+        store = obstore_store(ctx, item["bucket"])
         buffer = memoryview(bytearray(b"\x01") * item["size"]) if how == "readinto" else None
 
         def run() -> dict[str, Any]:
@@ -195,7 +182,7 @@ def _obstore_save(ctx: Context) -> Timed:
     import obstore
     import torch
 
-    store = _obstore_store(ctx, BUCKET_WRITE)
+    store = obstore_store(ctx, BUCKET_WRITE)
     state, key = _state_dict(ctx), _checkpoint_key(ctx)
 
     def run() -> dict[str, Any]:
@@ -211,7 +198,7 @@ def _obstore_load(ctx: Context) -> Timed:
     import obstore
 
     item = ctx.data("checkpoint")
-    store = _obstore_store(ctx, item["bucket"])
+    store = obstore_store(ctx, item["bucket"])
 
     def run() -> dict[str, Any]:
         body = obstore.get(store, item["key"]).bytes()
@@ -226,7 +213,7 @@ def _obstore_list(ctx: Context) -> Timed:
     from .workloads import _timed_listing
 
     item = ctx.data("keys")
-    store = _obstore_store(ctx, item["bucket"])
+    store = obstore_store(ctx, item["bucket"])
 
     def run() -> dict[str, Any]:
         pages = obstore.list(store, prefix=item["prefix"])
@@ -238,7 +225,7 @@ def _obstore_list(ctx: Context) -> Timed:
 def _obstore_write(ctx: Context) -> Timed:
     import obstore
 
-    store = _obstore_store(ctx, BUCKET_WRITE)
+    store = obstore_store(ctx, BUCKET_WRITE)
 
     def put(key: str, body: bytes) -> None:
         obstore.put(store, key, body)
@@ -250,7 +237,7 @@ def _obstore_tar(ctx: Context) -> Timed:
     import obstore
 
     item = ctx.data("shards")
-    store = _obstore_store(ctx, item["bucket"])
+    store = obstore_store(ctx, item["bucket"])
 
     def run() -> dict[str, Any]:
         count = total = 0
