@@ -8,22 +8,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 import s3torch
 from s3torch import S3Exception, _logging
-from support.fault_proxy import FaultProxy
-from support.faults import (
-    PART_SIZE,
-    Stored,
-    Tally,
-    bounded,
-    settled_metrics,
-    verify,
-)
+from support.faults import PART_SIZE, FaultRig, Stored, settled_metrics, verify
 
 # ---------------------------------------------------------------------------
 # Retries are visible
@@ -31,13 +22,9 @@ from support.faults import (
 
 
 @pytest.mark.timeout(60)
-def test_retries_are_counted_in_the_client_metrics(
-    proxy: FaultProxy,
-    via: Callable[..., s3torch.S3Client],
-    stored: Stored,
-    tally: Tally,
-) -> None:
-    faulty = via()
+def test_retries_are_counted_in_the_client_metrics(rig: FaultRig, stored: Stored) -> None:
+    proxy, tally = rig.proxy, rig.tally
+    faulty = rig.via()
     key = stored.largest_key()
     before = settled_metrics(faulty)
     # At most two failures in a row for one request, so that the backoff stays short.
@@ -45,9 +32,9 @@ def test_retries_are_counted_in_the_client_metrics(
     proxy.fail_next("internal_error", "GetObject", count=2, where=f"bytes={PART_SIZE}-")
     proxy.fail_next("slowdown", "GetObject", count=1, where=f"bytes={2 * PART_SIZE}-")
     proxy.fail_next("reset_before", "HeadObject", count=1)
-    content = bounded(tally, "get+read", faulty.get_object(stored.bucket, key).read, 60)
+    content = rig.bounded("get+read", faulty.get_object(stored.bucket, key).read, 60)
     verify(tally, stored, key, content)
-    size = bounded(tally, "head", lambda: faulty.head_object(stored.bucket, key).size, 60)
+    size = rig.bounded("head", lambda: faulty.head_object(stored.bucket, key).size, 60)
     assert size == len(stored.objects[key])
     after = settled_metrics(faulty)
     delta = {name: after.get(name, 0) - before.get(name, 0) for name in after}
@@ -66,20 +53,17 @@ def test_retries_are_counted_in_the_client_metrics(
 
 @pytest.mark.timeout(60)
 def test_each_retry_logs_a_warning(
-    proxy: FaultProxy,
-    via: Callable[..., s3torch.S3Client],
-    stored: Stored,
-    tally: Tally,
-    caplog: pytest.LogCaptureFixture,
+    rig: FaultRig, stored: Stored, caplog: pytest.LogCaptureFixture
 ) -> None:
+    proxy, tally = rig.proxy, rig.tally
     s3torch.enable_logging("WARNING")
     try:
-        faulty = via()
+        faulty = rig.via()
         key = stored.largest_key()
         caplog.set_level(logging.WARNING, logger="s3torch.retry")
         proxy.fail_next("slowdown", "GetObject", count=2, where="bytes=0-")
         proxy.fail_next("internal_error", "GetObject", count=1, where=f"bytes={PART_SIZE}-")
-        content = bounded(tally, "get+read", faulty.get_object(stored.bucket, key).read, 60)
+        content = rig.bounded("get+read", faulty.get_object(stored.bucket, key).read, 60)
         verify(tally, stored, key, content)
         _logging.flush_native_logs()
     finally:
@@ -93,12 +77,10 @@ def test_each_retry_logs_a_warning(
 
 @pytest.mark.timeout(120)
 def test_requests_are_still_retried_after_outages_with_many_requests_in_flight(
-    proxy: FaultProxy,
-    via: Callable[..., s3torch.S3Client],
-    stored: Stored,
-    tally: Tally,
+    rig: FaultRig, stored: Stored
 ) -> None:
-    faulty = via()  # max_attempts=10
+    proxy, tally = rig.proxy, rig.tally
+    faulty = rig.via()  # max_attempts=10
     keys = sorted(stored.objects)[:24] + sorted(stored.objects)[:8]
 
     def read(key: str) -> str:

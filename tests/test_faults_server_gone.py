@@ -17,16 +17,14 @@ import torch.utils.data
 import s3torch
 from s3torch import S3ClientConfig, S3Exception, S3MapDataset
 from s3torch.s3iterable_dataset import S3IterableDataset
-from support.fault_proxy import FaultProxy
 from support.faults import (
     GONE_ATTEMPTS,
     GONE_BACKOFF_S,
     GONE_SLACK_S,
     PART_SIZE,
     SILENT_STALL_TIMEOUT_S,
+    FaultRig,
     Stored,
-    Tally,
-    bounded,
     config_for,
     payload,
     read_item,
@@ -99,7 +97,7 @@ def gone_operations(
 
 
 def each_raises_within(
-    tally: Tally,
+    rig: FaultRig,
     situation: str,
     operations: dict[str, Callable[[], object]],
     expected: type[S3Exception],
@@ -109,66 +107,46 @@ def each_raises_within(
     for what, operation in operations.items():
         started = time.monotonic()
         with pytest.raises(S3Exception) as raised:
-            bounded(tally, f"{situation}: {what}", operation, limit)
+            rig.bounded(f"{situation}: {what}", operation, limit)
         elapsed = time.monotonic() - started
         assert isinstance(raised.value, expected), (what, raised.value)
         assert elapsed <= limit, (what, elapsed)
 
 
 @pytest.mark.timeout(120)
-def test_every_operation_raises_a_network_error_when_the_port_is_closed(
-    proxy: FaultProxy,
-    via: Callable[..., s3torch.S3Client],
-    bucket: str,
-    client: s3torch.S3Client,
-    s3_server: Any,
-    tally: Tally,
-) -> None:
-    write(client, bucket, "there", b"content")
-    config = config_for(s3_server, max_attempts=GONE_ATTEMPTS)
-    faulty = via(max_attempts=GONE_ATTEMPTS)
+def test_every_operation_raises_a_network_error_when_the_port_is_closed(rig: FaultRig) -> None:
+    rig.put_there()
+    bucket = rig.bucket
+    config = config_for(rig.server, max_attempts=GONE_ATTEMPTS)
+    faulty = rig.via(max_attempts=GONE_ATTEMPTS)
     assert faulty.head_object(bucket, "there").size == 7  # a pooled connection, to be dropped
-    proxy.go_away("refuse")
+    rig.proxy.go_away("refuse")
     limit = GONE_BACKOFF_S + GONE_SLACK_S
-    operations = gone_operations(faulty, s3_server, proxy.endpoint, config, bucket)
+    operations = gone_operations(faulty, rig.server, rig.proxy.endpoint, config, bucket)
     operations["copy"] = lambda: faulty.copy_object(bucket, "there", bucket, "copy")
-    each_raises_within(tally, "server gone", operations, s3torch.S3NetworkError, limit)
+    each_raises_within(rig, "server gone", operations, s3torch.S3NetworkError, limit)
 
 
 @pytest.mark.timeout(120)
-def test_every_operation_times_out_when_the_server_stops_answering(
-    proxy: FaultProxy,
-    via: Callable[..., s3torch.S3Client],
-    bucket: str,
-    client: s3torch.S3Client,
-    s3_server: Any,
-    tally: Tally,
-) -> None:
-    write(client, bucket, "there", b"content")
+def test_every_operation_times_out_when_the_server_stops_answering(rig: FaultRig) -> None:
+    rig.put_there()
     stall = SILENT_STALL_TIMEOUT_S
-    config = config_for(s3_server, max_attempts=GONE_ATTEMPTS, stall_timeout_s=stall)
-    faulty = via(max_attempts=GONE_ATTEMPTS, stall_timeout_s=stall)
-    assert faulty.head_object(bucket, "there").size == 7
-    proxy.go_away("blackhole")
+    config = config_for(rig.server, max_attempts=GONE_ATTEMPTS, stall_timeout_s=stall)
+    faulty = rig.via(max_attempts=GONE_ATTEMPTS, stall_timeout_s=stall)
+    assert faulty.head_object(rig.bucket, "there").size == 7
+    rig.proxy.go_away("blackhole")
     limit = GONE_ATTEMPTS * stall + GONE_BACKOFF_S + GONE_SLACK_S
-    operations = gone_operations(faulty, s3_server, proxy.endpoint, config, bucket)
-    each_raises_within(tally, "server silent", operations, s3torch.S3TimeoutError, limit)
+    operations = gone_operations(faulty, rig.server, rig.proxy.endpoint, config, rig.bucket)
+    each_raises_within(rig, "server silent", operations, s3torch.S3TimeoutError, limit)
 
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("where", ["GetObject", "PutObject", "ListObjectsV2", "HeadObject"])
-def test_a_stalled_request_raises_a_timeout_error(
-    where: str,
-    proxy: FaultProxy,
-    via: Callable[..., s3torch.S3Client],
-    bucket: str,
-    client: s3torch.S3Client,
-    tally: Tally,
-) -> None:
-    write(client, bucket, "there", payload(3, 100_000))
-    faulty = via(stall_timeout_s=1.0)
-    proxy.configure({}, stall_s=3600.0)  # held until released
-    proxy.fail_next("stall", where, count=100)
+def test_a_stalled_request_raises_a_timeout_error(where: str, rig: FaultRig) -> None:
+    bucket = rig.bucket
+    write(rig.client, bucket, "there", payload(3, 100_000))
+    faulty = rig.via(stall_timeout_s=1.0)
+    rig.hold(where)
     operations: dict[str, Callable[[], object]] = {
         "GetObject": lambda: faulty.get_object(bucket, "there").read(),
         "PutObject": lambda: write(faulty, bucket, "other", b"z" * 1000),
@@ -176,18 +154,15 @@ def test_a_stalled_request_raises_a_timeout_error(
         "HeadObject": lambda: faulty.head_object(bucket, "there"),
     }
     with pytest.raises(s3torch.S3TimeoutError):
-        bounded(tally, f"stalled {where}", operations[where], 1.0 + GONE_SLACK_S)
+        rig.bounded(f"stalled {where}", operations[where], 1.0 + GONE_SLACK_S)
 
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("mode", ["refuse", "blackhole"])
 def test_dataloader_workers_exit_cleanly_when_the_server_goes_away(
-    mode: str,
-    proxy: FaultProxy,
-    stored: Stored,
-    s3_server: Any,
-    tally: Tally,
+    mode: str, rig: FaultRig, stored: Stored
 ) -> None:
+    proxy, tally, s3_server = rig.proxy, rig.tally, rig.server
     overrides: dict[str, Any] = {"max_attempts": GONE_ATTEMPTS}
     if mode == "blackhole":
         overrides["stall_timeout_s"] = 1.0

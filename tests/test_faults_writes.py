@@ -7,30 +7,21 @@ from __future__ import annotations
 
 import collections
 import gc
-import os
-import subprocess
-import sys
 import time
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 from awscrt.checksums import crc32c
 
-import s3torch
 from s3torch import S3Exception
-from support.fault_proxy import FAULTS, FaultProxy
+from support.fault_proxy import FAULTS
 from support.faults import (
     FAULT_RATE,
     PART_SIZE,
     WRITE_SIZES,
-    Tally,
-    bounded,
+    FaultRig,
     incomplete_uploads,
-    journal_tail,
     payload,
     probabilities_for,
-    read_directly,
     write,
 )
 
@@ -49,29 +40,24 @@ WRITE_LIMIT_S = 120.0
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("fault", [*FAULTS, "mixed"])
 def test_writes_complete_exactly_or_raise_leaving_previous_object(
-    fault: str,
-    proxy: FaultProxy,
-    via: Callable[..., s3torch.S3Client],
-    bucket: str,
-    client: s3torch.S3Client,
-    boto3_client: Any,
-    tally: Tally,
+    fault: str, rig: FaultRig
 ) -> None:
     # Two attempts only, so that some writes do fail and the failure path is exercised too.
-    faulty = via(max_attempts=2)
+    proxy, tally = rig.proxy, rig.tally
+    faulty = rig.via(max_attempts=2)
     outcomes: collections.Counter[str] = collections.Counter()
     for i, size in enumerate(WRITE_SIZES):
         key = f"w/{i:03d}"
         previous = payload(-i - 1, size // 2 + 1)
-        write(client, bucket, key, previous)  # fault-free, straight to the server
+        write(rig.client, rig.bucket, key, previous)  # fault-free, straight to the server
         new = payload(i, size)
         proxy.configure(probabilities_for(fault), WRITE_OPERATIONS)
         if i == 0:  # one sure fault, then chance
             first = "reset" if fault == "mixed" else fault
             proxy.fail_next(first, FIRST_FAULT_AT.get(first))
         try:
-            bounded(
-                tally, "put+close", lambda k=key, n=new: write(faulty, bucket, k, n), WRITE_LIMIT_S
+            rig.bounded(
+                "put+close", lambda k=key, n=new: write(faulty, rig.bucket, k, n), WRITE_LIMIT_S
             )
         except S3Exception:
             raised = True
@@ -79,7 +65,7 @@ def test_writes_complete_exactly_or_raise_leaving_previous_object(
             raised = False
         finally:
             proxy.configure({})
-        stored = read_directly(boto3_client, bucket, key)
+        stored = rig.stored(key)
         assert stored is not None, f"{key}: the object vanished"
         tally.bytes_verified += len(stored)
         if not raised:
@@ -98,7 +84,7 @@ def test_writes_complete_exactly_or_raise_leaving_previous_object(
     # An upload is left only where a CreateMultipartUpload was carried out by the server but
     # its answer never reached the client (pinned by an xfail test in
     # test_faults_known_limitations.py).
-    leftover = incomplete_uploads(boto3_client, bucket)
+    leftover = incomplete_uploads(rig.boto3, rig.bucket)
     orphans = proxy.lost_answers().get("CreateMultipartUpload", 0)
     assert len(leftover) <= orphans, (leftover, proxy.lost_answers())
     tally.outcomes["incomplete uploads left by a lost CreateMultipartUpload answer"] += len(
@@ -122,45 +108,34 @@ def test_failed_write_raises_and_leaves_previous_object_and_no_upload(
     where: str,
     fault: str,
     size: int,
-    proxy: FaultProxy,
-    via: Callable[..., s3torch.S3Client],
-    bucket: str,
-    client: s3torch.S3Client,
-    boto3_client: Any,
-    tally: Tally,
+    rig: FaultRig,
 ) -> None:
     """Every attempt of one request of the upload fails before it reaches the server."""
     attempts = 2
-    faulty = via(max_attempts=attempts)
+    faulty = rig.via(max_attempts=attempts)
     previous = payload(1, 4321)
-    write(client, bucket, "k", previous)
-    proxy.fail_next(fault, operation, count=attempts, where=where)
+    write(rig.client, rig.bucket, "k", previous)
+    rig.proxy.fail_next(fault, operation, count=attempts, where=where)
     with pytest.raises(S3Exception):
-        bounded(tally, "put+close", lambda: write(faulty, bucket, "k", payload(2, size)), 60)
-    assert proxy.requests().get(operation, 0) >= attempts
-    assert read_directly(boto3_client, bucket, "k") == previous
-    tally.bytes_verified += len(previous)
-    assert incomplete_uploads(boto3_client, bucket) == [], journal_tail(proxy)
-    tally.outcomes["raised, previous object intact"] += 1
+        rig.bounded("put+close", lambda: write(faulty, rig.bucket, "k", payload(2, size)), 60)
+    assert rig.proxy.requests().get(operation, 0) >= attempts
+    assert rig.stored("k") == previous
+    rig.tally.bytes_verified += len(previous)
+    rig.assert_no_upload_left()
+    rig.tally.outcomes["raised, previous object intact"] += 1
 
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("fault", ["reset", "slowdown", "internal_error", "truncate", "stall"])
 def test_an_aborted_upload_leaves_the_previous_object_and_no_upload(
-    fault: str,
-    proxy: FaultProxy,
-    via: Callable[..., s3torch.S3Client],
-    bucket: str,
-    client: s3torch.S3Client,
-    boto3_client: Any,
-    tally: Tally,
+    fault: str, rig: FaultRig
 ) -> None:
     """Uploads aborted part-way (explicitly, or by an exception in the ``with`` block) while
     their requests fail now and then."""
-    faulty = via()
+    faulty, bucket = rig.via(), rig.bucket
     previous = payload(7, 1234)
-    write(client, bucket, "k", previous)
-    proxy.configure({fault: 3 * FAULT_RATE}, ("CreateMultipartUpload", "UploadPart"))
+    write(rig.client, bucket, "k", previous)
+    rig.proxy.configure({fault: 3 * FAULT_RATE}, ("CreateMultipartUpload", "UploadPart"))
 
     def abort_explicitly() -> None:
         writer = faulty.put_object(bucket, "k")
@@ -174,15 +149,15 @@ def test_an_aborted_upload_leaves_the_previous_object_and_no_upload(
 
     for what, run in (("abort", abort_explicitly), ("abort by exception", abort_by_exception)):
         try:
-            bounded(tally, f"put+{what}", run, 60)
+            rig.bounded(f"put+{what}", run, 60)
         except S3Exception:
-            tally.outcomes["a write under faults raised before its abort"] += 1
+            rig.tally.outcomes["a write under faults raised before its abort"] += 1
         else:
-            tally.outcomes["aborted, previous object intact"] += 1
-        assert read_directly(boto3_client, bucket, "k") == previous, what
-        tally.bytes_verified += len(previous)
-    leftover = incomplete_uploads(boto3_client, bucket)
-    assert len(leftover) <= proxy.lost_answers().get("CreateMultipartUpload", 0), leftover
+            rig.tally.outcomes["aborted, previous object intact"] += 1
+        assert rig.stored("k") == previous, what
+        rig.tally.bytes_verified += len(previous)
+    leftover = incomplete_uploads(rig.boto3, bucket)
+    assert len(leftover) <= rig.proxy.lost_answers().get("CreateMultipartUpload", 0), leftover
 
 
 # ---------------------------------------------------------------------------
@@ -191,81 +166,63 @@ def test_an_aborted_upload_leaves_the_previous_object_and_no_upload(
 
 
 @pytest.mark.timeout(60)
-def test_the_abort_of_a_failed_upload_is_retried(
-    proxy: FaultProxy,
-    via: Callable[..., s3torch.S3Client],
-    bucket: str,
-    boto3_client: Any,
-    tally: Tally,
-) -> None:
+def test_the_abort_of_a_failed_upload_is_retried(rig: FaultRig) -> None:
     """The CRT sends AbortMultipartUpload once when an upload fails; that one fails (a 500), and
     the client sends its own, retried."""
     attempts = 2
-    faulty = via(max_attempts=attempts)
-    proxy.fail_next("internal_error", "UploadPart", count=attempts, where="partNumber=2&")
-    proxy.fail_next("internal_error", "AbortMultipartUpload")
+    faulty = rig.via(max_attempts=attempts)
+    rig.proxy.fail_next("internal_error", "UploadPart", count=attempts, where="partNumber=2&")
+    rig.proxy.fail_next("internal_error", "AbortMultipartUpload")
     with pytest.raises(S3Exception):
-        bounded(
-            tally, "put+close", lambda: write(faulty, bucket, "k", payload(6, PART_SIZE * 2)), 60
+        rig.bounded(
+            "put+close", lambda: write(faulty, rig.bucket, "k", payload(6, PART_SIZE * 2)), 60
         )
-    assert read_directly(boto3_client, bucket, "k") is None
-    assert incomplete_uploads(boto3_client, bucket) == [], journal_tail(proxy)
-    assert proxy.requests().get("AbortMultipartUpload", 0) >= 2
+    assert rig.stored("k") is None
+    rig.assert_no_upload_left()
+    assert rig.proxy.requests().get("AbortMultipartUpload", 0) >= 2
 
 
 @pytest.mark.timeout(60)
-def test_an_abort_that_fails_every_attempt_of_the_crt_is_sent_again(
-    proxy: FaultProxy,
-    via: Callable[..., s3torch.S3Client],
-    bucket: str,
-    boto3_client: Any,
-    tally: Tally,
-) -> None:
+def test_an_abort_that_fails_every_attempt_of_the_crt_is_sent_again(rig: FaultRig) -> None:
     """An explicit abort() whose AbortMultipartUpload fails, then one more failure of ours: its
     retry (within max_attempts=3) removes the upload."""
-    faulty = via(max_attempts=3)
-    writer = faulty.put_object(bucket, "k")
+    faulty = rig.via(max_attempts=3)
+    writer = faulty.put_object(rig.bucket, "k")
     writer.write(payload(10, 2 * PART_SIZE + 3))
-    proxy.fail_next("internal_error", "AbortMultipartUpload", count=2)
-    bounded(tally, "put+abort", writer.abort, 60)
+    rig.proxy.fail_next("internal_error", "AbortMultipartUpload", count=2)
+    rig.bounded("put+abort", writer.abort, 60)
     assert writer.aborted
-    assert read_directly(boto3_client, bucket, "k") is None
-    assert incomplete_uploads(boto3_client, bucket) == [], journal_tail(proxy)
+    assert rig.stored("k") is None
+    rig.assert_no_upload_left()
 
 
 @pytest.mark.timeout(60)
-def test_a_dropped_writer_is_aborted_even_when_the_abort_fails_once(
-    proxy: FaultProxy,
-    via: Callable[..., s3torch.S3Client],
-    bucket: str,
-    boto3_client: Any,
-    tally: Tally,
-) -> None:
+def test_a_dropped_writer_is_aborted_even_when_the_abort_fails_once(rig: FaultRig) -> None:
     """A writer garbage-collected unclosed is aborted (S3Writer.__del__), and so is a bare native
     stream dropped unclosed (in the background): a failed AbortMultipartUpload is sent again."""
-    faulty = via(max_attempts=2)
-    writer = faulty.put_object(bucket, "k")
+    faulty = rig.via(max_attempts=2)
+    writer = faulty.put_object(rig.bucket, "k")
     writer.write(payload(11, 2 * PART_SIZE + 3))
-    proxy.fail_next("internal_error", "AbortMultipartUpload")
-    tally.operations["put+drop"] += 1
+    rig.proxy.fail_next("internal_error", "AbortMultipartUpload")
+    rig.tally.operations["put+drop"] += 1
     del writer
     gc.collect()
-    assert incomplete_uploads(boto3_client, bucket) == [], journal_tail(proxy)
+    rig.assert_no_upload_left()
 
-    stream = faulty._native.put_object(bucket, "bare", None)
+    stream = faulty._native.put_object(rig.bucket, "bare", None)
     stream.write(payload(12, 2 * PART_SIZE + 3))
-    proxy.fail_next("internal_error", "AbortMultipartUpload")
-    tally.operations["native put+drop"] += 1
+    rig.proxy.fail_next("internal_error", "AbortMultipartUpload")
+    rig.tally.operations["native put+drop"] += 1
     del stream
     gc.collect()
     # The abort goes on in a thread of its own: wait for it, within a bound.
     deadline = time.monotonic() + 30
-    while incomplete_uploads(boto3_client, bucket) and time.monotonic() < deadline:
+    while incomplete_uploads(rig.boto3, rig.bucket) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert incomplete_uploads(boto3_client, bucket) == [], journal_tail(proxy)
-    assert proxy.requests().get("AbortMultipartUpload", 0) >= 4
-    assert read_directly(boto3_client, bucket, "k") is None
-    assert read_directly(boto3_client, bucket, "bare") is None
+    rig.assert_no_upload_left()
+    assert rig.proxy.requests().get("AbortMultipartUpload", 0) >= 4
+    assert rig.stored("k") is None
+    assert rig.stored("bare") is None
 
 
 _EXIT_WITH_AN_OPEN_UPLOAD = """
@@ -293,23 +250,12 @@ print("exiting", flush=True)
 
 @pytest.mark.timeout(120)
 def test_an_upload_open_at_interpreter_exit_is_aborted_even_when_the_abort_fails_once(
-    bucket: str, s3_server: Any, boto3_client: Any, tally: Tally
+    rig: FaultRig,
 ) -> None:
-    package_root = os.path.dirname(os.path.dirname(s3torch.__file__))
-    path = os.pathsep.join([package_root, os.environ.get("PYTHONPATH", "")])
-    server = [s3_server.endpoint, s3_server.region, s3_server.access_key, s3_server.secret_key]
-    tests_dir = os.path.dirname(os.path.abspath(__file__))
-    script = [sys.executable, "-c", _EXIT_WITH_AN_OPEN_UPLOAD, tests_dir]
-    tally.operations["put, then exit (child process)"] += 1
-    child = subprocess.run(
-        [*script, *server, bucket, str(PART_SIZE)],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        env={**os.environ, "PYTHONPATH": path},
-    )
+    rig.tally.operations["put, then exit (child process)"] += 1
+    child = rig.run_script(_EXIT_WITH_AN_OPEN_UPLOAD, str(PART_SIZE))
     assert child.returncode == 0, child.stderr[-2000:]
     assert "exiting" in child.stdout
     assert "aborts sent: 2" in child.stdout, child.stdout + child.stderr[-2000:]
-    assert incomplete_uploads(boto3_client, bucket) == []
-    assert read_directly(boto3_client, bucket, "left-open") is None
+    assert incomplete_uploads(rig.boto3, rig.bucket) == []
+    assert rig.stored("left-open") is None

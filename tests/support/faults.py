@@ -25,17 +25,22 @@ printed at the end of the run, and written as JSON to the file named by
 ``S3TORCH_FAULT_REPORT`` if that is set. See doc/reliability.md.
 
 This module holds what those files share: the sizes, the tally, :func:`bounded`, the fixtures
-``tally`` (session), ``proxy``, ``via`` and ``stored`` (module), loaded by ``tests/conftest.py``
-as a plugin, and helpers to write and check objects.
+``tally`` (session), ``proxy``, ``via``, ``rig`` and ``stored`` (module), loaded by
+``tests/conftest.py`` as a plugin, and helpers to write and check objects. A test takes ``rig``
+(a :class:`FaultRig`: the proxy, clients through it, the tally, and a bucket of its own with a
+fault-free client and boto3 beside it) rather than those pieces one by one.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import json
 import os
 import random
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -185,6 +190,85 @@ def via(s3_server: Any, proxy: FaultProxy) -> Callable[..., s3torch.S3Client]:
         )
 
     return build
+
+
+@dataclasses.dataclass
+class FaultRig:
+    """What a fault test works with. ``bucket`` is made on first use (a fresh one, from the
+    ``bucket`` fixture), so that a test reading only :class:`Stored` objects makes none."""
+
+    proxy: FaultProxy
+    via: Callable[..., s3torch.S3Client]
+    """``via(**config)``: a client that talks to the server through the proxy."""
+    tally: Tally
+    server: Any
+    request: pytest.FixtureRequest
+
+    @functools.cached_property
+    def bucket(self) -> str:
+        name: str = self.request.getfixturevalue("bucket")
+        return name
+
+    @property
+    def client(self) -> s3torch.S3Client:
+        """A fault-free client, straight to the server."""
+        direct: s3torch.S3Client = self.request.getfixturevalue("client")
+        return direct
+
+    @property
+    def boto3(self) -> Any:
+        """boto3, straight to the server: the oracle."""
+        return self.server.admin
+
+    def bounded(
+        self, what: str, operation: Callable[[], T], limit: float, *, known_hang: bool = False
+    ) -> T:
+        """:func:`bounded`, counted in this rig's tally."""
+        return bounded(self.tally, what, operation, limit, known_hang=known_hang)
+
+    def put_there(self) -> None:
+        """Store the object ``there`` (7 bytes), without faults."""
+        write(self.client, self.bucket, "there", b"content")
+
+    def stored(self, key: str) -> bytes | None:
+        """What the server holds under ``key`` in the bucket (``None``: nothing)."""
+        return read_directly(self.boto3, self.bucket, key)
+
+    def assert_no_upload_left(self) -> None:
+        assert incomplete_uploads(self.boto3, self.bucket) == [], journal_tail(self.proxy)
+
+    def run_script(self, script: str, *arguments: str) -> subprocess.CompletedProcess[str]:
+        """Run ``script`` in a fresh interpreter that imports this s3torch, with its output
+        captured. Its ``sys.argv[1:]``: the tests folder (for ``support``), the server's
+        endpoint, region, access key and secret key, the bucket, then ``arguments``."""
+        package_root = os.path.dirname(os.path.dirname(s3torch.__file__))
+        path = os.pathsep.join([package_root, os.environ.get("PYTHONPATH", "")])
+        tests_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        server = [self.server.endpoint, self.server.region]
+        keys = [self.server.access_key, self.server.secret_key]
+        return subprocess.run(
+            [sys.executable, "-c", script, tests_dir, *server, *keys, self.bucket, *arguments],
+            capture_output=True,
+            text=True,
+            timeout=90,
+            env={**os.environ, "PYTHONPATH": path},
+        )
+
+    def hold(self, operation: str) -> None:
+        """Stall every request of ``operation`` until :meth:`FaultProxy.release_stalls`."""
+        self.proxy.configure({}, stall_s=3600.0)
+        self.proxy.fail_next("stall", operation, count=100)
+
+
+@pytest.fixture
+def rig(
+    proxy: FaultProxy,
+    via: Callable[..., s3torch.S3Client],
+    tally: Tally,
+    s3_server: Any,
+    request: pytest.FixtureRequest,
+) -> FaultRig:
+    return FaultRig(proxy, via, tally, s3_server, request)
 
 
 def payload(seed: int, size: int) -> bytes:
