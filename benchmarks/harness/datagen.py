@@ -170,44 +170,31 @@ def generate(s3: RawS3, scale: Scale, data_sets: set[str], log: Any = print) -> 
             if name != "stream":  # what W3 and W3i check their bytes against; M1 keeps none
                 manifest[name]["crc32"] = pattern_crc32(size)
             log(f"  {name}: {size / 2**20:.0f} MiB in {time.monotonic() - started:.1f} s")
-    for name, key, total in (
-        ("checkpoint", "checkpoint.pt", scale.checkpoint_bytes),
-        ("netcheckpoint", "netcheckpoint.pt", scale.net_checkpoint_bytes),
+    # Checkpoints: one torch.save file (under "key"), or the files of a DCP one (under "prefix").
+    for name, total, where in (
+        ("checkpoint", scale.checkpoint_bytes, {"key": "checkpoint.pt"}),
+        ("netcheckpoint", scale.net_checkpoint_bytes, {"key": "netcheckpoint.pt"}),
+        ("dcp", scale.checkpoint_bytes, {"prefix": "dcp/"}),
+        ("netdcp", scale.net_checkpoint_bytes, {"prefix": "netdcp/"}),
     ):
         if name not in data_sets:
             continue
         started = time.monotonic()
-        data = checkpoint_bytes(total, scale.checkpoint_tensors)
-        s3.put(BUCKET_BIG, key, data, len(data)).finished_future.result()
-        s3.head_size(BUCKET_BIG, key)
-        manifest[name] = {
-            "bucket": BUCKET_BIG,
-            "key": key,
-            "size": len(data),
-            "tensors": scale.checkpoint_tensors,
-        }
-        del data
-        size_mib = manifest[name]["size"] / 2**20
-        log(f"  {name}: {size_mib:.0f} MiB in {time.monotonic() - started:.1f} s")
-    for name, prefix, total in (
-        ("dcp", "dcp/", scale.checkpoint_bytes),
-        ("netdcp", "netdcp/", scale.net_checkpoint_bytes),
-    ):
-        if name not in data_sets:
-            continue
-        started = time.monotonic()
-        files = dcp_checkpoint_files(total, scale.checkpoint_tensors)
-        for file_name, data in files.items():
-            s3.put(BUCKET_BIG, prefix + file_name, data, len(data)).finished_future.result()
-        manifest[name] = {
-            "bucket": BUCKET_BIG,
-            "prefix": prefix,
-            "size": sum(len(data) for data in files.values()),
-            "tensors": scale.checkpoint_tensors,
-        }
+        tensors = scale.checkpoint_tensors
+        if "key" in where:
+            files = {where["key"]: checkpoint_bytes(total, tensors)}
+        else:
+            files = {
+                where["prefix"] + file_name: data
+                for file_name, data in dcp_checkpoint_files(total, tensors).items()
+            }
+        for key, data in files.items():
+            s3.put(BUCKET_BIG, key, data, len(data)).finished_future.result()
+            s3.head_size(BUCKET_BIG, key)
+        size = sum(len(data) for data in files.values())
+        manifest[name] = {"bucket": BUCKET_BIG, **where, "size": size, "tensors": tensors}
         del files
-        size_mib = manifest[name]["size"] / 2**20
-        log(f"  {name}: {size_mib:.0f} MiB in {time.monotonic() - started:.1f} s")
+        log(f"  {name}: {size / 2**20:.0f} MiB in {time.monotonic() - started:.1f} s")
     if "keys" in data_sets:
         started = time.monotonic()
         s3.run_window(

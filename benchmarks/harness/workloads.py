@@ -465,25 +465,20 @@ def _large_read(data: str, how: str) -> dict[str, Callable[[Context], Timed]]:
     def buffer_for(ctx: Context) -> memoryview | None:
         return _touched_buffer(ctx.data(data)["size"]) if how == "readinto" else None
 
-    def s3torch_prepare(ctx: Context) -> Timed:
-        client = _s3torch_client(ctx, "get_object")
-        item, buffer = ctx.data(data), buffer_for(ctx)
+    def through_reader(make_client: Callable[[Context], Any]) -> Callable[[Context], Timed]:
+        """For the clients whose ``get_object`` returns a file object (s3torch, the connector)."""
 
-        def run() -> dict[str, Any]:
-            reader = client.get_object(item["bucket"], item["key"])
-            return consume(reader, buffer, ctx)
+        def prepare(ctx: Context) -> Timed:
+            client = make_client(ctx)
+            item, buffer = ctx.data(data), buffer_for(ctx)
 
-        return run
+            def run() -> dict[str, Any]:
+                reader = client.get_object(item["bucket"], item["key"])
+                return consume(reader, buffer, ctx)
 
-    def connector_prepare(ctx: Context) -> Timed:
-        client = _connector_client(ctx)
-        item, buffer = ctx.data(data), buffer_for(ctx)
+            return run
 
-        def run() -> dict[str, Any]:
-            reader = client.get_object(item["bucket"], item["key"])
-            return consume(reader, buffer, ctx)
-
-        return run
+        return prepare
 
     def boto3_prepare(ctx: Context) -> Timed:
         s3 = _boto3_client(ctx)
@@ -521,8 +516,8 @@ def _large_read(data: str, how: str) -> dict[str, Callable[[Context], Timed]]:
         return run
 
     return {
-        "s3torch": s3torch_prepare,
-        "s3torchconnector": connector_prepare,
+        "s3torch": through_reader(lambda ctx: _s3torch_client(ctx, "get_object")),
+        "s3torchconnector": through_reader(_connector_client),
         "boto3": boto3_prepare,
         "awscrt": awscrt_prepare,
     }
