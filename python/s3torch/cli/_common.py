@@ -11,6 +11,7 @@ import fnmatch
 import math
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -85,9 +86,15 @@ def location_argument(text: str) -> Location:
 
 
 def add_command(
-    commands: Any, name: str, summary: str, description: str, epilog: str
+    commands: Any,
+    name: str,
+    summary: str,
+    description: str,
+    epilog: str,
+    run: Callable[[argparse.Namespace], int],
 ) -> argparse.ArgumentParser:
-    """Add the subcommand ``name``; its description and epilog keep their line breaks."""
+    """Add the subcommand ``name``, carried out by ``run(args)`` (its exit status); its
+    description and epilog keep their line breaks."""
     parser: argparse.ArgumentParser = commands.add_parser(
         name,
         help=summary,
@@ -95,6 +102,7 @@ def add_command(
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.set_defaults(run=run)
     return parser
 
 

@@ -86,7 +86,7 @@ class Result:
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
-    parser = add_command(commands, "bench", _SUMMARY, _DESCRIPTION, _EPILOG)
+    parser = add_command(commands, "bench", _SUMMARY, _DESCRIPTION, _EPILOG, run)
     parser.add_argument(
         "uri",
         type=s3_uri_argument,
@@ -128,7 +128,6 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-progress", action="store_true", help="do not draw progress on stderr")
     add_client_options(parser)
-    parser.set_defaults(run=run)
     return parser
 
 

@@ -84,7 +84,7 @@ class _Copy:
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
-    parser = add_command(commands, "cp", _SUMMARY, _DESCRIPTION, _EPILOG)
+    parser = add_command(commands, "cp", _SUMMARY, _DESCRIPTION, _EPILOG, run)
     parser.add_argument(
         "source",
         type=location_argument,
@@ -110,7 +110,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     add_filter_options(parser)
     add_client_options(parser)
-    parser.set_defaults(run=run, parser=parser)
+    parser.set_defaults(parser=parser)
     return parser
 
 

@@ -45,7 +45,7 @@ A URI with a non-empty prefix under which nothing exists is an error (exit statu
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
-    parser = add_command(commands, "ls", _SUMMARY, _DESCRIPTION, _EPILOG)
+    parser = add_command(commands, "ls", _SUMMARY, _DESCRIPTION, _EPILOG, run)
     parser.add_argument(
         "uri",
         nargs="?",
@@ -68,7 +68,6 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         help="end with the number of objects listed and their total size",
     )
     add_client_options(parser)
-    parser.set_defaults(run=run)
     return parser
 
 

@@ -53,7 +53,7 @@ With --recursive, S3_URI is a folder: s3://my-bucket/logs means the keys under l
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
-    parser = add_command(commands, "rm", _SUMMARY, _DESCRIPTION, _EPILOG)
+    parser = add_command(commands, "rm", _SUMMARY, _DESCRIPTION, _EPILOG, run)
     parser.add_argument(
         "uri", type=s3_uri_argument, metavar="S3_URI", help="s3://BUCKET/KEY or s3://BUCKET/PREFIX"
     )
@@ -73,7 +73,6 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     add_filter_options(parser)
     add_client_options(parser)
-    parser.set_defaults(run=run)
     return parser
 
 

@@ -56,7 +56,7 @@ def _bucket_argument(text: str) -> str:
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
-    parser = add_command(commands, "server", _SUMMARY, _DESCRIPTION, _EPILOG)
+    parser = add_command(commands, "server", _SUMMARY, _DESCRIPTION, _EPILOG, run)
     parser.add_argument(
         "-b",
         "--bucket",
@@ -101,7 +101,6 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long to wait for the server to start (default: 60)",
     )
-    parser.set_defaults(run=run)
     return parser
 
 
