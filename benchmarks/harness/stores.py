@@ -4,25 +4,13 @@ called)."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 
-class ServerAddress(Protocol):
-    """Where a benchmark server listens and the keys it accepts (a harness ``Context`` or a
-    :class:`s3torch.testing.LocalS3Server` both have these)."""
-
-    @property
-    def endpoint(self) -> str: ...
-    @property
-    def region(self) -> str: ...
-    @property
-    def access_key(self) -> str: ...
-    @property
-    def secret_key(self) -> str: ...
-
-
-def obstore_store(server: ServerAddress, bucket: str) -> Any:
-    """An obstore ``S3Store`` for ``bucket`` on ``server``: path-style, plain HTTP allowed."""
+def obstore_store(server: Any, bucket: str) -> Any:
+    """An obstore ``S3Store`` for ``bucket`` on ``server`` (anything with the ``endpoint``,
+    ``region``, ``access_key`` and ``secret_key`` of a benchmark server: a harness ``Context``
+    or an :class:`s3torch.testing.LocalS3Server`), path-style, plain HTTP allowed."""
     from obstore.store import S3Store
 
     return S3Store(

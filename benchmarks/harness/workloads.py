@@ -129,6 +129,17 @@ def _connector_config() -> Any:
     return S3ClientConfig(force_path_style=True)
 
 
+def _drop_in(library: str, *names: str) -> Any:
+    """The module of ``library``, s3torch or s3torchconnector: their public names mean the same
+    (s3torch is a drop-in), so one implementation serves both. s3torch is checked to have
+    ``names`` (see :func:`_s3torch`)."""
+    if library == "s3torch":
+        return _s3torch(*names)
+    import s3torchconnector
+
+    return s3torchconnector
+
+
 def _connector_client(ctx: Context) -> Any:
     from s3torchconnector._s3client import S3Client
 
@@ -234,30 +245,15 @@ def _iterate_dataset(dataset: Iterable[Any], ctx: Context) -> dict[str, Any]:
 # -- W1, W1n: iterate small objects ------------------------------------------------------------
 
 
-def _iterable_s3torch(data: str) -> Callable[[Context], Timed]:
+def _iterable_dataset(library: str, data: str) -> Callable[[Context], Timed]:
+    """s3torch's or s3torchconnector's ``S3IterableDataset``, as their users write it."""
+
     def prepare(ctx: Context) -> Timed:
-        s3torch = _s3torch("S3IterableDataset")
-        uri, config = ctx.uri(data), _s3torch_config()
+        module = _drop_in(library, "S3IterableDataset")
+        uri, config = ctx.uri(data), module.S3ClientConfig(force_path_style=True)
 
         def run() -> dict[str, Any]:
-            dataset = s3torch.S3IterableDataset.from_prefix(
-                uri, region=ctx.region, endpoint=ctx.endpoint, s3client_config=config
-            )
-            return _iterate_dataset(dataset, ctx)
-
-        return run
-
-    return prepare
-
-
-def _iterable_connector(data: str) -> Callable[[Context], Timed]:
-    def prepare(ctx: Context) -> Timed:
-        from s3torchconnector import S3IterableDataset
-
-        uri, config = ctx.uri(data), _connector_config()
-
-        def run() -> dict[str, Any]:
-            dataset = S3IterableDataset.from_prefix(
+            dataset = module.S3IterableDataset.from_prefix(
                 uri, region=ctx.region, endpoint=ctx.endpoint, s3client_config=config
             )
             return _iterate_dataset(dataset, ctx)
@@ -336,39 +332,26 @@ def _drain_loader(loader: Any, ctx: Context) -> dict[str, Any]:
     return {"items": count, "bytes": total}
 
 
-def _map_s3torch(ctx: Context) -> Timed:
-    s3torch = _s3torch("S3MapDataset")
-    uri, config = ctx.uri("rtt"), _s3torch_config()
+def _map_dataset(library: str) -> Callable[[Context], Timed]:
+    """s3torch's or s3torchconnector's ``S3MapDataset`` through a DataLoader."""
 
-    def run() -> dict[str, Any]:
-        dataset = s3torch.S3MapDataset.from_prefix(
-            uri,
-            region=ctx.region,
-            endpoint=ctx.endpoint,
-            transform=_to_tensor,
-            s3client_config=config,
-        )
-        return _drain_loader(_loader(dataset, ctx), ctx)
+    def prepare(ctx: Context) -> Timed:
+        module = _drop_in(library, "S3MapDataset")
+        uri, config = ctx.uri("rtt"), module.S3ClientConfig(force_path_style=True)
 
-    return run
+        def run() -> dict[str, Any]:
+            dataset = module.S3MapDataset.from_prefix(
+                uri,
+                region=ctx.region,
+                endpoint=ctx.endpoint,
+                transform=_to_tensor,
+                s3client_config=config,
+            )
+            return _drain_loader(_loader(dataset, ctx), ctx)
 
+        return run
 
-def _map_connector(ctx: Context) -> Timed:
-    from s3torchconnector import S3MapDataset
-
-    uri, config = ctx.uri("rtt"), _connector_config()
-
-    def run() -> dict[str, Any]:
-        dataset = S3MapDataset.from_prefix(
-            uri,
-            region=ctx.region,
-            endpoint=ctx.endpoint,
-            transform=_to_tensor,
-            s3client_config=config,
-        )
-        return _drain_loader(_loader(dataset, ctx), ctx)
-
-    return run
+    return prepare
 
 
 class _PeerMapDataset:
@@ -546,41 +529,32 @@ def checksums_off(ctx: Context) -> bool:
     return ctx.workload == "W4n"
 
 
-def _save_s3torch(ctx: Context) -> Timed:
-    import torch
-
-    s3torch = _s3torch("S3Checkpoint")
-    config = _s3torch_config()
-    if checksums_off(ctx):
-        config = s3torch.S3ClientConfig(force_path_style=True, upload_checksum=None)
-    checkpoint = s3torch.S3Checkpoint(
-        region=ctx.region, endpoint=ctx.endpoint, s3client_config=config
-    )
-    state, key = _state_dict(ctx), _checkpoint_key(ctx)
-
-    def run() -> dict[str, Any]:
-        with checkpoint.writer(f"s3://{BUCKET_WRITE}/{key}") as writer:
-            torch.save(state, writer)
-        return {"items": 1}
-
-    return run
+def _checkpoint_of(library: str, ctx: Context, **settings: Any) -> Any:
+    """An ``S3Checkpoint`` of s3torch or s3torchconnector for the server, path-style."""
+    module = _drop_in(library, "S3Checkpoint")
+    config = module.S3ClientConfig(force_path_style=True, **settings)
+    return module.S3Checkpoint(region=ctx.region, endpoint=ctx.endpoint, s3client_config=config)
 
 
-def _save_connector(ctx: Context) -> Timed:
-    import torch
-    from s3torchconnector import S3Checkpoint
+def _save_through_checkpoint(library: str) -> Callable[[Context], Timed]:
+    """W4 through s3torch's or s3torchconnector's ``S3Checkpoint.writer``. W4n turns s3torch's
+    upload checksums off (the connector has no such setting: the same run serves)."""
 
-    checkpoint = S3Checkpoint(
-        region=ctx.region, endpoint=ctx.endpoint, s3client_config=_connector_config()
-    )
-    state, key = _state_dict(ctx), _checkpoint_key(ctx)
+    def prepare(ctx: Context) -> Timed:
+        import torch
 
-    def run() -> dict[str, Any]:
-        with checkpoint.writer(f"s3://{BUCKET_WRITE}/{key}") as writer:
-            torch.save(state, writer)
-        return {"items": 1}
+        off = library == "s3torch" and checksums_off(ctx)
+        checkpoint = _checkpoint_of(library, ctx, **({"upload_checksum": None} if off else {}))
+        state, key = _state_dict(ctx), _checkpoint_key(ctx)
 
-    return run
+        def run() -> dict[str, Any]:
+            with checkpoint.writer(f"s3://{BUCKET_WRITE}/{key}") as writer:
+                torch.save(state, writer)
+            return {"items": 1}
+
+        return run
+
+    return prepare
 
 
 def _save_boto3(ctx: Context) -> Timed:
@@ -648,21 +622,13 @@ def _timed_load(checkpoint: Any, ctx: Context) -> Timed:
     return run
 
 
-def _load_s3torch(ctx: Context) -> Timed:
-    s3torch = _s3torch("S3Checkpoint")
-    checkpoint = s3torch.S3Checkpoint(
-        region=ctx.region, endpoint=ctx.endpoint, s3client_config=_s3torch_config()
-    )
-    return _timed_load(checkpoint, ctx)
+def _load_through_checkpoint(library: str) -> Callable[[Context], Timed]:
+    """W5 through s3torch's or s3torchconnector's ``S3Checkpoint``."""
 
+    def prepare(ctx: Context) -> Timed:
+        return _timed_load(_checkpoint_of(library, ctx), ctx)
 
-def _load_connector(ctx: Context) -> Timed:
-    from s3torchconnector import S3Checkpoint
-
-    checkpoint = S3Checkpoint(
-        region=ctx.region, endpoint=ctx.endpoint, s3client_config=_connector_config()
-    )
-    return _timed_load(checkpoint, ctx)
+    return prepare
 
 
 def _load_boto3(ctx: Context) -> Timed:
@@ -995,25 +961,39 @@ def _same_for(
     return {"s3torch": s3torch, "s3torchconnector": connector, "boto3": boto3, "awscrt": awscrt}
 
 
+_saves = _same_for(
+    _save_through_checkpoint("s3torch"),
+    _save_through_checkpoint("s3torchconnector"),
+    _save_boto3,
+    _save_awscrt,
+)
+
 IMPLEMENTATIONS: dict[str, dict[str, Callable[[Context], Timed]]] = {
     "W1": _same_for(
-        _iterable_s3torch("small"),
-        _iterable_connector("small"),
+        _iterable_dataset("s3torch", "small"),
+        _iterable_dataset("s3torchconnector", "small"),
         _iterable_boto3("small"),
         _iterable_awscrt("small"),
     ),
     "W1n": _same_for(
-        _iterable_s3torch("rtt"),
-        _iterable_connector("rtt"),
+        _iterable_dataset("s3torch", "rtt"),
+        _iterable_dataset("s3torchconnector", "rtt"),
         _iterable_boto3("rtt"),
         _iterable_awscrt("rtt"),
     ),
-    "W2": _same_for(_map_s3torch, _map_connector, _map_boto3, _map_awscrt),
+    "W2": _same_for(
+        _map_dataset("s3torch"), _map_dataset("s3torchconnector"), _map_boto3, _map_awscrt
+    ),
     "W3": _large_read("blob", "read"),
     "W3i": _large_read("blob", "readinto"),
-    "W4": _same_for(_save_s3torch, _save_connector, _save_boto3, _save_awscrt),
-    "W4n": _same_for(_save_s3torch, _save_connector, _save_boto3, _save_awscrt),
-    "W5": _same_for(_load_s3torch, _load_connector, _load_boto3, _load_awscrt),
+    "W4": _saves,
+    "W4n": _saves,
+    "W5": _same_for(
+        _load_through_checkpoint("s3torch"),
+        _load_through_checkpoint("s3torchconnector"),
+        _load_boto3,
+        _load_awscrt,
+    ),
     "D1": {"s3torch": _dcp_s3torch, "s3torchconnector": _dcp_connector},
     "W6": _same_for(_list_s3torch, _list_connector, _list_boto3, _list_awscrt),
     "W6n": _same_for(_list_s3torch, _list_connector, _list_boto3, _list_awscrt),
