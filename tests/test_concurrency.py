@@ -540,6 +540,13 @@ def copy_samples(client: s3torch.S3Client, source: str, bucket: str) -> None:
         client.copy_object(source, key, bucket, key)
 
 
+@pytest.fixture
+def sample_bucket(client: s3torch.S3Client, bucket: str, samples: tuple[str, dict]) -> str:
+    """A fresh bucket holding a copy of some of the samples (for a script to leave things in)."""
+    copy_samples(client, samples[0], bucket)
+    return bucket
+
+
 def left_behind(boto3_client: Any, bucket: str) -> tuple[list[str], list[str]]:
     uploads = boto3_client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
     objects = boto3_client.list_objects_v2(Bucket=bucket, Prefix="left/").get("Contents", [])
@@ -549,18 +556,12 @@ def left_behind(boto3_client: Any, bucket: str) -> tuple[list[str], list[str]]:
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("ending", sorted(_ENDINGS))
 def test_exit_with_streams_and_uploads_open_is_prompt_and_publishes_nothing(
-    s3_server: Any,
-    client: s3torch.S3Client,
-    bucket: str,
-    samples: tuple[str, dict],
-    boto3_client: Any,
-    ending: str,
+    s3_server: Any, sample_bucket: str, boto3_client: Any, ending: str
 ) -> None:
-    copy_samples(client, samples[0], bucket)
-    elapsed, output = run_script(s3_server, bucket, _OPEN_EVERYTHING + _ENDINGS[ending])
+    elapsed, output = run_script(s3_server, sample_bucket, _OPEN_EVERYTHING + _ENDINGS[ending])
     assert "open" in output
     assert elapsed < 30, f"exit took {elapsed:.1f} s"
-    uploads, objects = left_behind(boto3_client, bucket)
+    uploads, objects = left_behind(boto3_client, sample_bucket)
     assert objects == [], "an upload never closed must not create its object"
     # Unclosed uploads are aborted when the interpreter collects them at exit.
     assert uploads == []
@@ -621,16 +622,10 @@ if __name__ == "__main__":
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("method", METHODS if SOAK else ["fork"])
 def test_exit_with_a_dataloader_iterator_alive_is_prompt(
-    s3_server: Any,
-    client: s3torch.S3Client,
-    bucket: str,
-    samples: tuple[str, dict],
-    boto3_client: Any,
-    method: str,
+    s3_server: Any, sample_bucket: str, boto3_client: Any, method: str
 ) -> None:
-    copy_samples(client, samples[0], bucket)
     body = _LOADER_LEFT_RUNNING.replace("{method}", method)
-    elapsed, output = run_script(s3_server, bucket, body, limit=90)
+    elapsed, output = run_script(s3_server, sample_bucket, body, limit=90)
     assert "first ['data/00" in output, output
     assert elapsed < 60, f"exit took {elapsed:.1f} s"
-    assert left_behind(boto3_client, bucket)[1] == []
+    assert left_behind(boto3_client, sample_bucket)[1] == []

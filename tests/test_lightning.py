@@ -115,15 +115,28 @@ def saved_state(plugin: Any, uri: str, model: Any, *, step: int) -> dict[str, An
     return checkpoint
 
 
+def fit_saving_every_step(
+    pl: Any, tmp_path: pathlib.Path, checkpoint_io: Any, prefix: str, steps: int
+) -> tuple[Any, Any]:
+    """A tiny model fit for ``steps`` steps, saved through ``checkpoint_io`` under ``prefix``
+    after each: the trainer and the model."""
+    model = tiny_model(pl)
+    run = trainer(
+        pl,
+        tmp_path,
+        checkpoint_io,
+        max_steps=steps,
+        callbacks=[save_every_step_callback(pl, prefix)],
+    )
+    run.fit(model)  # the end of fit waits for saves still running (AsyncCheckpointIO)
+    return run, model
+
+
 def test_fit_saves_through_the_plugin_and_resumes_from_s3(
     pl: Any, plugin: Any, bucket: str, tmp_path: pathlib.Path, boto3_client: Any
 ) -> None:
     prefix = f"s3://{bucket}/run/"
-    model = tiny_model(pl)
-    first = trainer(
-        pl, tmp_path, plugin, max_steps=2, callbacks=[save_every_step_callback(pl, prefix)]
-    )
-    first.fit(model)
+    first, model = fit_saving_every_step(pl, tmp_path, plugin, prefix, 2)
     assert first.global_step == 2
     assert keys(boto3_client, bucket) == ["run/step-1.ckpt", "run/step-2.ckpt"]
 
@@ -143,15 +156,8 @@ def test_async_checkpoint_io_wraps_the_plugin(
     pl: Any, plugin: Any, bucket: str, tmp_path: pathlib.Path, boto3_client: Any
 ) -> None:
     prefix = f"s3://{bucket}/async/"
-    model = tiny_model(pl)
-    run = trainer(
-        pl,
-        tmp_path,
-        pl.plugins.io.AsyncCheckpointIO(plugin),
-        max_steps=3,
-        callbacks=[save_every_step_callback(pl, prefix)],
-    )
-    run.fit(model)  # the end of fit waits for the saves still running
+    io = pl.plugins.io.AsyncCheckpointIO(plugin)
+    _, model = fit_saving_every_step(pl, tmp_path, io, prefix, 3)
     assert keys(boto3_client, bucket) == [f"async/step-{n}.ckpt" for n in (1, 2, 3)]
     saved_state(plugin, f"{prefix}step-3.ckpt", model, step=3)
 
