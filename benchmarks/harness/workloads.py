@@ -232,6 +232,16 @@ def _tar_samples(fileobj: Any) -> tuple[int, int]:
     return samples, total
 
 
+class _ByteCount:
+    """An awscrt ``on_body`` callback that counts the bytes it is handed, and keeps none."""
+
+    def __init__(self) -> None:
+        self.total = 0
+
+    def __call__(self, chunk: Any, offset: int, **_: Any) -> None:
+        self.total += len(chunk)
+
+
 def _iterate_dataset(dataset: Iterable[Any], ctx: Context) -> dict[str, Any]:
     count = total = 0
     for reader in dataset:
@@ -288,17 +298,14 @@ def _iterable_awscrt(data: str, window: int = 256) -> Callable[[Context], Timed]
         item = ctx.data(data)
 
         def run() -> dict[str, Any]:
-            received = [0]
-
-            def on_body(chunk: Any, offset: int, **_: Any) -> None:
-                received[0] += len(chunk)
+            received = _ByteCount()
 
             # List (page after page, as the datasets do), then fetch with many in flight.
             keys = [key for key, _ in raw.list_keys(item["bucket"], item["prefix"])]
             count = raw.run_window(
-                ((lambda key=key: raw.get(item["bucket"], key, on_body)) for key in keys), window
+                ((lambda key=key: raw.get(item["bucket"], key, received)) for key in keys), window
             )
-            return {"items": count, "bytes": received[0]}
+            return {"items": count, "bytes": received.total}
 
         return run
 
@@ -410,10 +417,7 @@ def _map_awscrt(ctx: Context) -> Timed:
     item = ctx.data("rtt")
 
     def run() -> dict[str, Any]:
-        received = [0]
-
-        def on_body(chunk: Any, offset: int, **_: Any) -> None:
-            received[0] += len(chunk)
+        received = _ByteCount()
 
         keys = [key for key, _ in raw.list_keys(item["bucket"], item["prefix"])]
         random.Random(ctx.run).shuffle(keys)
@@ -422,9 +426,9 @@ def _map_awscrt(ctx: Context) -> Timed:
         for start in range(0, len(keys), size):  # a batch's requests all in flight at once
             batch = keys[start : start + size]
             count += raw.run_window(
-                ((lambda key=key: raw.get(item["bucket"], key, on_body)) for key in batch), size
+                ((lambda key=key: raw.get(item["bucket"], key, received)) for key in batch), size
             )
-        return {"items": count, "bytes": received[0]}
+        return {"items": count, "bytes": received.total}
 
     return run
 
@@ -488,13 +492,10 @@ def _large_read(data: str, how: str) -> dict[str, Callable[[Context], Timed]]:
         item = ctx.data(data)
 
         def run() -> dict[str, Any]:
-            received = [0]
+            received = _ByteCount()
 
-            def on_body(chunk: Any, offset: int, **_: Any) -> None:
-                received[0] += len(chunk)
-
-            raw.get(item["bucket"], item["key"], on_body).finished_future.result()
-            return {"items": 1, "bytes": received[0]}
+            raw.get(item["bucket"], item["key"], received).finished_future.result()
+            return {"items": 1, "bytes": received.total}
 
         return run
 
