@@ -23,6 +23,18 @@ from support.server import ServerInfo
 MISSING_BUCKET = "no-such-bucket-s3torch-bad-input"
 
 
+def object_calls(client: s3torch.S3Client, bucket: str, key: str) -> dict[str, Callable[[], Any]]:
+    """The client's operations on one object, each reaching the server."""
+    return {
+        "read": lambda: client.get_object(bucket, key).read(),
+        "ranged read": lambda: client.get_object(
+            bucket, key, reader_constructor=S3ReaderConstructor.range_based()
+        ).read(3),
+        "head": lambda: client.head_object(bucket, key),
+        "copy": lambda: client.copy_object(bucket, key, bucket, key + "-copy"),
+    }
+
+
 @pytest.mark.parametrize(
     ("operation", "error"),
     [
@@ -41,14 +53,9 @@ def test_a_missing_bucket_is_file_not_found_naming_it(
     s3_server: ServerInfo, client: s3torch.S3Client, operation: str, error: type[Exception]
 ) -> None:
     entry = uri_entry_points(s3_server)
-    calls: dict[str, Callable[[], Any]] = {
-        "read": lambda: client.get_object(MISSING_BUCKET, "k").read(),
-        "ranged read": lambda: client.get_object(
-            MISSING_BUCKET, "k", reader_constructor=S3ReaderConstructor.range_based()
-        ).read(3),
+    calls = {
+        **object_calls(client, MISSING_BUCKET, "k"),
         "delete": lambda: client.delete_object(MISSING_BUCKET, "k"),
-        "head": lambda: client.head_object(MISSING_BUCKET, "k"),
-        "copy": lambda: client.copy_object(MISSING_BUCKET, "k", MISSING_BUCKET, "k2"),
         "map dataset": lambda: len(entry["S3MapDataset.from_prefix"](f"s3://{MISSING_BUCKET}/")),
         "iterable dataset": lambda: list(
             entry["S3IterableDataset.from_prefix"](f"s3://{MISSING_BUCKET}/p")
@@ -64,21 +71,16 @@ def test_a_missing_bucket_is_file_not_found_naming_it(
 
 @pytest.mark.parametrize(
     "operation",
-    ["sequential read", "ranged read", "seek from end", "head", "copy", "load", "map dataset"],
+    ["read", "ranged read", "seek from end", "head", "copy", "load", "map dataset"],
 )
 def test_a_missing_key_is_no_such_key_naming_it(
     s3_server: ServerInfo, client: s3torch.S3Client, bucket: str, operation: str
 ) -> None:
     uri = f"s3://{bucket}/missing/key.pt"
     entry = uri_entry_points(s3_server)
-    calls: dict[str, Callable[[], Any]] = {
-        "sequential read": lambda: client.get_object(bucket, "missing/key.pt").read(),
-        "ranged read": lambda: client.get_object(
-            bucket, "missing/key.pt", reader_constructor=S3ReaderConstructor.range_based()
-        ).read(10),
+    calls = {
+        **object_calls(client, bucket, "missing/key.pt"),
         "seek from end": lambda: client.get_object(bucket, "missing/key.pt").seek(-1, io.SEEK_END),
-        "head": lambda: client.head_object(bucket, "missing/key.pt"),
-        "copy": lambda: client.copy_object(bucket, "missing/key.pt", bucket, "dst"),
         "load": lambda: s3torch.load(uri, client=client),
         "map dataset": lambda: entry["S3MapDataset.from_objects"](uri)[0].read(),
     }
