@@ -35,7 +35,7 @@ Fixtures:
     ``make_client(**settings)``: a new ``s3torch.S3Client`` with some
     ``S3ClientConfig`` settings changed.
 
-The fault-injection tests' fixtures (``tally``, ``proxy``, ``via``,
+The fault-injection tests' fixtures (``tally``, ``proxy``, ``via``, ``rig``,
 ``stored``) live in :mod:`support.faults`, the bad-input tests'
 (``isolated_aws_env``) in :mod:`support.bad_input`; both are loaded here as
 plugins. The helpers behind all of these are in the ``support`` package.
