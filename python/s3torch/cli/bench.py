@@ -93,34 +93,8 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         metavar="S3_URI",
         help="s3://BUCKET or s3://BUCKET/PREFIX under which to write the test objects",
     )
-    parser.add_argument(
-        "--size",
-        type=positive_size_argument,
-        default=DEFAULT_SIZE,
-        metavar="SIZE",
-        help=f"size of each large object (default {human_size(DEFAULT_SIZE)})",
-    )
-    parser.add_argument(
-        "--count",
-        type=positive_int,
-        default=DEFAULT_COUNT,
-        metavar="N",
-        help=f"number of large objects (default {DEFAULT_COUNT})",
-    )
-    parser.add_argument(
-        "--small-size",
-        type=positive_size_argument,
-        default=DEFAULT_SMALL_SIZE,
-        metavar="SIZE",
-        help=f"size of each small object (default {human_size(DEFAULT_SMALL_SIZE)})",
-    )
-    parser.add_argument(
-        "--small-count",
-        type=positive_int,
-        default=DEFAULT_SMALL_COUNT,
-        metavar="N",
-        help=f"number of small objects (default {DEFAULT_SMALL_COUNT})",
-    )
+    _add_object_set_options(parser, "", "large", DEFAULT_SIZE, DEFAULT_COUNT)
+    _add_object_set_options(parser, "small-", "small", DEFAULT_SMALL_SIZE, DEFAULT_SMALL_COUNT)
     add_concurrency_option(parser, default=DEFAULT_CONCURRENCY, what="requests in flight")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument(
@@ -129,6 +103,26 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     parser.add_argument("--no-progress", action="store_true", help="do not draw progress on stderr")
     add_client_options(parser)
     return parser
+
+
+def _add_object_set_options(
+    parser: argparse.ArgumentParser, prefix: str, what: str, size: int, count: int
+) -> None:
+    """``--{prefix}size`` and ``--{prefix}count``: the objects of one set (large or small)."""
+    parser.add_argument(
+        f"--{prefix}size",
+        type=positive_size_argument,
+        default=size,
+        metavar="SIZE",
+        help=f"size of each {what} object (default {human_size(size)})",
+    )
+    parser.add_argument(
+        f"--{prefix}count",
+        type=positive_int,
+        default=count,
+        metavar="N",
+        help=f"number of {what} objects (default {count})",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
