@@ -139,7 +139,8 @@ def judge(
         elif target.kind == "max_rss_growth_mib":
             value = ours.get("rss_growth_mib")
         elif target.kind == "first_key":
-            first, page = ours.get("first_key_s"), ours.get("page_s")
+            first = ours.get("first_key_s")
+            page = ours.get("one_page_s") or ours.get("page_s")
             value = ratio(first, page)
         else:
             raise ValueError(f"unknown target kind {target.kind!r}")

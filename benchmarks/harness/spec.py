@@ -149,7 +149,8 @@ class Target:
       ``cpu_ratio``: s3torch's client CPU-seconds per GiB / ``against``'s <= ``value``;
       ``max_rss_growth_mib``: s3torch's peak RSS growth <= ``value`` MiB;
       ``first_key``: s3torch's first key arrives before a second page could have, i.e. in less
-      than ``value`` x its own mean time per page.
+      than ``value`` x the latency of one ListObjectsV2 page (measured just before the run; its
+      mean time per page where that is missing).
     """
 
     kind: str
