@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._checks import check_int
 from .cache import CachedReader, FillingReader, ObjectCache, cache_stream
+from .clients import dataset_client
 from .manifest import dump_manifest, load_manifest, read_location, write_location
 from .metrics import DatasetMetrics
 from .prefetch import Prefetcher
@@ -54,9 +55,7 @@ def manifest_source(
     """
 
     def client() -> S3Client:
-        from .._client import S3Client
-
-        return S3Client(region, endpoint=endpoint, s3client_config=s3client_config)
+        return dataset_client(region, endpoint, s3client_config)
 
     table, header = load_manifest(read_location(location, client), str(location))
     return ObjectSource.from_table(table, header["prefixes"], key_filter)
@@ -113,11 +112,7 @@ class DatasetObjects:
 
     def client(self) -> S3Client:
         if self._client is None:
-            from .._client import S3Client
-
-            self._client = S3Client(
-                self.region, endpoint=self.endpoint, s3client_config=self.s3client_config
-            )
+            self._client = dataset_client(self.region, self.endpoint, self.s3client_config)
         return self._client
 
     def table(self) -> ObjectTable:
