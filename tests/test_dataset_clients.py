@@ -1,16 +1,13 @@
 """Datasets of one process with the same settings share one client (building one costs tens of
-milliseconds); other settings, another environment or another process get their own."""
+milliseconds); other settings or another environment get their own."""
 
 from __future__ import annotations
-
-import multiprocessing
-from typing import Any
 
 import pytest
 
 import s3torch
-from s3torch._datasets import clients
-from s3torch._datasets.clients import KEPT_CLIENTS, dataset_client
+from s3torch import s3checkpoint
+from s3torch._datasets.clients import dataset_client
 
 ENDPOINT = "http://127.0.0.1:9"
 
@@ -47,29 +44,17 @@ def test_a_changed_aws_environment_gets_its_own_client(monkeypatch: pytest.Monke
 
 def test_only_the_most_recent_settings_are_kept() -> None:
     first = dataset_client("us-east-1", "http://127.0.0.1:1", None)
-    for port in range(2, KEPT_CLIENTS + 2):
+    for port in range(2, s3checkpoint._SHARED_CLIENTS_MAX + 2):
         dataset_client("us-east-1", f"http://127.0.0.1:{port}", None)
-    assert len(clients._clients) <= KEPT_CLIENTS
     assert dataset_client("us-east-1", "http://127.0.0.1:1", None) is not first
+
+
+def test_datasets_and_checkpoints_share_the_pool() -> None:
+    assert dataset_client("us-east-1", ENDPOINT, None) is s3checkpoint._shared_client(
+        "us-east-1", ENDPOINT, None
+    )
 
 
 def test_bad_settings_are_reported_by_the_client() -> None:
     with pytest.raises(TypeError, match="s3client_config must be an S3ClientConfig"):
         dataset_client("us-east-1", ENDPOINT, {"part_size": 1})  # type: ignore[arg-type]
-
-
-def _child_client_is_new(parent_id: int, queue: Any) -> None:
-    queue.put(
-        id(dataset_client("us-east-1", ENDPOINT, None)) != parent_id and len(clients._clients) == 1
-    )
-
-
-def test_a_forked_child_builds_its_own() -> None:
-    parent = dataset_client("us-east-1", ENDPOINT, None)
-    context = multiprocessing.get_context("fork")
-    queue = context.Queue()
-    child = context.Process(target=_child_client_is_new, args=(id(parent), queue))
-    child.start()
-    child.join(60)
-    assert queue.get(timeout=10) is True
-    assert dataset_client("us-east-1", ENDPOINT, None) is parent
