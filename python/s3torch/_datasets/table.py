@@ -53,7 +53,8 @@ def pack_etag(etag: str) -> bytes:
     return b"\x00" + etag.encode("utf-8", "surrogatepass") if etag else b""
 
 
-def unpack_etag(packed: bytes) -> str:
+def unpack_etag(packed: Any) -> str:
+    """The ETag :func:`pack_etag` packed (from any bytes-like object)."""
     if not packed:
         return ""
     if packed[0] == 1:
@@ -150,7 +151,7 @@ class TableBuilder:
             self._buckets[self._bucket_ids[i]],
             _slice(self._keys, self._key_ends, i),
             self._sizes[i],
-            unpack_etag(bytes(_section(self._etags, self._etag_ends, i))),
+            unpack_etag(_section(self._etags, self._etag_ends, i)),
             self._modified[i],
         )
 
