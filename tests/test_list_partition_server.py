@@ -138,3 +138,16 @@ def test_another_endpoint_is_listed_with_one_stream_by_default(
     listing = PartitionedListing(lister.list_objects, listed, prefix, max_keys=50)
     assert [row.key for row in listing.rows()] == sequential(module_client, listed, prefix, 50)
     assert lister.streams == 1
+
+
+def test_a_pages_native_columns_hold_what_its_object_infos_hold(
+    module_client: Any, listed: str
+) -> None:
+    from s3torch._datasets.table import PageColumns
+
+    pages = list(module_client.list_objects(listed, "u/", "", 40))
+    assert sum(len(page.object_info) for page in pages) == 101  # unicode keys, several pages
+    for page in pages:
+        native = PageColumns.of_page(page)
+        assert native == PageColumns.of_infos(page.object_info)
+        assert native.key_list() == [info.key.encode() for info in page.object_info]

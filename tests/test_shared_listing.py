@@ -24,9 +24,15 @@ from support.datasets import dataset_settings, stocked_bucket
 KEYS = [f"data/{i:03d}.bin" for i in range(40)] + ["data/é 😀 x.bin"]
 
 
-def _list_requests(dataset: Any) -> int:
-    client = dataset._objects._client  # None: this rank made no client, so sent nothing
-    return 0 if client is None else client.metrics().get("requests.ListObjectsV2", 0)
+def _list_requests(*datasets: Any) -> int:
+    # A dataset's client is None when it made none, so sent nothing; datasets of one process
+    # with the same settings share one client, counted once.
+    clients = {id(d._objects._client): d._objects._client for d in datasets}
+    return sum(
+        client.metrics().get("requests.ListObjectsV2", 0)
+        for client in clients.values()
+        if client is not None
+    )
 
 
 def _rank(rank: int, store: str, out: str, uri: str, server: Any) -> None:
@@ -38,7 +44,7 @@ def _rank(rank: int, store: str, out: str, uri: str, server: Any) -> None:
         )
         mapped = S3MapDataset.from_prefix(uri, share_listing=True, list_concurrency=1, **kwargs)
         result = {
-            "requests": _list_requests(iterable) + _list_requests(mapped),
+            "requests": _list_requests(iterable, mapped),
             "keys": [row.key for row in iterable._objects.stream_rows()],
             "map_keys": [mapped[i].key for i in range(len(mapped))],
         }

@@ -41,7 +41,7 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .table import ObjectRow, ObjectTable, TableBuilder
+from .table import ObjectRow, ObjectTable, PageColumns, TableBuilder
 
 __all__ = [
     "DEFAULT_LIST_CONCURRENCY",
@@ -337,31 +337,35 @@ class PartitionedListing:
         stream = self._stream(after)
         key_filter = self._key_filter
         for page in stream:
-            infos = page.object_info
+            columns = PageColumns.of_page(page)
+            keys = columns.key_list()
             with self._lock:
                 if self._stopped or self._error is not None:
                     return
-                if self._parallel and not _in_order(part.last, infos):
+                if self._parallel and not _in_order(part.last, keys):
                     self._out_of_order()
                     if self._error is not None:
                         return
-                if after is not None and infos and infos[0].key <= after:
+                chosen: range | list[int] = range(len(keys))
+                if after is not None and keys and keys[0] <= _utf8(after):
                     # Some servers (SeaweedFS) resume after a folder's name rather than after
                     # the key: keys that sort before ``after`` belong to earlier ranges.
-                    infos = [info for info in infos if info.key > after]
+                    above = _utf8(after)
+                    chosen = [i for i in chosen if keys[i] > above]
                 upto = part.upto
-                last_of_page = infos[-1].key if infos else None
-                ended = last_of_page is not None and upto is not None and last_of_page > upto
+                ended = bool(chosen) and upto is not None and keys[chosen[-1]] > _utf8(upto)
                 if ended:
-                    infos = [info for info in infos if info.key <= upto]
-                if infos:
-                    self._learn(infos[0].key, infos[-1].key)
-                    self._covered += self._position(infos[-1].key) - self._position(part.reached)
-                    part.last = infos[-1].key
-                    self._count += len(infos)
+                    below = _utf8(upto or "")
+                    chosen = [i for i in chosen if keys[i] <= below]
+                if chosen:
+                    first, last = columns.key(chosen[0]), columns.key(chosen[-1])
+                    self._learn(first, last)
+                    self._covered += self._position(last) - self._position(part.reached)
+                    part.last = last
+                    self._count += len(chosen)
                     if key_filter is not None:
-                        infos = [info for info in infos if key_filter(info.key)]
-                    part.rows.add_listed(self._bucket, infos)
+                        chosen = [i for i in chosen if key_filter(columns.key(i))]
+                    part.rows.add_columns(self._bucket, columns, chosen)
                 if ended:
                     break
                 self._lock.notify_all()
@@ -559,11 +563,15 @@ def _safe_cut(cut: str, shared: str) -> bool:
     return cut.startswith(shared) and len(cut) > len(shared) and min(cut[len(shared) :]) > "/"
 
 
-def _in_order(last: str | None, infos: list[Any]) -> bool:
-    """Whether the page's keys follow ``last`` and each other in S3's (code point) order."""
-    previous = last
-    for info in infos:
-        if previous is not None and info.key <= previous:
-            return False
-        previous = info.key
-    return True
+def _utf8(key: str) -> bytes:
+    return key.encode("utf-8", "surrogatepass")
+
+
+def _in_order(last: str | None, keys: list[bytes]) -> bool:
+    """Whether the page's keys (UTF-8) follow ``last`` and each other in S3's (code point)
+    order, which is their bytes' order."""
+    if not keys:
+        return True
+    if last is not None and keys[0] <= _utf8(last):
+        return False
+    return all(map(bytes.__lt__, keys, itertools.islice(keys, 1, None)))

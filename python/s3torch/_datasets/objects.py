@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._checks import check_int
 from .cache import CachedReader, FillingReader, ObjectCache, cache_stream
+from .clients import dataset_client
 from .manifest import dump_manifest, load_manifest, read_location, write_location
 from .metrics import DatasetMetrics
 from .prefetch import Prefetcher
@@ -16,6 +17,7 @@ from .table import ObjectRow, ObjectTable, TableBuilder
 
 if TYPE_CHECKING:
     from .._client import S3Client
+    from .._core import ObjectInfo
 
 __all__ = ["DatasetObjects", "identity", "manifest_source"]
 
@@ -54,9 +56,7 @@ def manifest_source(
     """
 
     def client() -> S3Client:
-        from .._client import S3Client
-
-        return S3Client(region, endpoint=endpoint, s3client_config=s3client_config)
+        return dataset_client(region, endpoint, s3client_config)
 
     table, header = load_manifest(read_location(location, client), str(location))
     return ObjectSource.from_table(table, header["prefixes"], key_filter)
@@ -110,14 +110,19 @@ class DatasetObjects:
         if source.share_listing and self._table is None:
             # A collective: every rank builds the dataset now, and rank 0 lists for all.
             self._table = shared_table(lambda: source.table(self.client()), source.prefix_uris)
+        elif self._table is None:
+            # The process lists through a client anyway (before pickling into workers, too):
+            # take it now, from the process's pool, so that a dataset built again with these
+            # settings (a new one each epoch or trial) finds it built. A bad setting raises
+            # where it always did, at first use.
+            try:
+                self.client()
+            except Exception:
+                self._client = None
 
     def client(self) -> S3Client:
         if self._client is None:
-            from .._client import S3Client
-
-            self._client = S3Client(
-                self.region, endpoint=self.endpoint, s3client_config=self.s3client_config
-            )
+            self._client = dataset_client(self.region, self.endpoint, self.s3client_config)
         return self._client
 
     def table(self) -> ObjectTable:
@@ -139,10 +144,11 @@ class DatasetObjects:
         """A reader for object ``i`` of the table (no request sent yet): from the cache when
         it keeps the object."""
         table = self.table()
-        row = table.row(i)
         cache = self.cache
         if cache is None:
-            return self._reader(row)
+            info = table.object_info(i)
+            return self._open(table.bucket(i), table.key(i) if info is None else info.key, info)
+        row = table.row(i)
         metrics = self.metrics
         if cache.admitted(i):
             data = cache.load(row)
@@ -159,11 +165,11 @@ class DatasetObjects:
         return self._reader(row)
 
     def _reader(self, row: ObjectRow) -> Any:
+        return self._open(row.bucket, row.key, row.object_info())
+
+    def _open(self, bucket: str, key: str, info: ObjectInfo | None) -> Any:
         return self.client().get_object(
-            row.bucket,
-            row.key,
-            object_info=row.object_info(),
-            reader_constructor=self.reader_constructor,
+            bucket, key, object_info=info, reader_constructor=self.reader_constructor
         )
 
     def _started_reader(self, i: int) -> Any:

@@ -7,6 +7,10 @@ workers do not copy the listing page by page as they touch reference counts. Wor
 ``/dev/shm`` (or the temporary directory) and the process maps that file read-only, so every
 worker of a rank reads the same pages. An S3 ETag (a quoted MD5 in hex, with ``-parts`` for
 multipart uploads) is kept as its 16 bytes, so a row costs about 53 bytes beside its key text.
+
+The module runs past 400 lines because the table, the builder that fills it as a listing
+arrives and the listing pages' columns share one layout (blobs of UTF-8 with their ends), which
+is clearer in one place than split across modules that would import each other.
 """
 
 from __future__ import annotations
@@ -24,7 +28,14 @@ from typing import Any, NamedTuple
 
 from .._core import ObjectInfo
 
-__all__ = ["SHARE_AT_BYTES", "UNKNOWN_SIZE", "ObjectRow", "ObjectTable", "TableBuilder"]
+__all__ = [
+    "SHARE_AT_BYTES",
+    "UNKNOWN_SIZE",
+    "ObjectRow",
+    "ObjectTable",
+    "PageColumns",
+    "TableBuilder",
+]
 
 SHARE_AT_BYTES = 1 << 20
 """Tables at least this large are shared with spawned processes through a mapped file; smaller
@@ -46,7 +57,8 @@ def pack_etag(etag: str) -> bytes:
     return b"\x00" + etag.encode("utf-8", "surrogatepass") if etag else b""
 
 
-def unpack_etag(packed: bytes) -> str:
+def unpack_etag(packed: Any) -> str:
+    """The ETag :func:`pack_etag` packed (from any bytes-like object)."""
     if not packed:
         return ""
     if packed[0] == 1:
@@ -71,44 +83,68 @@ class ObjectRow(NamedTuple):
 
 
 class TableBuilder:
-    """Collects rows as a listing arrives, then packs them into an :class:`ObjectTable`."""
+    """Collects rows as a listing arrives, then packs them into an :class:`ObjectTable`.
+
+    It holds the rows as the table will: the keys' and packed ETags' bytes one after another,
+    with where each ends, so that a listing of a million keys does not hold two million small
+    ``bytes`` objects (about 110 bytes a key) before they are joined.
+    """
 
     def __init__(self) -> None:
         self._bucket_index: dict[str, int] = {}
         self._buckets: list[str] = []
         self._bucket_ids = array("I")
-        self._keys: list[bytes] = []
-        self._etags: list[bytes] = []
+        self._keys = bytearray()
+        self._key_ends = array("q")
+        self._etags = bytearray()
+        self._etag_ends = array("q")
         self._sizes = array("q")
         self._modified = array("q")
 
-    def add(self, row: ObjectRow) -> None:
-        index = self._bucket_index.get(row.bucket)
-        if index is None:
-            index = self._bucket_index[row.bucket] = len(self._buckets)
-            self._buckets.append(row.bucket)
-        self._bucket_ids.append(index)
-        self._keys.append(row.key.encode("utf-8", "surrogatepass"))
-        self._etags.append(pack_etag(row.etag))
-        self._sizes.append(row.size)
-        self._modified.append(row.last_modified)
-
-    def add_listed(self, bucket: str, infos: Iterable[ObjectInfo]) -> None:
-        """Add a listing page's objects (all in ``bucket``)."""
+    def _bucket_id(self, bucket: str) -> int:
         index = self._bucket_index.get(bucket)
         if index is None:
             index = self._bucket_index[bucket] = len(self._buckets)
             self._buckets.append(bucket)
-        keys, etags = self._keys.append, self._etags.append
-        sizes, modified = self._sizes.append, self._modified.append
-        count = 0
-        for info in infos:
-            keys(info.key.encode("utf-8", "surrogatepass"))
-            etags(pack_etag(info.etag))
-            sizes(info.size)
-            modified(info.last_modified)
-            count += 1
-        self._bucket_ids.extend(itertools.repeat(index, count))
+        return index
+
+    def add(self, row: ObjectRow) -> None:
+        self._bucket_ids.append(self._bucket_id(row.bucket))
+        self._keys += row.key.encode("utf-8", "surrogatepass")
+        self._key_ends.append(len(self._keys))
+        self._etags += pack_etag(row.etag)
+        self._etag_ends.append(len(self._etags))
+        self._sizes.append(row.size)
+        self._modified.append(row.last_modified)
+
+    def add_columns(self, bucket: str, page: PageColumns, chosen: range | list[int]) -> None:
+        """Add the objects ``chosen`` (indices, ascending) of a listing page (all in
+        ``bucket``)."""
+        if not chosen:
+            return
+        self._bucket_ids.extend(itertools.repeat(self._bucket_id(bucket), len(chosen)))
+        if isinstance(chosen, range) or chosen[-1] - chosen[0] == len(chosen) - 1:
+            start, stop = chosen[0], chosen[-1] + 1  # a run: copied as slices
+            for blob, ends, into, into_ends in (
+                (page.keys, page.key_ends, self._keys, self._key_ends),
+                (page.etags, page.etag_ends, self._etags, self._etag_ends),
+            ):
+                first = ends[start - 1] if start else 0
+                shift = len(into) - first
+                into += blob[first : ends[stop - 1]]
+                into_ends.extend(
+                    [end + shift for end in ends[start:stop]] if shift else ends[start:stop]
+                )
+            self._sizes.extend(page.sizes[start:stop])
+            self._modified.extend(page.modified[start:stop])
+            return
+        for i in chosen:
+            self._keys += page.key_bytes(i)
+            self._key_ends.append(len(self._keys))
+            self._etags += _section(page.etags, page.etag_ends, i)
+            self._etag_ends.append(len(self._etags))
+            self._sizes.append(page.sizes[i])
+            self._modified.append(page.modified[i])
 
     def __len__(self) -> int:
         return len(self._sizes)
@@ -117,9 +153,9 @@ class TableBuilder:
         """Row ``i`` of those added so far."""
         return ObjectRow(
             self._buckets[self._bucket_ids[i]],
-            str(self._keys[i], "utf-8", "surrogatepass"),
+            _slice(self._keys, self._key_ends, i),
             self._sizes[i],
-            unpack_etag(self._etags[i]),
+            unpack_etag(_section(self._etags, self._etag_ends, i)),
             self._modified[i],
         )
 
@@ -143,22 +179,80 @@ class TableBuilder:
                 bucket_ids.extend(builder._bucket_ids)
             else:
                 bucket_ids.extend(remap[i] for i in builder._bucket_ids)
-        keys = [k for builder in builders for k in builder._keys]
-        etags = [e for builder in builders for e in builder._etags]
         sizes, modified = array("q"), array("q")
         for builder in builders:
             sizes.extend(builder._sizes)
             modified.extend(builder._modified)
+        keys, key_ends = _join([(b._keys, b._key_ends) for b in builders])
+        etags, etag_ends = _join([(b._etags, b._etag_ends) for b in builders])
         return ObjectTable._packed(
-            buckets,
-            bucket_ids,
-            b"".join(keys),
-            array("q", itertools.accumulate(map(len, keys))),
-            b"".join(etags),
-            array("q", itertools.accumulate(map(len, etags))),
-            sizes,
-            modified,
+            buckets, bucket_ids, keys, key_ends, etags, etag_ends, sizes, modified
         )
+
+
+class PageColumns(NamedTuple):
+    """A listing page as :meth:`ListObjectResult.columns` gives it, its ends counted from the
+    page's start."""
+
+    keys: bytes
+    key_ends: array[int]
+    etags: bytes
+    etag_ends: array[int]
+    sizes: array[int]
+    modified: array[int]
+
+    @classmethod
+    def of_page(cls, page: Any) -> PageColumns:
+        """The columns of a listing page: its own (:meth:`ListObjectResult.columns`), or made
+        from its ``object_info`` for a page without them."""
+        columns = getattr(page, "columns", None)
+        if columns is None:
+            return cls.of_infos(page.object_info)
+        keys, key_ends, etags, etag_ends, sizes, modified = columns()
+        return cls(keys, _ints(key_ends), etags, _ints(etag_ends), _ints(sizes), _ints(modified))
+
+    @classmethod
+    def of_infos(cls, infos: Iterable[ObjectInfo]) -> PageColumns:
+        keys, etags = bytearray(), bytearray()
+        key_ends, etag_ends, sizes, modified = array("q"), array("q"), array("q"), array("q")
+        for info in infos:
+            keys += info.key.encode("utf-8", "surrogatepass")
+            key_ends.append(len(keys))
+            etags += pack_etag(info.etag)
+            etag_ends.append(len(etags))
+            sizes.append(info.size)
+            modified.append(info.last_modified)
+        return cls(bytes(keys), key_ends, bytes(etags), etag_ends, sizes, modified)
+
+    def key_list(self) -> list[bytes]:
+        """Every key, UTF-8."""
+        keys, ends = self.keys, self.key_ends
+        return [keys[start:end] for start, end in zip(itertools.chain((0,), ends), ends)]
+
+    def key_bytes(self, i: int) -> bytes:
+        return bytes(_section(self.keys, self.key_ends, i))
+
+    def key(self, i: int) -> str:
+        return str(self.key_bytes(i), "utf-8", "surrogatepass")
+
+
+def _ints(data: bytes) -> array[int]:
+    column = array("q")
+    column.frombytes(data)
+    return column
+
+
+def _join(parts: list[tuple[bytearray, array[int]]]) -> tuple[bytes, array[int]]:
+    """One blob of the builders' blobs, with its ends counted from its start."""
+    ends = array("q")
+    shift = 0
+    for blob, blob_ends in parts:
+        if shift:
+            ends.extend([end + shift for end in blob_ends])
+        else:
+            ends.extend(blob_ends)
+        shift += len(blob)
+    return b"".join(blob for blob, _ in parts), ends
 
 
 class ObjectTable:
@@ -226,7 +320,10 @@ class ObjectTable:
 
         ``storage_class`` and ``restore_status`` are not kept.
         """
-        return self.row(i).object_info()
+        size = self._sizes[i]
+        if size == UNKNOWN_SIZE:
+            return None
+        return ObjectInfo(self.key(i), self._etag(i), size, self._modified[i])
 
     def row(self, i: int) -> ObjectRow:
         return ObjectRow(
@@ -234,8 +331,7 @@ class ObjectTable:
         )
 
     def _etag(self, i: int) -> str:
-        start = self._etag_ends[i - 1] if i > 0 else 0
-        return unpack_etag(self._etags[start : self._etag_ends[i]])
+        return unpack_etag(_section(self._etags, self._etag_ends, i))
 
     def nbytes(self) -> int:
         """The bytes the table's buffers hold (keys included)."""
@@ -298,10 +394,13 @@ _STATE = (
 )
 
 
-def _slice(blob: bytes, ends: array[int], i: int) -> str:
-    start = ends[i - 1] if i > 0 else 0
+def _section(blob: Any, ends: array[int], i: int) -> Any:
+    return blob[ends[i - 1] if i > 0 else 0 : ends[i]]
+
+
+def _slice(blob: Any, ends: array[int], i: int) -> str:
     # str(), not .decode(): the blob may be a memoryview of a shared file.
-    return str(blob[start : ends[i]], "utf-8", "surrogatepass")
+    return str(_section(blob, ends, i), "utf-8", "surrogatepass")
 
 
 def shared_dir() -> str:
