@@ -32,6 +32,7 @@ rules imply.
 
 from __future__ import annotations
 
+import functools
 import re
 
 # Largest object key S3 accepts, in bytes of its UTF-8 encoding: the native core's limit.
@@ -69,6 +70,8 @@ _ALNUM = re.compile(r"[A-Za-z0-9]")
 _IPV4_LIKE = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}")
 
 
+# A job names a few buckets millions of times (every reader, every URI): remember the verdicts.
+@functools.lru_cache(maxsize=1024)
 def _bucket_problem(bucket: str) -> str | None:
     """Return why ``bucket`` is not a valid bucket name, or None if it is."""
     if not bucket:
