@@ -142,7 +142,9 @@ impl Body {
                                     let starts: Vec<u64> = parts.ahead.drain(..).map(|(start, _)| start).collect();
                                     for start in starts {
                                         let range = start..parts.end.min(start.saturating_add(parts.size));
-                                        parts.ahead.push_back((start, request(&self.handle, &self.target, Some(range))));
+                                        parts
+                                            .ahead
+                                            .push_back((start, request(&self.handle, &self.target, Some(range))));
                                     }
                                 }
                             }
@@ -195,7 +197,9 @@ impl Body {
     /// parts, its size (the end of the body) and entity tag; on a later one, that it is still
     /// the same object.
     fn check_part(&mut self, response: &S3GetObjectResponse) -> Result<()> {
-        let Some(parts) = self.parts.as_mut() else { return Ok(()) };
+        let Some(parts) = self.parts.as_mut() else {
+            return Ok(());
+        };
         if !parts.first {
             return match (&parts.etag, response.etag()) {
                 (Some(first), Some(now)) if first.as_str() != now.as_str() => Err(Error::request(
@@ -238,12 +242,16 @@ impl Body {
 
     /// Send the parts that start within `read_window` of the reader, up to the end of the body.
     fn send_parts(&mut self) {
-        let Some(parts) = self.parts.as_mut().filter(|parts| parts.plannable) else { return };
+        let Some(parts) = self.parts.as_mut().filter(|parts| parts.plannable) else {
+            return;
+        };
         let horizon = self.position.saturating_add(self.read_window).min(parts.end);
         while parts.sent_end < horizon {
             let range = parts.sent_end..parts.end.min(parts.sent_end.saturating_add(parts.size));
             parts.sent_end = range.end;
-            parts.ahead.push_back((range.start, request(&self.handle, &self.target, Some(range))));
+            parts
+                .ahead
+                .push_back((range.start, request(&self.handle, &self.target, Some(range))));
         }
     }
 
@@ -472,9 +480,9 @@ impl PyGetObjectStream {
 
     /// Read up to `size` bytes (all of the rest when `size` is negative or None) as `bytes`.
     ///
-    /// Bytes are copied once, into the result. A read of more than 64 MiB asks for the object's
-    /// size once (HEAD) so that it can allocate the result up front instead of gathering the
-    /// parts first.
+    /// Bytes are copied once, into the result. A read of more than 64 MiB allocates the result up
+    /// front instead of gathering the parts first: at the size the first response told (a body
+    /// longer than one part), or else the object's size from one HEAD request.
     #[pyo3(signature = (size=None))]
     fn read<'py>(&self, py: Python<'py>, size: Option<i64>) -> PyResult<Bound<'py, PyBytes>> {
         let limit = size.and_then(|size| usize::try_from(size).ok());
