@@ -315,3 +315,15 @@ def test_an_empty_object_and_a_closed_stream_keep_their_behaviour(
     stream.close()
     with pytest.raises(ValueError, match="closed"):
         stream.read()
+
+
+def test_an_object_shortened_between_parts_fails_rather_than_ending_early(
+    s3_server: ServerInfo, client: s3torch.S3Client, bucket: str
+) -> None:
+    """The first response told 20 MiB; the part at 11 MiB now starts past the end."""
+    put(client, bucket, "shortened", os.urandom(4 * PART))
+    stream = native_client(s3_server, 1024 * 1024).get_object(bucket, "shortened")
+    stream.read(1024 * 1024)
+    put(client, bucket, "shortened", os.urandom(PART))
+    with pytest.raises(s3torch.S3PreconditionFailedError, match="changed while it was read"):
+        stream.read()

@@ -125,11 +125,17 @@ impl Body {
                         // an empty object too. Either way the body has ended.
                         Err(error)
                             if error.kind() == Some(ErrorKind::InvalidRange)
-                                && (self.whole_object && self.position == 0
-                                    || self.provisional_end.is_some()
-                                    || self.parts.as_ref().is_some_and(|parts| !parts.first)) =>
+                                && (self.whole_object && self.position == 0 || self.provisional_end.is_some()) =>
                         {
                             return Ok(None)
+                        }
+                        // A later part starting before the end the first response told: the
+                        // object is shorter now.
+                        Err(error)
+                            if error.kind() == Some(ErrorKind::InvalidRange)
+                                && self.parts.as_ref().is_some_and(|parts| !parts.first) =>
+                        {
+                            return Err(self.changed("it is now shorter".into()))
                         }
                         // The bucket lives in another region: send the same request there.
                         Err(error) => match self.handle.follow(&error, &self.target.bucket) {
@@ -155,7 +161,7 @@ impl Body {
                 State::Streaming(mut response) => {
                     let step = wait::block_on(response.next().map(Option::transpose), &self.handle.limits);
                     let Some(part) = self.handle.settle("GetObject", &self.target, step)? else {
-                        if let Some(next) = self.next_part() {
+                        if let Some(next) = self.next_part()? {
                             self.state = State::Starting(next);
                             continue;
                         }
@@ -201,20 +207,13 @@ impl Body {
             return Ok(());
         };
         if !parts.first {
-            return match (&parts.etag, response.etag()) {
-                (Some(first), Some(now)) if first.as_str() != now.as_str() => Err(Error::request(
-                    ErrorKind::PreconditionFailed,
-                    "GetObject",
-                    self.target.clone(),
-                    format!(
-                        "the object changed while it was read: entity tag {} then {} at offset {}",
-                        first.as_str(),
-                        now.as_str(),
-                        self.position
-                    ),
-                )),
-                _ => Ok(()),
+            let mismatch = match (&parts.etag, response.etag()) {
+                (Some(first), Some(now)) if first.as_str() != now.as_str() => {
+                    Some(format!("entity tag {} then {}", first.as_str(), now.as_str()))
+                }
+                _ => None,
             };
+            return mismatch.map_or(Ok(()), |how| Err(self.changed(how)));
         }
         parts.first = false;
         parts.etag = response.etag();
@@ -255,17 +254,33 @@ impl Body {
         }
     }
 
-    /// The request for the next part, when the body is fetched in parts and the one that just
-    /// ended stopped where that part starts (one that stopped short found the object's end).
-    fn next_part(&mut self) -> Option<Started> {
-        let parts = self.parts.as_mut()?;
-        let (start, next) = parts.ahead.pop_front()?;
+    /// The request for the next part, when the body is fetched in parts. A part that stopped
+    /// short of the next one's start means the object changed.
+    fn next_part(&mut self) -> Result<Option<Started>> {
+        let Some(parts) = self.parts.as_mut() else {
+            return Ok(None);
+        };
+        let Some((start, next)) = parts.ahead.pop_front() else {
+            return Ok(None);
+        };
         if start != self.position {
-            parts.ahead.clear();
-            return None;
+            return Err(self.changed("a part ended short".into()));
         }
         self.requested = Some(start..parts.end.min(start.saturating_add(parts.size)));
-        Some(next)
+        Ok(Some(next))
+    }
+
+    /// The error for a body whose object changed between two of its parts.
+    fn changed(&self, how: String) -> Error {
+        Error::request(
+            ErrorKind::PreconditionFailed,
+            "GetObject",
+            self.target.clone(),
+            format!(
+                "the object changed while it was read ({how}, at offset {})",
+                self.position
+            ),
+        )
     }
 
     /// Put back the unconsumed tail of the chunk last handed out.
