@@ -250,7 +250,7 @@ def native_client(s3_server: ServerInfo, read_window: int) -> _core.S3Client:
 @pytest.mark.parametrize(
     ("size_hint_delta", "start", "end"),
     [
-        (None, None, None),  # whole object, size unknown: a small first request, then the parts
+        (None, None, None),  # whole object, size unknown: the first part tells the size
         (0, None, None),  # the size from a listing
         (-PART - 1, None, None),  # a hint too small: the first response tells the real size
         (2 * PART, None, None),  # a hint too large: the parts past the end are not read
@@ -288,6 +288,17 @@ def test_a_body_of_several_parts_is_exact_in_every_shape(
     buffer = bytearray(len(want) + 10)
     assert stream().readinto(buffer) == len(want)
     assert buffer[: len(want)] == want
+
+
+def test_a_body_of_unknown_length_within_one_part_is_one_request(
+    client: s3torch.S3Client, bucket: str
+) -> None:
+    """The first request asks for a whole part: an object that fits needs no second one."""
+    data = os.urandom(3 * 1024 * 1024 + 5)  # under the client's 8 MiB part
+    put(client, bucket, "medium", data)
+    before = client.metrics().get("requests.GetObject", 0)
+    assert client.get_object_stream(bucket, "medium").read() == data
+    assert client.metrics().get("requests.GetObject", 0) - before == 1
 
 
 def test_an_object_replaced_between_parts_fails_rather_than_mixing_bytes(

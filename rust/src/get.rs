@@ -22,10 +22,6 @@ use std::ops::Range;
 /// The most bytes of CRT buffers one `read` holds at a time.
 const MAX_HELD: usize = 64 * 1024 * 1024;
 
-/// The first request of a body of unknown length: small, so that its answer, which tells the
-/// object's size, comes soon and the parts after it go out together (see [`Parts`]).
-const PROBE: u64 = 1024 * 1024;
-
 type Started = InFlight<std::result::Result<S3GetObjectResponse, ObjectClientError<GetObjectError, S3RequestError>>>;
 
 enum State {
@@ -401,7 +397,10 @@ impl PyGetObjectStream {
             (Some(range), _) if range.is_empty() => State::Finished,
             // Longer than one part, or of unknown length: one request per part (see [`Parts`]).
             (_, hinted) if hinted.is_none_or(|hinted| hinted - start > part) => {
-                let first = start..start.saturating_add(if hinted.is_some() { part } else { PROBE });
+                // One part, as every later one. Its answer resolves at the headers, whose
+                // `Content-Range` tells the object's size: the parts after it go out then, while
+                // it streams, so a body of unknown length that fits one part takes one request.
+                let first = start..start.saturating_add(part);
                 parts = Some(Parts {
                     size: part,
                     end: hinted.unwrap_or(want_end),
