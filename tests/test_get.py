@@ -13,6 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import s3torch
+from s3torch import _core
+from s3torch._settings import ClientSettings
 from support.server import ServerInfo
 
 PART = 5 * 1024 * 1024
@@ -224,3 +226,115 @@ def test_reading_everything_past_the_held_limit_is_exact(
     stream = client.get_object_stream(bucket, "big")
     assert stream.read(1) == data[:1]
     assert stream.read(10**12) == data[1:], "a huge size reads to the end without allocating it"
+
+
+# -- a body longer than one part: one request per part, several in flight -------------------------
+
+
+def native_client(s3_server: ServerInfo, read_window: int) -> _core.S3Client:
+    """A native client for the test server with 5 MiB parts and the read window given."""
+    return _core.S3Client(
+        ClientSettings(
+            s3_server.region,
+            endpoint=s3_server.endpoint,
+            force_path_style=True,
+            access_key_id=s3_server.access_key,
+            secret_access_key=s3_server.secret_key,
+            part_size=PART,
+            read_window=read_window,
+        )
+    )
+
+
+@pytest.mark.parametrize("read_window", [1024 * 1024, 3 * PART, 64 * 1024 * 1024])
+@pytest.mark.parametrize(
+    ("size_hint_delta", "start", "end"),
+    [
+        (None, None, None),  # whole object, size unknown: the first part tells the size
+        (0, None, None),  # the size from a listing
+        (-PART - 1, None, None),  # a hint too small: the first response tells the real size
+        (2 * PART, None, None),  # a hint too large: the parts past the end are not read
+        (None, 3, None),  # up to the end, from an offset
+        (None, PART - 1, 3 * PART + 2),  # a range across several parts
+        (0, 7, 4 * PART + 99),  # a range up to the exact end, with a hint
+        (None, 11, 10 * PART),  # a range past the end
+    ],
+)
+def test_a_body_of_several_parts_is_exact_in_every_shape(
+    s3_server: ServerInfo,
+    client: s3torch.S3Client,
+    bucket: str,
+    read_window: int,
+    size_hint_delta: int | None,
+    start: int | None,
+    end: int | None,
+) -> None:
+    data = os.urandom(4 * PART + 99)
+    put(client, bucket, "parts", data)
+    native = native_client(s3_server, read_window)
+    hint = None if size_hint_delta is None else len(data) + size_hint_delta
+    want = data[start or 0 : end]
+
+    def stream() -> _core.GetObjectStream:
+        return native.get_object(bucket, "parts", start, end, size_hint=hint)
+
+    assert stream().read() == want
+    pieces, reader = [], stream()
+    while piece := reader.read(PART // 3):
+        pieces.append(piece)
+    assert b"".join(pieces) == want
+    assert reader.tell() == (start or 0) + len(want)
+    assert b"".join(bytes(chunk) for chunk in stream()) == want
+    buffer = bytearray(len(want) + 10)
+    assert stream().readinto(buffer) == len(want)
+    assert buffer[: len(want)] == want
+
+
+def test_a_body_of_unknown_length_within_one_part_is_one_request(
+    client: s3torch.S3Client, bucket: str
+) -> None:
+    """The first request asks for a whole part: an object that fits needs no second one."""
+    data = os.urandom(3 * 1024 * 1024 + 5)  # under the client's 8 MiB part
+    put(client, bucket, "medium", data)
+    before = client.metrics().get("requests.GetObject", 0)
+    assert client.get_object_stream(bucket, "medium").read() == data
+    assert client.metrics().get("requests.GetObject", 0) - before == 1
+
+
+def test_an_object_replaced_between_parts_fails_rather_than_mixing_bytes(
+    s3_server: ServerInfo, client: s3torch.S3Client, bucket: str
+) -> None:
+    """With a 1 MiB window the part at 11 MiB is only asked for after the overwrite."""
+    old, new = os.urandom(4 * PART), os.urandom(4 * PART)
+    put(client, bucket, "replaced", old)
+    stream = native_client(s3_server, 1024 * 1024).get_object(bucket, "replaced")
+    assert stream.read(1024 * 1024) == old[: 1024 * 1024]
+    put(client, bucket, "replaced", new)
+    with pytest.raises(s3torch.S3PreconditionFailedError, match="changed while it was read"):
+        stream.read()
+
+
+def test_an_empty_object_and_a_closed_stream_keep_their_behaviour(
+    s3_server: ServerInfo, client: s3torch.S3Client, bucket: str
+) -> None:
+    put(client, bucket, "empty", b"")
+    native = native_client(s3_server, 1024 * 1024)
+    assert native.get_object(bucket, "empty").read() == b""
+    put(client, bucket, "parts", os.urandom(3 * PART))
+    stream = native.get_object(bucket, "parts")
+    stream.read(10)
+    stream.close()
+    with pytest.raises(ValueError, match="closed"):
+        stream.read()
+
+
+def test_an_object_shortened_between_parts_fails_rather_than_ending_early(
+    s3_server: ServerInfo, client: s3torch.S3Client, bucket: str
+) -> None:
+    """The first response told 20 MiB; the part at 11 MiB now starts past the end."""
+    put(client, bucket, "shortened", os.urandom(4 * PART))
+    stream = native_client(s3_server, 1024 * 1024).get_object(bucket, "shortened")
+    stream.read(1024 * 1024)
+    put(client, bucket, "shortened", os.urandom(PART))
+    with pytest.raises(s3torch.S3PreconditionFailedError, match="changed while it was read"):
+        stream.read()

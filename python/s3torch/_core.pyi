@@ -57,7 +57,8 @@ class S3Client:
         size_hint: int | None = None,
     ) -> GetObjectStream:
         """Start a GET of the whole object, or of bytes `start` (inclusive) to `end` (exclusive).
-        `size_hint`, the object's size if known, lets a read up to the end reserve less memory.
+        `size_hint`, the object's size if known, lets a read up to the end reserve less memory,
+        and the parts of a large one go out at once.
         """
     def put_object(
         self, bucket: str, key: str, storage_class: str | None = None
@@ -183,9 +184,9 @@ class GetObjectStream:
     def read(self, size: int | None = None) -> bytes:
         """Read up to `size` bytes (all of the rest when `size` is negative or None) as `bytes`.
 
-        Bytes are copied once, into the result. A read of more than 64 MiB asks for the object's
-        size once (HEAD) so that it can allocate the result up front instead of gathering the
-        parts first.
+        Bytes are copied once, into the result. A read of more than 64 MiB allocates the result up
+        front instead of gathering the parts first: at the size the first response told (a body
+        longer than one part), or else the object's size from one HEAD request.
         """
     def readinto(self, buffer: _BufferProtocol) -> int:
         """Fill a writable buffer (bytearray, memoryview, numpy array, `tensor.numpy()`) in place.

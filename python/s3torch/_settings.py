@@ -22,8 +22,15 @@ from ._config import S3ClientConfig
 
 __all__ = ["DEFAULT_READ_WINDOW", "ClientSettings", "resolve_settings"]
 
-DEFAULT_READ_WINDOW = 64 * 1024 * 1024
-"""How far ahead of the reader a GET may fetch, in bytes."""
+DEFAULT_READ_WINDOW = 128 * 1024 * 1024
+"""How far ahead of the reader a GET may fetch, in bytes.
+
+It bounds the parts of one stream in flight: 16 parts of 8 MiB. On a link like S3's (about
+50 MiB/s per connection, 25 ms to the first byte) one stream reads at most about
+``window / (25 ms + part_size / 50 MiB/s)``: 346 MiB/s with 64 MiB, 692 with 128 MiB (measured
+through the ``--net s3`` proxy: 252 and 420 MiB/s for a 256 MiB object). It is also the memory a
+stream read slower than the network holds: M1's peak RSS growth rose from 106 to 170 MiB.
+"""
 
 
 @dataclass(frozen=True)

@@ -144,7 +144,8 @@ impl PyS3Client {
     }
 
     /// Start a GET of the whole object, or of bytes `start` (inclusive) to `end` (exclusive).
-    /// `size_hint`, the object's size if known, lets a read up to the end reserve less memory.
+    /// `size_hint`, the object's size if known, lets a read up to the end reserve less memory,
+    /// and the parts of a large one go out at once.
     #[pyo3(signature = (bucket, key, start=None, end=None, *, size_hint=None))]
     fn get_object(
         &self,

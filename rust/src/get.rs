@@ -10,10 +10,13 @@ use crate::wait;
 use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
 use mountpoint_s3_client::error::{GetObjectError, ObjectClientError};
-use mountpoint_s3_client::types::{ClientBackpressureHandle, GetObjectParams, GetObjectResponse, HeadObjectParams};
+use mountpoint_s3_client::types::{
+    ClientBackpressureHandle, ETag, GetObjectParams, GetObjectResponse, HeadObjectParams,
+};
 use mountpoint_s3_client::{ObjectClient, S3GetObjectResponse, S3RequestError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
+use std::collections::VecDeque;
 use std::ops::Range;
 
 /// The most bytes of CRT buffers one `read` holds at a time.
@@ -28,9 +31,40 @@ enum State {
     Finished,
 }
 
+/// A body longer than one part, fetched as one request per part, several in flight.
+///
+/// The CRT fetches a multi-part GET in parallel only after its first part has arrived whole (it
+/// learns the object's size from it): on a link of 50 MiB/s per connection with 25 ms to the
+/// first byte, an 8 MiB first part alone takes 185 ms, and then at most `read_window / part`
+/// parts run at once. Here each part is a request of its own, sent as soon as the end of the body
+/// is known (from the range, the size hint, or the first response's `Content-Range`) and it
+/// falls within `read_window` of the reader, so the link stays full from the start and memory
+/// stays bounded by the window as before.
+struct Parts {
+    /// Bytes per request.
+    size: u64,
+    /// Where the body ends: the range's end, the size hint's, then the object's (first response).
+    end: u64,
+    /// Whether `end` is the object's own (from a response) rather than asked for or hinted.
+    end_known: bool,
+    /// Whether parts may be sent up to `end`: false while the end is unknown (neither range nor
+    /// hint), until the first response tells it.
+    plannable: bool,
+    /// The requests after the one streaming, in order, each with its first byte.
+    ahead: VecDeque<(u64, Started)>,
+    /// End of the last range sent.
+    sent_end: u64,
+    /// The first response's entity tag: every later part must come from the same object.
+    etag: Option<ETag>,
+    /// Whether the request on the wire is the first one (its answer tells the object's size).
+    first: bool,
+}
+
 struct Body {
     target: Target,
     state: State,
+    /// Set when the body is fetched as several requests (see [`Parts`]).
+    parts: Option<Parts>,
     /// Received but not yet handed out: the tail of a part a read consumed only partly.
     unread: Bytes,
     /// Object offset of the next byte handed out.
@@ -46,6 +80,8 @@ struct Body {
     provisional_end: Option<u64>,
     /// The range of the request on the wire (None: the whole object), to send again elsewhere.
     requested: Option<Range<u64>>,
+    /// End (exclusive) of the range the caller asked for; `u64::MAX`: up to the object's end.
+    want_end: u64,
     /// Closed by the caller: reads fail rather than look like the end of the body.
     closed: bool,
     /// Last, so that it drops after the response and `unread`: the client's buffer pool must
@@ -73,7 +109,11 @@ impl Body {
                 State::Starting(started) => {
                     let outcome = started.wait(&self.handle.limits);
                     match self.handle.settle("GetObject", &self.target, outcome) {
-                        Ok(response) => self.state = State::Streaming(response),
+                        Ok(response) => {
+                            self.check_part(&response)?;
+                            self.state = State::Streaming(response);
+                            self.send_parts();
+                        }
 
                         // A range starting at the object's end, which only an object no longer
                         // than expected (the first request, whole object: an empty one) makes
@@ -85,12 +125,30 @@ impl Body {
                         {
                             return Ok(None)
                         }
+                        // A later part starting before the end the first response told: the
+                        // object is shorter now.
+                        Err(error)
+                            if error.kind() == Some(ErrorKind::InvalidRange)
+                                && self.parts.as_ref().is_some_and(|parts| !parts.first) =>
+                        {
+                            return Err(self.changed("it is now shorter".into()))
+                        }
                         // The bucket lives in another region: send the same request there.
                         Err(error) => match self.handle.follow(&error, &self.target.bucket) {
                             Some(there) => {
                                 self.handle = there;
                                 let started = request(&self.handle, &self.target, self.requested.clone());
                                 self.state = State::Starting(started);
+                                if let Some(parts) = self.parts.as_mut() {
+                                    // Sent on a hint to the same wrong place: send them again.
+                                    let starts: Vec<u64> = parts.ahead.drain(..).map(|(start, _)| start).collect();
+                                    for start in starts {
+                                        let range = start..parts.end.min(start.saturating_add(parts.size));
+                                        parts
+                                            .ahead
+                                            .push_back((start, request(&self.handle, &self.target, Some(range))));
+                                    }
+                                }
                             }
                             None => return Err(error),
                         },
@@ -99,9 +157,13 @@ impl Body {
                 State::Streaming(mut response) => {
                     let step = wait::block_on(response.next().map(Option::transpose), &self.handle.limits);
                     let Some(part) = self.handle.settle("GetObject", &self.target, step)? else {
+                        if let Some(next) = self.next_part()? {
+                            self.state = State::Starting(next);
+                            continue;
+                        }
                         if self.provisional_end.take() == Some(self.position) {
                             // The object is at least one byte longer than expected: ask for the rest.
-                            self.requested = Some(self.position..u64::MAX);
+                            self.requested = Some(self.position..self.want_end);
                             self.state = State::Starting(request(&self.handle, &self.target, self.requested.clone()));
                             continue;
                         }
@@ -124,12 +186,97 @@ impl Body {
                         handle.ensure_read_window(self.position.saturating_add(self.read_window));
                     }
                     self.state = State::Streaming(response);
+                    self.send_parts();
                     if !part.data.is_empty() {
                         return Ok(Some(part.data));
                     }
                 }
             }
         }
+    }
+
+    /// Take what the response just started tells about the object: on the first of several
+    /// parts, its size (the end of the body) and entity tag; on a later one, that it is still
+    /// the same object.
+    fn check_part(&mut self, response: &S3GetObjectResponse) -> Result<()> {
+        let Some(parts) = self.parts.as_mut() else {
+            return Ok(());
+        };
+        if !parts.first {
+            let mismatch = match (&parts.etag, response.etag()) {
+                (Some(first), Some(now)) if first.as_str() != now.as_str() => {
+                    Some(format!("entity tag {} then {}", first.as_str(), now.as_str()))
+                }
+                _ => None,
+            };
+            return mismatch.map_or(Ok(()), |how| Err(self.changed(how)));
+        }
+        parts.first = false;
+        parts.etag = response.etag();
+        match response.object_size() {
+            Some(size) => {
+                parts.end = self.want_end.min(size);
+                parts.end_known = true;
+                parts.plannable = true;
+                // Parts sent on a hint past the object's end would only be refused.
+                while parts.ahead.back().is_some_and(|(start, _)| *start >= parts.end) {
+                    parts.ahead.pop_back();
+                }
+                parts.sent_end = parts.sent_end.min(parts.end);
+            }
+            None => {
+                // No size to plan by: the rest goes as one request once this one ends.
+                if parts.sent_end < self.want_end {
+                    self.provisional_end = Some(parts.sent_end);
+                }
+                self.parts = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// Send the parts that start within `read_window` of the reader, up to the end of the body.
+    fn send_parts(&mut self) {
+        let Some(parts) = self.parts.as_mut().filter(|parts| parts.plannable) else {
+            return;
+        };
+        let horizon = self.position.saturating_add(self.read_window).min(parts.end);
+        while parts.sent_end < horizon {
+            let range = parts.sent_end..parts.end.min(parts.sent_end.saturating_add(parts.size));
+            parts.sent_end = range.end;
+            parts
+                .ahead
+                .push_back((range.start, request(&self.handle, &self.target, Some(range))));
+        }
+    }
+
+    /// The request for the next part, when the body is fetched in parts. A part that stopped
+    /// short of the next one's start means the object changed.
+    fn next_part(&mut self) -> Result<Option<Started>> {
+        let Some(parts) = self.parts.as_mut() else {
+            return Ok(None);
+        };
+        let Some((start, next)) = parts.ahead.pop_front() else {
+            return Ok(None);
+        };
+        if start != self.position {
+            return Err(self.changed("a part ended short".into()));
+        }
+        self.requested = Some(start..parts.end.min(start.saturating_add(parts.size)));
+        Ok(Some(next))
+    }
+
+    /// The error for a body whose object changed between two of its parts.
+    fn changed(&self, how: String) -> Error {
+        Error::request(
+            ErrorKind::PreconditionFailed,
+            "GetObject",
+            self.target.clone(),
+            format!(
+                "the object changed while it was read ({how}, at offset {})",
+                self.position
+            ),
+        )
     }
 
     /// Put back the unconsumed tail of the chunk last handed out.
@@ -165,6 +312,9 @@ impl Body {
 
     /// Bytes left in the body after `position`, from the object's size (one HEAD request).
     fn remaining(&self) -> Result<u64> {
+        if let Some(parts) = self.parts.as_ref().filter(|parts| parts.end_known) {
+            return Ok(parts.end.saturating_sub(self.position));
+        }
         let key = self.target.key.as_deref().unwrap_or_default();
         let params = HeadObjectParams::new();
         let head = self.handle.wait(
@@ -230,41 +380,69 @@ impl PyGetObjectStream {
     ) -> Self {
         let start = range.as_ref().map_or(0, |r| r.start);
         let end = range.as_ref().map(|r| r.end).filter(|end| *end != u64::MAX);
+        let want_end = end.unwrap_or(u64::MAX);
         let whole_object = range.is_none();
         let target = Target::object(bucket, key);
         let mut provisional_end = None;
         let mut requested = range.clone();
-        let state = match (range, size_hint) {
+        // Where the body is expected to end: the range's end, or one byte past the hinted size.
+        let hinted_end = match (end, size_hint) {
+            (Some(end), _) => Some(end),
+            (None, Some(size)) if start <= size => Some(size.saturating_add(1)),
+            (None, _) => None,
+        };
+        let part = handle.crt.read_part_size() as u64;
+        let mut parts = None;
+        let state = match (range, hinted_end) {
             (Some(range), _) if range.is_empty() => State::Finished,
+            // Longer than one part, or of unknown length: one request per part (see [`Parts`]).
+            (_, hinted) if hinted.is_none_or(|hinted| hinted - start > part) => {
+                // One part, as every later one. Its answer resolves at the headers, whose
+                // `Content-Range` tells the object's size: the parts after it go out then, while
+                // it streams, so a body of unknown length that fits one part takes one request.
+                let first = start..start.saturating_add(part);
+                parts = Some(Parts {
+                    size: part,
+                    end: hinted.unwrap_or(want_end),
+                    end_known: false,
+                    plannable: hinted.is_some(),
+                    ahead: VecDeque::new(),
+                    sent_end: first.end,
+                    etag: None,
+                    first: true,
+                });
+                requested = Some(first);
+                State::Starting(request(&handle, &target, requested.clone()))
+            }
             // Up to the end (`end` is None), from a start within the expected size.
-            (_, Some(size)) if end.is_none() && start <= size => {
-                let hinted_end = size.saturating_add(1);
+            (_, Some(hinted_end)) if end.is_none() => {
                 provisional_end = Some(hinted_end);
                 requested = Some(start..hinted_end);
                 State::Starting(request(&handle, &target, requested.clone()))
             }
             (range, _) => State::Starting(request(&handle, &target, range)),
         };
+        let mut body = Body {
+            handle,
+            target,
+            state,
+            parts,
+            unread: Bytes::new(),
+            position: start,
+            read_window,
+            whole_object,
+            provisional_end,
+            requested,
+            want_end,
+            closed: false,
+        };
+        body.send_parts();
         Self {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
             start,
             end,
-            body: ProcessLocal::new(
-                Body {
-                    handle,
-                    target,
-                    state,
-                    unread: Bytes::new(),
-                    position: start,
-                    read_window,
-                    whole_object,
-                    provisional_end,
-                    requested,
-                    closed: false,
-                },
-                "stream",
-            ),
+            body: ProcessLocal::new(body, "stream"),
         }
     }
 }
@@ -316,9 +494,9 @@ impl PyGetObjectStream {
 
     /// Read up to `size` bytes (all of the rest when `size` is negative or None) as `bytes`.
     ///
-    /// Bytes are copied once, into the result. A read of more than 64 MiB asks for the object's
-    /// size once (HEAD) so that it can allocate the result up front instead of gathering the
-    /// parts first.
+    /// Bytes are copied once, into the result. A read of more than 64 MiB allocates the result up
+    /// front instead of gathering the parts first: at the size the first response told (a body
+    /// longer than one part), or else the object's size from one HEAD request.
     #[pyo3(signature = (size=None))]
     fn read<'py>(&self, py: Python<'py>, size: Option<i64>) -> PyResult<Bound<'py, PyBytes>> {
         let limit = size.and_then(|size| usize::try_from(size).ok());
@@ -380,6 +558,7 @@ impl PyGetObjectStream {
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         Ok(self.body.with(py, |body| {
             body.state = State::Finished;
+            body.parts = None;
             body.unread = Bytes::new();
             body.closed = true;
             Ok(())

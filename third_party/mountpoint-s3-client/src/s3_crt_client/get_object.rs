@@ -17,7 +17,7 @@ use tracing::trace;
 
 use crate::error_metadata::ClientErrorMetadata;
 use crate::object_client::{
-    Checksum, ChecksumMode, ClientBackpressureHandle, GetBodyPart, GetObjectError, GetObjectParams, GetObjectResponse,
+    Checksum, ChecksumMode, ClientBackpressureHandle, ETag, GetBodyPart, GetObjectError, GetObjectParams, GetObjectResponse,
     ObjectChecksumError, ObjectClientError, ObjectClientResult, ObjectMetadata,
 };
 
@@ -199,6 +199,23 @@ pub struct S3GetObjectResponse {
     headers: Headers,
     /// Next offset of the data to be polled from [poll_next]
     next_offset: u64,
+}
+
+// s3torch: the object's size and entity tag from the response headers, so that a reader can
+// fetch the rest of a large object as several requests in flight (each one part) instead of
+// waiting for the CRT's first part before it sends any other (see rust/src/get.rs).
+impl S3GetObjectResponse {
+    /// The whole object's size, from the `Content-Range` header (`bytes a-b/size`) the CRT sets
+    /// for a ranged request; None when the header is absent or its size is unknown (`*`).
+    pub fn object_size(&self) -> Option<u64> {
+        let value = self.headers.get_as_string("Content-Range").ok()?;
+        value.rsplit_once('/')?.1.trim().parse().ok()
+    }
+
+    /// The object's entity tag, from the `ETag` header.
+    pub fn etag(&self) -> Option<ETag> {
+        self.headers.get_as_string("ETag").ok().map(ETag::from)
+    }
 }
 
 #[cfg_attr(not(docsrs), async_trait)]
