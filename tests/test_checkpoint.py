@@ -366,7 +366,7 @@ def test_save_and_load_without_a_client_use_the_aws_environment(s3_env: Any, buc
 def test_shared_clients_follow_changes_to_the_environment(
     s3_env: Any, bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from s3torch.s3checkpoint import _shared_client
+    from s3torch._client import shared_client as _shared_client
 
     first = _shared_client(None, None, None)
     assert _shared_client(None, None, None) is first

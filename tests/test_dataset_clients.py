@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import s3torch
-from s3torch import s3checkpoint
+from s3torch import _client
 from s3torch._datasets.clients import dataset_client
 
 ENDPOINT = "http://127.0.0.1:9"
@@ -44,13 +44,13 @@ def test_a_changed_aws_environment_gets_its_own_client(monkeypatch: pytest.Monke
 
 def test_only_the_most_recent_settings_are_kept() -> None:
     first = dataset_client("us-east-1", "http://127.0.0.1:1", None)
-    for port in range(2, s3checkpoint._SHARED_CLIENTS_MAX + 2):
+    for port in range(2, _client.SHARED_CLIENTS_MAX + 2):
         dataset_client("us-east-1", f"http://127.0.0.1:{port}", None)
     assert dataset_client("us-east-1", "http://127.0.0.1:1", None) is not first
 
 
 def test_datasets_and_checkpoints_share_the_pool() -> None:
-    assert dataset_client("us-east-1", ENDPOINT, None) is s3checkpoint._shared_client(
+    assert dataset_client("us-east-1", ENDPOINT, None) is _client.shared_client(
         "us-east-1", ENDPOINT, None
     )
 

@@ -7,7 +7,10 @@ and asyncio (``*_async``, completed through :mod:`s3torch._aio`), with the same 
 from __future__ import annotations
 
 import atexit
+import collections
 import logging
+import os
+import threading
 import weakref
 from collections.abc import AsyncIterator
 from functools import partial
@@ -418,3 +421,33 @@ def _check_listing(
             validate_key(start_after)
         except ValueError as error:
             raise ValueError(f"start_after: {error}") from None
+
+
+# Building a client costs tens of milliseconds of CPU and a fresh connection pool: save/load/
+# save_async without client= and the datasets share clients instead. The key holds every AWS_*
+# variable, so a change of environment (another endpoint, other credentials) gives a new client
+# rather than a stale one.
+SHARED_CLIENTS_MAX = 4
+_shared_clients: collections.OrderedDict[tuple[Any, ...], S3Client] = collections.OrderedDict()
+_shared_clients_lock = threading.Lock()
+
+
+def shared_client(
+    region: str | None, endpoint: str | None, s3client_config: S3ClientConfig | None
+) -> S3Client:
+    """The process's client for these settings: one of the few most recently asked for, or a new
+    one (which pushes out the least recently used)."""
+    environment = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_")))
+    key = (region, endpoint, s3client_config, environment)
+    with _shared_clients_lock:
+        found = _shared_clients.get(key)
+        if found is not None:
+            _shared_clients.move_to_end(key)
+            return found
+    made = S3Client(region, endpoint=endpoint, s3client_config=s3client_config)
+    with _shared_clients_lock:
+        found = _shared_clients.setdefault(key, made)
+        _shared_clients.move_to_end(key)
+        while len(_shared_clients) > SHARED_CLIENTS_MAX:
+            _shared_clients.popitem(last=False)
+        return found

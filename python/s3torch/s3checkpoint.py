@@ -9,12 +9,9 @@ key before untouched.
 
 from __future__ import annotations
 
-import collections
-import os
-import threading
 from typing import IO, TYPE_CHECKING, Any, Union, cast
 
-from ._client import S3Client
+from ._client import S3Client, shared_client
 from ._config import S3ClientConfig
 from ._uri import parse_object_uri
 
@@ -225,7 +222,7 @@ def _resolve_client(
 ) -> S3Client:
     """The client to use: the one given, or a shared one built from the settings."""
     if client is None:
-        return _shared_client(region, endpoint, s3client_config)
+        return shared_client(region, endpoint, s3client_config)
     if region is not None or endpoint is not None or s3client_config is not None:
         raise TypeError(
             "pass either client= or region=/endpoint=/s3client_config=, not both "
@@ -236,30 +233,3 @@ def _resolve_client(
     if isinstance(client, S3Client):
         return client
     raise TypeError(f"client must be an S3Client or an S3Checkpoint, got {type(client).__name__}")
-
-
-# Building a client costs milliseconds and a fresh connection pool; calls of save/load/save_async
-# without client= share clients instead. The key holds every AWS_* variable, so a change of
-# environment (another endpoint, other credentials) gives a new client rather than a stale one.
-_SHARED_CLIENTS_MAX = 4
-_shared_clients: collections.OrderedDict[tuple[Any, ...], S3Client] = collections.OrderedDict()
-_shared_clients_lock = threading.Lock()
-
-
-def _shared_client(
-    region: str | None, endpoint: str | None, s3client_config: S3ClientConfig | None
-) -> S3Client:
-    environment = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_")))
-    key = (region, endpoint, s3client_config, environment)
-    with _shared_clients_lock:
-        found = _shared_clients.get(key)
-        if found is not None:
-            _shared_clients.move_to_end(key)
-            return found
-    made = S3Client(region, endpoint=endpoint, s3client_config=s3client_config)
-    with _shared_clients_lock:
-        found = _shared_clients.setdefault(key, made)
-        _shared_clients.move_to_end(key)
-        while len(_shared_clients) > _SHARED_CLIENTS_MAX:
-            _shared_clients.popitem(last=False)
-        return found

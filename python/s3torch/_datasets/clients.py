@@ -4,7 +4,7 @@ Building an S3 client costs tens of milliseconds of CPU (the CRT's TLS trust sto
 number generator, its threads and pools), as much as reading a thousand small tar samples. A
 job often builds several datasets with the same settings (train and validation, a dataset per
 epoch or per trial), so datasets take their client from the pool that ``s3torch.save``/``load``
-already share (:func:`s3torch.s3checkpoint._shared_client`: a few recent clients, keyed by the
+already share (:func:`s3torch._client.shared_client`: a few recent clients, keyed by the
 settings and the ``AWS_*`` environment, so that a changed endpoint, profile or key in the
 environment gets a client of its own). A client survives ``fork`` by itself: a child that
 inherits one builds its own connections on first use.
@@ -26,11 +26,10 @@ def dataset_client(region: str | None, endpoint: str | None, s3client_config: An
     Raises:
         TypeError, ValueError: as :class:`s3torch.S3Client` for bad settings.
     """
-    from .. import s3checkpoint
-    from .._client import S3Client
+    from .._client import S3Client, shared_client
 
     try:
         hash((region, endpoint, s3client_config))
     except TypeError:  # not settings a client takes: let the client's own checks say why
         return S3Client(region, endpoint=endpoint, s3client_config=s3client_config)
-    return s3checkpoint._shared_client(region, endpoint, s3client_config)
+    return shared_client(region, endpoint, s3client_config)
