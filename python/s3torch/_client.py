@@ -439,6 +439,10 @@ def shared_client(
     one (which pushes out the least recently used)."""
     environment = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_")))
     key = (region, endpoint, s3client_config, environment)
+    try:
+        hash(key)
+    except TypeError:  # not settings a client takes: let the client's own checks say why
+        return S3Client(region, endpoint=endpoint, s3client_config=s3client_config)
     with _shared_clients_lock:
         found = _shared_clients.get(key)
         if found is not None:

@@ -26,10 +26,6 @@ def dataset_client(region: str | None, endpoint: str | None, s3client_config: An
     Raises:
         TypeError, ValueError: as :class:`s3torch.S3Client` for bad settings.
     """
-    from .._client import S3Client, shared_client
+    from .._client import shared_client
 
-    try:
-        hash((region, endpoint, s3client_config))
-    except TypeError:  # not settings a client takes: let the client's own checks say why
-        return S3Client(region, endpoint=endpoint, s3client_config=s3client_config)
     return shared_client(region, endpoint, s3client_config)
