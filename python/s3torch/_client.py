@@ -1,7 +1,8 @@
 """The S3 client: configuration resolved the AWS way, over the native core.
 
 One concern, a little over 400 lines: GET, PUT, LIST, HEAD and DELETE appear twice, blocking
-and asyncio (``*_async``, completed through :mod:`s3torch._aio`), with the same argument checks.
+and asyncio (``*_async``, completed through :mod:`s3torch._aio`), with the same argument checks;
+and :func:`shared_client`, the few clients per process that save/load and the datasets share.
 """
 
 from __future__ import annotations
