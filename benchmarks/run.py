@@ -97,7 +97,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--max-run-s",
         type=float,
         help="stop a sequential loop (one object at a time) after this many seconds and report "
-        "its rate so far; 0: never (default 10; 3 with --quick)",
+        "its rate so far; 0: never (default 5; 3 with --quick)",
     )
     parser.add_argument(
         "--net",
@@ -134,7 +134,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.runs is None:
         args.runs = 1 if args.quick else 3
     if args.max_run_s is None:
-        args.max_run_s = 3.0 if args.quick else 10.0
+        args.max_run_s = 3.0 if args.quick else 5.0
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     if args.quick and args.scale:

@@ -145,6 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="timed runs per command")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument(
+        "--check", action="store_true", help="exit with 1 when a figure misses its target"
+    )
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
@@ -153,7 +156,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(figures, indent=2))
     else:
         _print_table(figures)
-    return 0 if all(row.get("meets_target", True) for row in figures.values()) else 1
+    # A missed target is a result to report, as in the other benchmarks; it fails only when asked,
+    # so that one slow figure on a busy machine does not stop the rest of `make bench`.
+    missed = not all(row.get("meets_target", True) for row in figures.values())
+    return 1 if args.check and missed else 0
 
 
 if __name__ == "__main__":
