@@ -9,7 +9,7 @@
 //! cancelling the awaiting asyncio task does.
 
 use crate::client::{requested_range, PyS3Client};
-use crate::errors::{Error, ErrorKind, Result, Target};
+use crate::errors::{Error, ErrorKind, Result, ServiceError, Target};
 use crate::fork::ForkGuard;
 use crate::handle::Handle;
 use crate::list::PyListObjectResult;
@@ -19,13 +19,13 @@ use crate::wait::{self, Interrupted};
 use bytes::Bytes;
 use futures::StreamExt;
 use mountpoint_s3_client::checksums::crc32c;
-use mountpoint_s3_client::error::GetObjectError;
+use mountpoint_s3_client::error::{GetObjectError, ObjectClientError};
 use mountpoint_s3_client::types::{
     ChecksumAlgorithm, ClientBackpressureHandle, GetObjectParams, GetObjectResponse, HeadObjectParams,
     HeadObjectResult, ListObjectsResult, PutObjectParams, PutObjectSingleParams, PutObjectTrailingChecksums,
     UploadChecksum,
 };
-use mountpoint_s3_client::{ObjectClient, PutObjectRequest};
+use mountpoint_s3_client::{ObjectClient, PutObjectRequest, S3RequestError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use std::collections::HashMap;
@@ -118,6 +118,29 @@ struct Task {
     step_started: u64,
     /// When the task was last polled: the stall limit counts from there.
     last_polled: Instant,
+}
+
+/// One try of a request: the handle it goes through, and what it is about. A request runs as a
+/// function of its attempt, once more with another region's handle if S3 redirects it.
+#[derive(Clone)]
+struct Attempt {
+    handle: Handle,
+    operation: &'static str,
+    target: Target,
+}
+
+impl Attempt {
+    fn key(&self) -> &str {
+        self.target.key.as_deref().unwrap_or_default()
+    }
+
+    /// The result of one step of the request, or the error the caller sees, counted.
+    fn settle<T, E: ServiceError>(
+        &self,
+        step: std::result::Result<T, ObjectClientError<E, S3RequestError>>,
+    ) -> Result<T> {
+        self.handle.settle(self.operation, &self.target, Ok(step))
+    }
 }
 
 /// What the CRT's threads touch: the ids of woken tasks, and the socket that tells the loop.
@@ -220,8 +243,9 @@ impl PyCompletions {
         Ok(id)
     }
 
-    /// Start `request` about `target` with `client`'s handle for its bucket, as a task resolving
-    /// `future`; if S3 says the bucket lives in another region, run it once more there.
+    /// Start `request`, `operation` about `target`, with `client`'s handle for its bucket, as a
+    /// task resolving `future`; if S3 says the bucket lives in another region, run it once more
+    /// there. Every request method comes here: it states only its checks and its request.
     fn submit<F, Fut>(
         &self,
         py: Python<'_>,
@@ -232,18 +256,22 @@ impl PyCompletions {
         request: F,
     ) -> PyResult<u64>
     where
-        F: Fn(Handle, Target) -> Fut + Send + 'static,
+        F: Fn(Attempt) -> Fut + Send + 'static,
         Fut: Future<Output = Result<Output>> + Send + 'static,
     {
         self.check_process()?;
         crate::checks::check_bucket(&target.bucket)?;
         let client = client.get();
         let handle = py.detach(|| client.handle_for(&target.bucket))?;
-        let (first, owned_target) = (handle.clone(), target.clone());
+        let first = Attempt {
+            handle: handle.clone(),
+            operation,
+            target: target.clone(),
+        };
         let run = async move {
-            match request(first.clone(), owned_target.clone()).await {
-                Err(error) => match first.follow(&error, &owned_target.bucket) {
-                    Some(there) => request(there, owned_target).await,
+            match request(first.clone()).await {
+                Err(error) => match first.handle.follow(&error, &first.target.bucket) {
+                    Some(there) => request(Attempt { handle: there, ..first }).await,
                     None => Err(error),
                 },
                 done => done,
@@ -312,11 +340,14 @@ impl Output {
     }
 }
 
-async fn get(handle: Handle, target: Target, range: Option<Range<u64>>, read_window: u64) -> Result<Output> {
-    let key = target.key.clone().unwrap_or_default();
+async fn get(attempt: Attempt, range: Option<Range<u64>>, read_window: u64) -> Result<Output> {
     let params = GetObjectParams::new().range(range.clone());
-    let started = handle.crt.get_object(&target.bucket, &key, &params).await;
-    let mut response = match handle.settle("GetObject", &target, Ok(started)) {
+    let started = attempt
+        .handle
+        .crt
+        .get_object(&attempt.target.bucket, attempt.key(), &params)
+        .await;
+    let mut response = match attempt.settle(started) {
         Ok(response) => response,
         // Some stores answer a whole-object GET of an empty object so (see get.rs).
         Err(error) if range.is_none() && error.kind() == Some(ErrorKind::InvalidRange) => {
@@ -327,17 +358,17 @@ async fn get(handle: Handle, target: Target, range: Option<Range<u64>>, read_win
     let mut position = range.map_or(0, |range| range.start);
     let mut body = Body::default();
     while let Some(part) = response.next().await {
-        let part = handle.settle("GetObject", &target, Ok(part))?;
+        let part = attempt.settle(part)?;
         if part.offset != position {
             return Err(Error::request(
                 ErrorKind::Other,
-                "GetObject",
-                target.clone(),
+                attempt.operation,
+                attempt.target.clone(),
                 format!("body part at offset {} arrived while expecting {position}", part.offset),
             ));
         }
         position += part.data.len() as u64;
-        handle.metrics.add_bytes_read(part.data.len());
+        attempt.handle.metrics.add_bytes_read(part.data.len());
         if let Some(backpressure) = response.backpressure_handle() {
             backpressure.ensure_read_window(position.saturating_add(read_window));
         }
@@ -346,18 +377,16 @@ async fn get(handle: Handle, target: Target, range: Option<Range<u64>>, read_win
     Ok(Output::Body(body))
 }
 
-async fn put(handle: Handle, target: Target, data: Bytes, checksum: bool) -> Result<Output> {
-    let key = target.key.clone().unwrap_or_default();
-    let bucket = &target.bucket;
-    if data.len() <= handle.crt.write_part_size() {
+async fn put(attempt: Attempt, data: Bytes, checksum: bool) -> Result<Output> {
+    let (crt, bucket, key) = (&attempt.handle.crt, &attempt.target.bucket, attempt.key());
+    if data.len() <= crt.write_part_size() {
         let mut params = PutObjectSingleParams::new();
         if checksum {
             params = params.checksum(Some(UploadChecksum::Crc32c(crc32c::checksum(&data))));
         }
         let size = data.len();
-        let put = handle.crt.put_object_single(bucket, &key, &params, data).await;
-        handle.settle("PutObject", &target, Ok(put))?;
-        handle.metrics.add_bytes_written(size);
+        attempt.settle(crt.put_object_single(bucket, key, &params, data).await)?;
+        attempt.handle.metrics.add_bytes_written(size);
         return Ok(Output::Done);
     }
     let mut params = PutObjectParams::new();
@@ -366,14 +395,17 @@ async fn put(handle: Handle, target: Target, data: Bytes, checksum: bool) -> Res
     }
     // Until `complete` succeeds nothing is visible; dropping the request (an error, a
     // cancellation) aborts the multipart upload.
-    let started = handle.crt.put_object(bucket, &key, &params).await;
-    let mut request = handle.settle("PutObject", &target, Ok(started))?;
-    let written = request.write(&data).await;
-    handle.settle("PutObject", &target, Ok(written))?;
-    handle.metrics.add_bytes_written(data.len());
-    let completed = request.complete().await;
-    handle.settle("PutObject", &target, Ok(completed))?;
+    let mut request = attempt.settle(crt.put_object(bucket, key, &params).await)?;
+    attempt.settle(request.write(&data).await)?;
+    attempt.handle.metrics.add_bytes_written(data.len());
+    attempt.settle(request.complete().await)?;
     Ok(Output::Done)
+}
+
+/// The target of a request about one object, once its key is known to be valid.
+fn object_target(bucket: &str, key: &str) -> Result<Target> {
+    crate::checks::check_key(key)?;
+    Ok(Target::object(bucket, key))
 }
 
 #[pymethods]
@@ -482,17 +514,16 @@ impl PyCompletions {
         start: Option<u64>,
         end: Option<u64>,
     ) -> PyResult<u64> {
-        crate::checks::check_key(key)?;
+        let target = object_target(bucket, key)?;
         let range = requested_range(start, end)?;
         let read_window = client.get().settings().read_window as u64;
-        let target = Target::object(bucket, key);
-        self.submit(py, client, future, "GetObject", target, move |handle, target| {
+        self.submit(py, client, future, "GetObject", target, move |attempt| {
             let range = range.clone();
             async move {
                 if range.as_ref().is_some_and(Range::is_empty) {
                     return Ok(Output::Body(Body::default()));
                 }
-                get(handle, target, range, read_window).await
+                get(attempt, range, read_window).await
             }
         })
     }
@@ -509,14 +540,13 @@ impl PyCompletions {
         key: &str,
         data: &Bound<'_, PyAny>,
     ) -> PyResult<u64> {
-        crate::checks::check_key(key)?;
+        let target = object_target(bucket, key)?;
         let source = crate::buffer::BorrowedBuffer::readable(data)?;
         let data = py.detach(|| Bytes::copy_from_slice(source.as_slice()));
         drop(source);
         let checksum = client.get().settings().upload_checksum;
-        let target = Target::object(bucket, key);
-        self.submit(py, client, future, "PutObject", target, move |handle, target| {
-            put(handle, target, data.clone(), checksum)
+        self.submit(py, client, future, "PutObject", target, move |attempt| {
+            put(attempt, data.clone(), checksum)
         })
     }
 
@@ -551,15 +581,16 @@ impl PyCompletions {
         } else {
             Target::object(bucket, &prefix)
         };
-        self.submit(py, client, future, "ListObjectsV2", target, move |handle, target| {
+        self.submit(py, client, future, "ListObjectsV2", target, move |attempt| {
             let (prefix, delimiter, token) = (prefix.clone(), delimiter.clone(), continuation_token.clone());
             // The token already says where the listing goes on: start-after only on the first page.
             let start_after = if token.is_none() { start_after.clone() } else { None };
             async move {
-                let page = handle
+                let page = attempt
+                    .handle
                     .crt
                     .list_objects_start_after(
-                        &target.bucket,
+                        &attempt.target.bucket,
                         token.as_deref(),
                         start_after.as_deref(),
                         &delimiter,
@@ -567,7 +598,7 @@ impl PyCompletions {
                         &prefix,
                     )
                     .await;
-                Ok(Output::Page(handle.settle("ListObjectsV2", &target, Ok(page))?))
+                Ok(Output::Page(attempt.settle(page)?))
             }
         })
     }
@@ -581,13 +612,11 @@ impl PyCompletions {
         bucket: &str,
         key: &str,
     ) -> PyResult<u64> {
-        crate::checks::check_key(key)?;
-        let target = Target::object(bucket, key);
-        self.submit(py, client, future, "HeadObject", target, |handle, target| async move {
-            let key = target.key.clone().unwrap_or_default();
-            let params = HeadObjectParams::new();
-            let head = handle.crt.head_object(&target.bucket, &key, &params).await;
-            Ok(Output::Head(handle.settle("HeadObject", &target, Ok(head))?))
+        let target = object_target(bucket, key)?;
+        self.submit(py, client, future, "HeadObject", target, |attempt| async move {
+            let (crt, bucket) = (&attempt.handle.crt, &attempt.target.bucket);
+            let head = crt.head_object(bucket, attempt.key(), &HeadObjectParams::new()).await;
+            Ok(Output::Head(attempt.settle(head)?))
         })
     }
 
@@ -600,21 +629,12 @@ impl PyCompletions {
         bucket: &str,
         key: &str,
     ) -> PyResult<u64> {
-        crate::checks::check_key(key)?;
-        let target = Target::object(bucket, key);
-        self.submit(
-            py,
-            client,
-            future,
-            "DeleteObject",
-            target,
-            |handle, target| async move {
-                let key = target.key.clone().unwrap_or_default();
-                let deleted = handle.crt.delete_object(&target.bucket, &key).await;
-                handle.settle("DeleteObject", &target, Ok(deleted))?;
-                Ok(Output::Done)
-            },
-        )
+        let target = object_target(bucket, key)?;
+        self.submit(py, client, future, "DeleteObject", target, |attempt| async move {
+            let (crt, bucket) = (&attempt.handle.crt, &attempt.target.bucket);
+            attempt.settle(crt.delete_object(bucket, attempt.key()).await)?;
+            Ok(Output::Done)
+        })
     }
 
     fn __repr__(&self) -> String {

@@ -311,37 +311,22 @@ impl Error {
             ),
             S3RequestError::Throttled => (ErrorKind::Throttled, "the request was throttled".to_owned(), None),
             S3RequestError::RequestCanceled => (ErrorKind::Canceled, "the request was canceled".to_owned(), None),
-            // The CRT reports a 500 (or 503) it gave up retrying as an error of its own, with the
-            // response dropped: say what the server answered.
-            S3RequestError::CrtError(crt) if crt.raw_error() == aws_s3_errors::AWS_ERROR_S3_INTERNAL_ERROR as i32 => {
-                status = status.or(Some(500));
-                code = code.or_else(|| Some("InternalError".to_owned()));
-                (
-                    ErrorKind::Other,
-                    "the server kept answering 500 Internal Error, on every attempt".to_owned(),
-                    None,
-                )
-            }
-            S3RequestError::CrtError(crt) if crt.raw_error() == aws_s3_errors::AWS_ERROR_S3_SLOW_DOWN as i32 => {
-                status = status.or(Some(503));
-                code = code.or_else(|| Some("SlowDown".to_owned()));
-                (
-                    ErrorKind::Throttled,
-                    "the server kept asking to slow down (503), on every attempt".to_owned(),
-                    None,
-                )
-            }
-            S3RequestError::CrtError(crt) => match connect_failure(crt.raw_error()) {
-                Some(what) => {
+            S3RequestError::CrtError(crt) => {
+                if let Some(answer) = retries_exhausted(crt.raw_error()) {
+                    status = status.or(Some(answer.status));
+                    code = code.or_else(|| Some(answer.code.to_owned()));
+                    (answer.kind, answer.detail.to_owned(), None)
+                } else if let Some(what) = connect_failure(crt.raw_error()) {
                     connecting = true;
                     (ErrorKind::Network, format!("{what} ({crt})"), None)
+                } else {
+                    (
+                        ErrorKind::Network,
+                        format!("no usable response from the server ({crt})"),
+                        None,
+                    )
                 }
-                None => (
-                    ErrorKind::Network,
-                    format!("no usable response from the server ({crt})"),
-                    None,
-                ),
-            },
+            }
             other => (ErrorKind::Other, describe_chain(other), None),
         };
         Self::Request(Box::new(RequestFailure {
@@ -386,6 +371,37 @@ impl Error {
     pub fn from_crt_code(operation: &'static str, target: Target, code: i32) -> Self {
         let crt = mountpoint_s3_crt::common::error::Error::from(code);
         Self::from_request_error(operation, target, S3RequestError::CrtError(crt))
+    }
+}
+
+/// What the server kept answering, when the CRT gave up retrying it.
+struct ExhaustedAnswer {
+    status: i32,
+    code: &'static str,
+    kind: ErrorKind,
+    detail: &'static str,
+}
+
+/// CRT errors for a 500 or a 503 that the CRT gave up retrying: it reports them as errors of its
+/// own, with the response dropped, so this says what the server answered.
+fn retries_exhausted(code: i32) -> Option<ExhaustedAnswer> {
+    let matches = |e: aws_s3_errors| code == e as i32;
+    if matches(aws_s3_errors::AWS_ERROR_S3_INTERNAL_ERROR) {
+        Some(ExhaustedAnswer {
+            status: 500,
+            code: "InternalError",
+            kind: ErrorKind::Other,
+            detail: "the server kept answering 500 Internal Error, on every attempt",
+        })
+    } else if matches(aws_s3_errors::AWS_ERROR_S3_SLOW_DOWN) {
+        Some(ExhaustedAnswer {
+            status: 503,
+            code: "SlowDown",
+            kind: ErrorKind::Throttled,
+            detail: "the server kept asking to slow down (503), on every attempt",
+        })
+    } else {
+        None
     }
 }
 
