@@ -5,6 +5,7 @@ several processes share it, when entries go stale or corrupt, and when the disk 
 from __future__ import annotations
 
 import collections
+import contextlib
 import concurrent.futures
 import multiprocessing
 import os
@@ -20,9 +21,10 @@ import pytest
 import torch.utils.data
 
 import s3torch
-from s3torch import S3ClientConfig, S3IterableDataset, S3MapDataset, S3TarDataset
+from s3torch import S3IterableDataset, S3MapDataset, S3TarDataset
 from s3torch._datasets.cache import admitted_mask, entry_overhead
 from s3torch._datasets.table import ObjectRow, ObjectTable
+from support.datasets import dataset_settings
 
 COUNT = 60
 
@@ -54,16 +56,7 @@ def stored(
 
 @pytest.fixture(scope="module")
 def settings(s3_server: Any) -> dict[str, Any]:
-    return {
-        "region": s3_server.region,
-        "endpoint": s3_server.endpoint,
-        "s3client_config": S3ClientConfig(
-            access_key_id=s3_server.access_key,
-            secret_access_key=s3_server.secret_key,
-            session_token=s3_server.session_token,
-            force_path_style=True,
-        ),
-    }
+    return dataset_settings(s3_server, force_path_style=True)
 
 
 def total_bytes(objects: dict[str, bytes]) -> int:
@@ -402,7 +395,10 @@ def test_many_processes_share_one_cache_dir(
     assert metrics["cache.bytes_from_cache"] >= 0.45 * total_bytes(objects)
 
 
-def mounted(where: Path, options: str) -> None:
+@contextlib.contextmanager
+def mounted(where: Path, options: str) -> Iterator[Path]:
+    """A tmpfs mounted at *where* with *options* for the ``with`` block, or skip the test where
+    mounting is not allowed."""
     where.mkdir()
     done = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)],
@@ -411,27 +407,24 @@ def mounted(where: Path, options: str) -> None:
     )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs: {done.stderr.decode().strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", str(where)], check=False)
 
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 1 MiB tmpfs, or skip where mounting is not allowed."""
-    where = tmp_path / "small"
-    mounted(where, "size=1m")
-    try:
+    with mounted(tmp_path / "small", "size=1m") as where:
         yield where
-    finally:
-        subprocess.run(["umount", str(where)], check=False)
 
 
 @pytest.fixture
 def read_only_disk(tmp_path: Path) -> Iterator[Path]:
-    where = tmp_path / "ro"
-    mounted(where, "size=1m,ro")
-    try:
+    """A read-only tmpfs, or skip where mounting is not allowed."""
+    with mounted(tmp_path / "ro", "size=1m,ro") as where:
         yield where
-    finally:
-        subprocess.run(["umount", str(where)], check=False)
 
 
 def test_a_full_disk_degrades_to_streaming_with_one_warning(
