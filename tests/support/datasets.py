@@ -20,15 +20,18 @@ def stocked_bucket(
     server: ServerInfo, client: Any, objects: Iterable[tuple[str, bytes]]
 ) -> Iterator[str]:
     """A new bucket on *server* holding *objects* (``(key, data)`` pairs, each uploaded with
-    *client*'s ``put_object_stream``), deleted when the block ends; yields its name."""
+    *client*'s ``put_object_stream``), deleted when the block ends, however it ends; yields its
+    name."""
     name = "t-" + uuid.uuid4().hex[:16]
     server.create_bucket(name)
-    for key, data in objects:
-        stream = client.put_object_stream(name, key)
-        stream.write(data)
-        stream.close()
-    yield name
-    server.delete_bucket(name)
+    try:
+        for key, data in objects:
+            stream = client.put_object_stream(name, key)
+            stream.write(data)
+            stream.close()
+        yield name
+    finally:
+        server.delete_bucket(name)
 
 
 def dataset_settings(server: ServerInfo, **config: Any) -> dict[str, Any]:
