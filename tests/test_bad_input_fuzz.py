@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 
 import s3torch
 from s3torch import make_s3_uri, parse_s3_uri
-from support.bad_input import READER_CONSTRUCTORS, UNTYPED, put
-from support.server import ServerInfo
+from support.bad_input import READER_CONSTRUCTORS, UNTYPED
+from support.server import ServerInfo, put
 
 # ---------------------------------------------------------------------------------------------
 # Fuzz: arbitrary values never give an untyped exception, a panic or a crash

@@ -1,4 +1,4 @@
-"""The session's S3 server as tests see it, and s3torch clients for it.
+"""The session's S3 server as tests see it, s3torch clients for it, and :func:`put`.
 
 The server is a :class:`s3torch.testing.LocalS3Server` started for the session, or another
 S3-compatible endpoint named by ``$S3TORCH_TEST_ENDPOINT`` (see ``tests/conftest.py``). Bucket
@@ -156,3 +156,12 @@ def make_client(server: ServerInfo, **overrides: Any) -> Any:
         endpoint=server.endpoint,
         s3client_config=client_config(server, **{"part_size": TEST_PART_SIZE, **overrides}),
     )
+
+
+def put(client: Any, bucket: str, key: str, data: bytes = b"x") -> str:
+    """Upload *data* as ``s3://bucket/key`` with *client* (an ``s3torch.S3Client``) through one
+    upload stream; return the new object's ETag."""
+    stream = client.put_object_stream(bucket, key)
+    stream.write(data)
+    etag: str = stream.close()
+    return etag
