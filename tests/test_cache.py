@@ -24,6 +24,7 @@ from s3torch import S3IterableDataset, S3MapDataset, S3TarDataset
 from s3torch._datasets.cache import admitted_mask, entry_overhead
 from s3torch._datasets.table import ObjectRow, ObjectTable
 from support.datasets import dataset_settings, stocked_bucket
+from support.server import put
 
 COUNT = 60
 
@@ -250,9 +251,7 @@ def test_a_changed_object_is_fetched_again_not_served_stale(
     with stocked_bucket(s3_server, client, old) as bucket:
         first = iterable(bucket, settings, "s/", cache_dir=tmp_path, cache_size=1 << 20)
         assert {k: d for k, d in first} == dict(old)
-        stream = client.put_object_stream(bucket, "s/1")
-        stream.write(b"new content, another size")
-        stream.close()
+        put(client, bucket, "s/1", b"new content, another size")
         second = iterable(bucket, settings, "s/", cache_dir=tmp_path, cache_size=1 << 20)
         assert dict(second)["s/1"] == b"new content, another size"
         metrics = second.metrics()
