@@ -23,8 +23,8 @@ import s3torch
 from s3torch import S3IterableDataset, S3MapDataset, S3TarDataset
 from s3torch._datasets.cache import admitted_mask, entry_overhead
 from s3torch._datasets.table import ObjectRow, ObjectTable
-from support.datasets import dataset_settings, stocked_bucket
-from support.server import put
+from support.datasets import dataset_settings
+from support.server import put, stocked_bucket
 
 COUNT = 60
 

@@ -19,7 +19,8 @@ import s3torch
 from s3torch._datasets import sharding
 from s3torch.s3iterable_dataset import S3IterableDataset
 from s3torch.s3reader import S3Reader
-from support.datasets import GetRecorder, ListOnce, dataset_settings, stocked_bucket
+from support.datasets import GetRecorder, ListOnce, dataset_settings
+from support.server import stocked_bucket
 
 COUNT = 24
 

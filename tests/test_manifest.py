@@ -21,8 +21,8 @@ import s3torch
 from s3torch import S3IterableDataset, S3MapDataset, S3TarDataset
 from s3torch._datasets.manifest import dump_manifest, load_manifest
 from s3torch._datasets.table import ObjectRow, ObjectTable, pack_etag, unpack_etag
-from support.datasets import dataset_settings, stocked_bucket
-from support.server import put
+from support.datasets import dataset_settings
+from support.server import put, stocked_bucket
 
 etags = st.one_of(
     st.just(""),

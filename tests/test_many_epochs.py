@@ -29,7 +29,8 @@ from s3torch import S3IterableDataset, S3TarDataset
 from s3torch._datasets.progress import merge_state_dicts
 from s3torch._datasets.sharding import ShardSpec, equal_length, remaining, shard_positions
 from s3torch._datasets.state import EpochState
-from support.datasets import dataset_settings, stocked_bucket
+from support.datasets import dataset_settings
+from support.server import stocked_bucket
 
 KIND = "S3IterableDataset"
 

@@ -18,6 +18,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 import s3torch
 from s3torch import S3ReaderConstructor
 from s3torch.s3reader import RangedS3Reader, SequentialS3Reader
+from support.server import stocked_bucket
 
 MiB = 1024 * 1024
 
@@ -29,19 +30,10 @@ SIZES = {"empty": 0, "one": 1, "small": 100_003, "large": 11 * MiB + 17}
 @pytest.fixture(scope="module")
 def objects(module_client: Any, s3_server: Any) -> Iterator[tuple[str, dict[str, bytes]]]:
     """One bucket with an object of each size, shared by the module's tests."""
-    import uuid
-
-    name = "t-" + uuid.uuid4().hex[:16]
-    s3_server.create_bucket(name)
     rng = random.Random(7)
-    contents = {}
-    for key, size in SIZES.items():
-        data = rng.randbytes(size)
-        with module_client.put_object(name, key) as writer:
-            writer.write(data)
-        contents[key] = data
-    yield name, contents
-    s3_server.delete_bucket(name)
+    contents = {key: rng.randbytes(size) for key, size in SIZES.items()}
+    with stocked_bucket(s3_server, module_client, contents.items()) as name:
+        yield name, contents
 
 
 class Counting:
