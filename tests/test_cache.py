@@ -5,8 +5,8 @@ several processes share it, when entries go stale or corrupt, and when the disk 
 from __future__ import annotations
 
 import collections
-import contextlib
 import concurrent.futures
+import contextlib
 import multiprocessing
 import os
 import random
