@@ -12,6 +12,7 @@ import pytest
 
 import s3torch
 from s3torch import _aio
+from support.server import put
 
 MIB = 1024 * 1024
 
@@ -77,9 +78,7 @@ def test_a_multipart_object_round_trips_and_is_read_back_by_the_sync_reader(
 
 
 def test_a_failed_put_leaves_the_previous_object(client: s3torch.S3Client, bucket: str) -> None:
-    stream = client.put_object_stream(bucket, "kept")
-    stream.write(b"old")
-    stream.close()
+    put(client, bucket, "kept", b"old")
 
     class Flaky:
         """Not a bytes-like object."""
@@ -214,11 +213,11 @@ def test_two_thousand_concurrent_gets_return_their_own_objects(
     async def main() -> None:
         limit = asyncio.Semaphore(64)
 
-        async def put(i: int) -> None:
+        async def upload(i: int) -> None:
             async with limit:
                 await client.put_object_async(bucket, f"many/{i}", body(i))
 
-        await asyncio.gather(*(put(i) for i in range(count)))
+        await asyncio.gather(*(upload(i) for i in range(count)))
         bodies = await asyncio.gather(
             *(client.get_object_async(bucket, f"many/{i}") for i in range(count))
         )
@@ -344,9 +343,7 @@ def _exit_with(code: int) -> None:
 def test_after_fork_the_parents_loop_refuses_and_a_new_one_works(
     client: s3torch.S3Client, bucket: str
 ) -> None:
-    stream = client.put_object_stream(bucket, "forked")
-    stream.write(b"data")
-    stream.close()
+    put(client, bucket, "forked", b"data")
 
     loop = asyncio.new_event_loop()
     try:

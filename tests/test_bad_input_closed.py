@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 import s3torch
-from support.bad_input import READER_CONSTRUCTORS, put
+from support.bad_input import READER_CONSTRUCTORS
+from support.server import put
 
 # ---------------------------------------------------------------------------------------------
 # Closed readers, writers and streams used again

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import sys
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -20,8 +19,8 @@ from hypothesis import strategies as st
 
 import s3torch
 from s3torch import make_s3_uri, parse_s3_uri
-from support.bad_input import READER_CONSTRUCTORS, UNTYPED, put
-from support.server import ServerInfo
+from support.bad_input import READER_CONSTRUCTORS, UNTYPED
+from support.server import ServerInfo, stocked_bucket
 
 # ---------------------------------------------------------------------------------------------
 # Fuzz: arbitrary values never give an untyped exception, a panic or a crash
@@ -169,11 +168,8 @@ FUZZ_OBJECT = b"".join(b"line %d %s\n" % (i, b"x" * (i % 37)) for i in range(150
 
 @pytest.fixture(scope="module")
 def fuzz_object(module_client: s3torch.S3Client, s3_server: ServerInfo) -> Iterator[str]:
-    name = "t-" + uuid.uuid4().hex[:16]
-    s3_server.create_bucket(name)
-    put(module_client, name, "fuzz", FUZZ_OBJECT)
-    yield name
-    s3_server.delete_bucket(name)
+    with stocked_bucket(s3_server, module_client, [("fuzz", FUZZ_OBJECT)]) as name:
+        yield name
 
 
 def _non_contiguous() -> memoryview:

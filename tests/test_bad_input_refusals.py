@@ -13,8 +13,8 @@ import pytest
 
 import s3torch
 from s3torch import S3ReaderConstructor
-from support.bad_input import put, uri_entry_points
-from support.server import ServerInfo
+from support.bad_input import uri_entry_points
+from support.server import ServerInfo, put
 
 # ---------------------------------------------------------------------------------------------
 # What the server refuses: missing bucket, missing key, wrong credentials, unsigned requests

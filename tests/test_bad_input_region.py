@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 
 import s3torch
-from support.bad_input import put
-from support.server import ENDPOINT_VARIABLE
+from support.server import ENDPOINT_VARIABLE, put
 from support.wrong_region import HEADER_MALFORMED, PERMANENT_REDIRECT, wrong_region_server
 
 # ---------------------------------------------------------------------------------------------

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import contextlib
 import multiprocessing
 import os
 import random
 import subprocess
-import uuid
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,9 +20,11 @@ import pytest
 import torch.utils.data
 
 import s3torch
-from s3torch import S3ClientConfig, S3IterableDataset, S3MapDataset, S3TarDataset
+from s3torch import S3IterableDataset, S3MapDataset, S3TarDataset
 from s3torch._datasets.cache import admitted_mask, entry_overhead
 from s3torch._datasets.table import ObjectRow, ObjectTable
+from support.datasets import dataset_settings
+from support.server import put, stocked_bucket
 
 COUNT = 60
 
@@ -41,29 +43,14 @@ def read_item(reader: Any) -> tuple[str, bytes]:
 def stored(
     s3_server: Any, module_client: s3torch.S3Client
 ) -> Iterator[tuple[str, dict[str, bytes]]]:
-    name = "t-" + uuid.uuid4().hex[:16]
-    s3_server.create_bucket(name)
     objects = {f"data/{i:03d}.bin": body(i) for i in range(COUNT)}
-    for key, data in objects.items():
-        stream = module_client.put_object_stream(name, key)
-        stream.write(data)
-        stream.close()
-    yield name, objects
-    s3_server.delete_bucket(name)
+    with stocked_bucket(s3_server, module_client, objects.items()) as name:
+        yield name, objects
 
 
 @pytest.fixture(scope="module")
 def settings(s3_server: Any) -> dict[str, Any]:
-    return {
-        "region": s3_server.region,
-        "endpoint": s3_server.endpoint,
-        "s3client_config": S3ClientConfig(
-            access_key_id=s3_server.access_key,
-            secret_access_key=s3_server.secret_key,
-            session_token=s3_server.session_token,
-            force_path_style=True,
-        ),
-    }
+    return dataset_settings(s3_server, force_path_style=True)
 
 
 def total_bytes(objects: dict[str, bytes]) -> int:
@@ -260,18 +247,11 @@ def test_a_cache_that_holds_everything_serves_epoch_two_from_disk(
 def test_a_changed_object_is_fetched_again_not_served_stale(
     s3_server: Any, client: s3torch.S3Client, settings: dict[str, Any], tmp_path: Path
 ) -> None:
-    bucket = "t-" + uuid.uuid4().hex[:16]
-    s3_server.create_bucket(bucket)
-    try:
-        for i in range(3):
-            stream = client.put_object_stream(bucket, f"s/{i}")
-            stream.write(b"old %d" % i * 100)
-            stream.close()
+    old = [(f"s/{i}", b"old %d" % i * 100) for i in range(3)]
+    with stocked_bucket(s3_server, client, old) as bucket:
         first = iterable(bucket, settings, "s/", cache_dir=tmp_path, cache_size=1 << 20)
-        assert {k: d for k, d in first} == {f"s/{i}": b"old %d" % i * 100 for i in range(3)}
-        stream = client.put_object_stream(bucket, "s/1")
-        stream.write(b"new content, another size")
-        stream.close()
+        assert {k: d for k, d in first} == dict(old)
+        put(client, bucket, "s/1", b"new content, another size")
         second = iterable(bucket, settings, "s/", cache_dir=tmp_path, cache_size=1 << 20)
         assert dict(second)["s/1"] == b"new content, another size"
         metrics = second.metrics()
@@ -280,8 +260,6 @@ def test_a_changed_object_is_fetched_again_not_served_stale(
         third = iterable(bucket, settings, "s/", cache_dir=tmp_path, cache_size=1 << 20)
         assert dict(third)["s/1"] == b"new content, another size"
         assert third.metrics()["cache.hits"] == 3
-    finally:
-        s3_server.delete_bucket(bucket)
 
 
 def test_a_corrupt_entry_is_detected_and_fetched_again(
@@ -328,20 +306,17 @@ def test_tar_shards_are_cached_whole(
     import io
     import tarfile
 
-    bucket = "t-" + uuid.uuid4().hex[:16]
-    s3_server.create_bucket(bucket)
-    try:
-        for shard in range(4):
-            out = io.BytesIO()
-            with tarfile.open(fileobj=out, mode="w") as tar:
-                for i in range(5):
-                    data = f"{shard}-{i}".encode() * 50
-                    info = tarfile.TarInfo(f"s{shard}/{i:03d}.txt")
-                    info.size = len(data)
-                    tar.addfile(info, io.BytesIO(data))
-            stream = client.put_object_stream(bucket, f"shards/{shard}.tar")
-            stream.write(out.getvalue())
-            stream.close()
+    shards = []
+    for shard in range(4):
+        out = io.BytesIO()
+        with tarfile.open(fileobj=out, mode="w") as tar:
+            for i in range(5):
+                data = f"{shard}-{i}".encode() * 50
+                info = tarfile.TarInfo(f"s{shard}/{i:03d}.txt")
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        shards.append((f"shards/{shard}.tar", out.getvalue()))
+    with stocked_bucket(s3_server, client, shards) as bucket:
 
         def make() -> S3TarDataset:
             return S3TarDataset.from_prefix(
@@ -363,8 +338,6 @@ def test_tar_shards_are_cached_whole(
         assert metrics["cache.hits"] == 4
         assert metrics["cache.bytes_from_s3"] == 0
         assert metrics["wait.0.samples"] == 20
-    finally:
-        s3_server.delete_bucket(bucket)
 
 
 def _hammer(arguments: tuple[str, dict[str, Any], str, int, int]) -> int:
@@ -402,7 +375,10 @@ def test_many_processes_share_one_cache_dir(
     assert metrics["cache.bytes_from_cache"] >= 0.45 * total_bytes(objects)
 
 
-def mounted(where: Path, options: str) -> None:
+@contextlib.contextmanager
+def mounted(where: Path, options: str) -> Iterator[Path]:
+    """A tmpfs mounted at *where* with *options* for the ``with`` block, or skip the test where
+    mounting is not allowed."""
     where.mkdir()
     done = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)],
@@ -411,27 +387,24 @@ def mounted(where: Path, options: str) -> None:
     )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs: {done.stderr.decode().strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", str(where)], check=False)
 
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 1 MiB tmpfs, or skip where mounting is not allowed."""
-    where = tmp_path / "small"
-    mounted(where, "size=1m")
-    try:
+    with mounted(tmp_path / "small", "size=1m") as where:
         yield where
-    finally:
-        subprocess.run(["umount", str(where)], check=False)
 
 
 @pytest.fixture
 def read_only_disk(tmp_path: Path) -> Iterator[Path]:
-    where = tmp_path / "ro"
-    mounted(where, "size=1m,ro")
-    try:
+    """A read-only tmpfs, or skip where mounting is not allowed."""
+    with mounted(tmp_path / "ro", "size=1m,ro") as where:
         yield where
-    finally:
-        subprocess.run(["umount", str(where)], check=False)
 
 
 def test_a_full_disk_degrades_to_streaming_with_one_warning(

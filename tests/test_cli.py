@@ -30,6 +30,7 @@ from s3torch.cli import rm as rm_command
 from s3torch.cli._common import in_option_names, is_selected, size_argument
 from s3torch.cli._jobs import Cancelled, JobPool
 from s3torch.cli._progress import Progress, wants_progress
+from support.server import put
 
 if TYPE_CHECKING:
     from conftest import ServerInfo
@@ -53,11 +54,6 @@ def cli(capsys: pytest.CaptureFixture[str], s3_env: ServerInfo) -> Cli:
     """``cli(*argv)`` runs ``s3torch *argv`` against the test server (the AWS variables point
     at it) and returns the exit status, stdout and stderr."""
     return lambda *argv: run_cli(capsys, *argv)
-
-
-def put(client: Any, bucket: str, key: str, data: bytes) -> None:
-    with client.put_object(bucket, key) as writer:
-        writer.write(data)
 
 
 def get(client: Any, bucket: str, key: str) -> bytes:

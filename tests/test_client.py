@@ -16,12 +16,7 @@ import pytest
 import s3torch
 from s3torch import _core
 from s3torch._settings import ClientSettings
-
-
-def put(client: s3torch.S3Client, bucket: str, key: str, data: bytes) -> None:
-    stream = client.put_object_stream(bucket, key)
-    stream.write(data)
-    stream.close()
+from support.server import put
 
 
 def test_zero_config_client_uses_the_aws_environment(s3_env: Any, bucket: str) -> None:

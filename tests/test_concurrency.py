@@ -35,6 +35,8 @@ from typing import Any
 import pytest
 
 import s3torch
+from support.datasets import dataset_settings
+from support.server import stocked_bucket
 
 SOAK = os.environ.get("S3TORCH_SOAK") == "1"
 THREADS = 16 if SOAK else 8
@@ -318,32 +320,11 @@ def key_and_digest(reader: Any) -> tuple[str, str]:
 @pytest.fixture(scope="module")
 def samples(module_client: s3torch.S3Client, s3_server: Any) -> Iterator[tuple[str, dict]]:
     """A bucket of 24 small samples and one 12 MiB object, shared by the module's tests."""
-    import uuid
-
-    name = "t-" + uuid.uuid4().hex[:16]
-    s3_server.create_bucket(name)
     rng = random.Random(11)
     blobs = {f"data/{i:03d}": rng.randbytes(5000 + 97 * i) for i in range(24)}
     blobs["big/object"] = rng.randbytes(12 * MiB)
-    for key, blob in blobs.items():
-        with module_client.put_object(name, key) as writer:
-            writer.write(blob)
-    yield name, blobs
-    s3_server.delete_bucket(name)
-
-
-def dataset_settings(server: Any) -> dict[str, Any]:
-    return {
-        "region": server.region,
-        "endpoint": server.endpoint,
-        "s3client_config": s3torch.S3ClientConfig(
-            access_key_id=server.access_key,
-            secret_access_key=server.secret_key,
-            session_token=server.session_token,
-            force_path_style=True,
-            part_size=5 * MiB,
-        ),
-    }
+    with stocked_bucket(s3_server, module_client, blobs.items()) as name:
+        yield name, blobs
 
 
 class BusyParent:
@@ -400,7 +381,7 @@ def test_map_dataset_used_in_the_parent_works_in_workers_while_the_parent_is_bus
 ) -> None:
     pytest.importorskip("torch.utils.data")
     bucket, blobs = samples
-    settings = dataset_settings(s3_server)
+    settings = dataset_settings(s3_server, force_path_style=True, part_size=5 * MiB)
     dataset = s3torch.S3MapDataset.from_prefix(
         f"s3://{bucket}/data/", transform=key_and_digest, **settings
     )
@@ -431,7 +412,7 @@ def test_iterable_dataset_with_an_iterator_open_in_the_parent_works_in_workers(
         f"s3://{bucket}/data/",
         transform=key_and_digest,
         enable_sharding=True,
-        **dataset_settings(s3_server),
+        **dataset_settings(s3_server, force_path_style=True, part_size=5 * MiB),
     )
     expected = [(k, digest(b)) for k, b in blobs.items() if k.startswith("data/")]
     # A half-consumed iterator in the parent: its prefetched GETs are in flight at the fork.

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 import s3torch
 from s3torch import S3IterableDataset, S3MapDataset
 from s3torch._datasets.metrics import EPOCHS_KEPT, DatasetMetrics, bucket_middle, bucket_of
-from support.datasets import dataset_settings, stocked_bucket
+from support.datasets import dataset_settings
+from support.server import stocked_bucket
 
 COUNT = 12
 

@@ -9,7 +9,6 @@ import os
 import pickle
 import random
 import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -47,6 +46,7 @@ from s3torch.s3reader.dcp_optimized import (  # noqa: E402
     DCPOptimizedS3Reader,
     ItemRange,
 )
+from support.server import stocked_bucket  # noqa: E402
 
 MiB = 1024 * 1024
 
@@ -165,13 +165,9 @@ class Blob(tuple):  # type: ignore[type-arg]
 @pytest.fixture(scope="module")
 def blob(module_client: Any, s3_server: Any) -> Iterator[Blob]:
     """A bucket holding one object of random bytes, shared by the module's reader tests."""
-    name = "t-" + uuid.uuid4().hex[:16]
-    s3_server.create_bucket(name)
     content = random.Random(11).randbytes(OBJECT_SIZE)
-    with module_client.put_object(name, "shard.distcp") as writer:
-        writer.write(content)
-    yield Blob((name, "shard.distcp", content))
-    s3_server.delete_bucket(name)
+    with stocked_bucket(s3_server, module_client, [("shard.distcp", content)]) as name:
+        yield Blob((name, "shard.distcp", content))
 
 
 def _reader(

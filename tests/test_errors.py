@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import s3torch
+from support.server import put
 
 
 def test_missing_key_is_file_not_found_with_details(client: s3torch.S3Client, bucket: str) -> None:
@@ -48,9 +49,7 @@ def test_missing_bucket_is_file_not_found(client: s3torch.S3Client, operation: s
 def test_wrong_secret_key_is_a_credentials_error(
     make_client: Any, client: s3torch.S3Client, bucket: str
 ) -> None:
-    stream = client.put_object_stream(bucket, "k")
-    stream.write(b"x")
-    stream.close()
+    put(client, bucket, "k", b"x")
     wrong = make_client(secret_access_key="definitely-wrong")
     with pytest.raises(s3torch.S3CredentialsError) as caught:
         wrong.get_object_stream(bucket, "k").read()

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 import s3torch
+from support.server import put
 
 METHODS = ["fork", "spawn", "forkserver"]
 
@@ -34,9 +35,7 @@ def use_inherited_stream(stream: Any, results: Any) -> None:
 @pytest.fixture
 def stored(client: s3torch.S3Client, bucket: str) -> tuple[str, str, bytes]:
     data = os.urandom(6 * 1024 * 1024)
-    stream = client.put_object_stream(bucket, "shared.bin")
-    stream.write(data)
-    stream.close()
+    put(client, bucket, "shared.bin", data)
     # Use the client in the parent first, so its CRT threads are running when we fork.
     assert client.get_object_stream(bucket, "shared.bin").read() == data
     return bucket, "shared.bin", data
@@ -97,9 +96,7 @@ def test_dataloader_workers_read_with_a_pickled_client(
     torch_data = pytest.importorskip("torch.utils.data")
     blobs = {f"sample-{i}": os.urandom(10_000 + i) for i in range(16)}
     for key, blob in blobs.items():
-        stream = client.put_object_stream(bucket, key)
-        stream.write(blob)
-        stream.close()
+        put(client, bucket, key, blob)
     dataset = ObjectDataset(client, bucket, list(blobs))
     loader = torch_data.DataLoader(
         dataset, batch_size=4, num_workers=2, multiprocessing_context=method, timeout=120

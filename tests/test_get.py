@@ -15,15 +15,9 @@ from hypothesis import strategies as st
 import s3torch
 from s3torch import _core
 from s3torch._settings import ClientSettings
-from support.server import ServerInfo
+from support.server import ServerInfo, put
 
 PART = 5 * 1024 * 1024
-
-
-def put(client: s3torch.S3Client, bucket: str, key: str, data: bytes) -> str:
-    stream = client.put_object_stream(bucket, key)
-    stream.write(data)
-    return stream.close()
 
 
 @pytest.mark.parametrize(

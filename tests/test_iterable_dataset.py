@@ -16,11 +16,11 @@ from hypothesis import strategies as st
 from torchdata.stateful_dataloader import StatefulDataLoader
 
 import s3torch
-from s3torch import S3ClientConfig
 from s3torch._datasets import sharding
 from s3torch.s3iterable_dataset import S3IterableDataset
 from s3torch.s3reader import S3Reader
-from support.datasets import GetRecorder, ListOnce, stocked_bucket
+from support.datasets import GetRecorder, ListOnce, dataset_settings
+from support.server import stocked_bucket
 
 COUNT = 24
 
@@ -49,20 +49,10 @@ def stored(s3_server: Any, module_client: s3torch.S3Client) -> Iterator[tuple[st
 def make(s3_server: Any, stored: tuple[str, list[str]]) -> Any:
     """Build a dataset over the stored objects, reachable from any process."""
     bucket, _ = stored
-    config = S3ClientConfig(
-        access_key_id=s3_server.access_key,
-        secret_access_key=s3_server.secret_key,
-        session_token=s3_server.session_token,
-    )
+    settings = dataset_settings(s3_server)
 
     def build(**overrides: Any) -> S3IterableDataset:
-        arguments: dict[str, Any] = {
-            "region": s3_server.region,
-            "endpoint": s3_server.endpoint,
-            "s3client_config": config,
-            "transform": key_of,
-        }
-        arguments.update(overrides)
+        arguments = {**settings, "transform": key_of, **overrides}
         return S3IterableDataset.from_prefix(f"s3://{bucket}/data/", **arguments)
 
     return build
@@ -148,6 +138,20 @@ def _fake_rank(monkeypatch: pytest.MonkeyPatch, rank: int, world_size: int) -> N
     monkeypatch.setattr(torch.distributed, "get_world_size", lambda group=None: world_size)
 
 
+def _listing_once(base: S3IterableDataset, bucket: str, **options: Any) -> S3IterableDataset:
+    """A sharded dataset over "data/" that reaches the server as *base* does, its objects from a
+    ``get_dataset_objects`` callable that fails if it is called a second time."""
+    return S3IterableDataset(
+        base.region,
+        ListOnce(bucket, "data/"),
+        base.endpoint,
+        transform=key_of,
+        s3client_config=base._objects.s3client_config,
+        enable_sharding=True,
+        **options,
+    )
+
+
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("method", ["spawn", "forkserver"])
 def test_workers_get_the_rank_and_the_listing_from_the_parent(
@@ -159,16 +163,7 @@ def test_workers_get_the_rank_and_the_listing_from_the_parent(
     # Rank 1 of a 2-rank job, as torch.distributed reports it in the parent only: the spawned
     # workers have no process group and must use what the pickled dataset carries.
     _fake_rank(monkeypatch, 1, 2)
-    dataset = S3IterableDataset(
-        base.region,
-        ListOnce(bucket, "data/"),
-        base.endpoint,
-        transform=key_of,
-        s3client_config=base._objects.s3client_config,
-        enable_sharding=True,
-        shuffle=True,
-        seed=5,
-    )
+    dataset = _listing_once(base, bucket, shuffle=True, seed=5)
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=2, num_workers=2, multiprocessing_context=method, collate_fn=list
     )
@@ -184,14 +179,7 @@ def test_set_epoch_lists_in_the_parent_so_forked_workers_inherit_it(
 ) -> None:
     bucket, keys = stored
     base = make()
-    dataset = S3IterableDataset(
-        base.region,
-        ListOnce(bucket, "data/"),
-        base.endpoint,
-        transform=key_of,
-        s3client_config=base._objects.s3client_config,
-        enable_sharding=True,
-    )
+    dataset = _listing_once(base, bucket)
     dataset.set_epoch(0)
     dataset._objects.source._function.calls = 1  # type: ignore[union-attr]  # listing again fails
     loader = torch.utils.data.DataLoader(

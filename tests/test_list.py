@@ -8,12 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import s3torch
-
-
-def put(client: s3torch.S3Client, bucket: str, key: str, data: bytes = b"x") -> None:
-    stream = client.put_object_stream(bucket, key)
-    stream.write(data)
-    stream.close()
+from support.server import put
 
 
 def test_more_than_1000_keys_are_paginated_in_order(client: s3torch.S3Client, bucket: str) -> None:

@@ -21,7 +21,8 @@ import s3torch
 from s3torch import S3IterableDataset, S3MapDataset, S3TarDataset
 from s3torch._datasets.manifest import dump_manifest, load_manifest
 from s3torch._datasets.table import ObjectRow, ObjectTable, pack_etag, unpack_etag
-from support.datasets import dataset_settings, stocked_bucket
+from support.datasets import dataset_settings
+from support.server import put, stocked_bucket
 
 etags = st.one_of(
     st.just(""),
@@ -145,9 +146,7 @@ def test_datasets_from_a_manifest_read_what_was_listed_without_listing(
     manifest = str(tmp_path / "m.bin") if where == "local" else f"s3://{stored}/m.bin"
     listed.save_manifest(manifest)
     # An object added since: a dataset that listed again would see it.
-    stream = client.put_object_stream(stored, "d/3.bin")
-    stream.write(b"late")
-    stream.close()
+    put(client, stored, "d/3.bin", b"late")
     keys = ["d/0.bin", "d/1.bin", "d/2.tar"]
     iterable = S3IterableDataset.from_manifest(manifest, transform=_key, **settings_)
     assert list(iterable) == keys and len(iterable) == 3
@@ -165,9 +164,7 @@ def test_a_corrupt_manifest_in_s3_is_a_value_error_naming_it(
     settings_ = dataset_settings(s3_server)
     S3MapDataset.from_prefix(f"s3://{stored}/d/", **settings_).save_manifest(tmp_path / "m")
     data = (tmp_path / "m").read_bytes()
-    stream = client.put_object_stream(stored, "cut.bin")
-    stream.write(data[: len(data) // 2])
-    stream.close()
+    put(client, stored, "cut.bin", data[: len(data) // 2])
     with pytest.raises(ValueError, match=re.escape(f"manifest s3://{stored}/cut.bin: ")):
         S3IterableDataset.from_manifest(f"s3://{stored}/cut.bin", **settings_)
     with pytest.raises(FileNotFoundError):

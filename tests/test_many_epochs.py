@@ -29,13 +29,47 @@ from s3torch import S3IterableDataset, S3TarDataset
 from s3torch._datasets.progress import merge_state_dicts
 from s3torch._datasets.sharding import ShardSpec, equal_length, remaining, shard_positions
 from s3torch._datasets.state import EpochState
-from support.datasets import dataset_settings, stocked_bucket
+from support.datasets import dataset_settings
+from support.server import stocked_bucket
 
 KIND = "S3IterableDataset"
 
 
 def _worker(worker_id: int, num_workers: int) -> Any:
     return SimpleNamespace(id=worker_id, num_workers=num_workers)
+
+
+def _started_shard(
+    kind: str,
+    layout: tuple[int, int],
+    rank: int,
+    worker: int,
+    *,
+    shuffle: bool,
+    seed: int,
+    drop_last: bool = False,
+    epoch: int | None = None,
+    state: Any = None,
+) -> EpochState:
+    """The sharded EpochState that DataLoader worker *worker* of *rank* keeps in a job of
+    *layout* (world size, workers per rank), moved to *epoch* and loaded with *state* where they
+    are given, and started."""
+    world, workers = layout
+    epoch_state = EpochState(
+        kind,
+        enable_sharding=True,
+        shuffle=shuffle,
+        seed=seed,
+        drop_last=drop_last,
+        rank=rank,
+        world_size=world,
+    )
+    if epoch is not None:
+        epoch_state.set_epoch(epoch)
+    if state is not None:
+        epoch_state.load_state_dict(state)
+    epoch_state.start(_worker(worker, workers))
+    return epoch_state
 
 
 class Job:
@@ -48,19 +82,17 @@ class Job:
         self.shards: list[tuple[EpochState, list[int]]] = []
         for rank in range(world):
             for worker in range(workers):
-                epoch_state = EpochState(
+                epoch_state = _started_shard(
                     KIND,
-                    enable_sharding=True,
+                    (world, workers),
+                    rank,
+                    worker,
                     shuffle=shuffle,
                     seed=5,
                     drop_last=drop_last,
-                    rank=rank,
-                    world_size=world,
+                    epoch=3,
+                    state=state,
                 )
-                epoch_state.set_epoch(3)
-                if state is not None:
-                    epoch_state.load_state_dict(state)
-                epoch_state.start(_worker(worker, workers))
                 plan = epoch_state.plan(n)
                 assert plan.items is not None
                 self.shards.append((epoch_state, list(plan.items)))
@@ -169,17 +201,9 @@ def test_the_same_layout_resumes_from_one_workers_own_state() -> None:
     for rank_states in job.states():
         for state in rank_states:
             # Each worker loads only its own state, as StatefulDataLoader gives it.
-            alone = EpochState(
-                KIND,
-                enable_sharding=True,
-                shuffle=True,
-                seed=5,
-                drop_last=False,
-                rank=state["rank"],
-                world_size=2,
+            alone = _started_shard(
+                KIND, (2, 2), state["rank"], state["worker_id"], shuffle=True, seed=5, state=state
             )
-            alone.load_state_dict(state)
-            alone.start(_worker(state["worker_id"], 2))
             tail += list(alone.plan(23).items or ())
     assert Counter(head + tail) == Counter(Job(23, 2, 2, False, True).run())
 
@@ -556,18 +580,9 @@ def _tar_job(
     states: list[list[dict[str, Any]]] = [[] for _ in range(world)]
     for k in range(world * workers):
         rank, worker = divmod(k, workers)
-        epoch_state = EpochState(
-            "S3TarDataset",
-            enable_sharding=True,
-            shuffle=True,
-            seed=1,
-            drop_last=False,
-            rank=rank,
-            world_size=world,
+        epoch_state = _started_shard(
+            "S3TarDataset", layout, rank, worker, shuffle=True, seed=1, state=state
         )
-        if state is not None:
-            epoch_state.load_state_dict(state)
-        epoch_state.start(_worker(worker, workers))
         plan = epoch_state.plan(len(parts_of))
         skips = dict(plan.skip_parts)
         budget = None if budgets is None else budgets[k % len(budgets)]

@@ -13,7 +13,8 @@ import torch.utils.data
 import s3torch
 from s3torch.s3map_dataset import S3MapDataset
 from s3torch.s3reader import S3Reader
-from support.datasets import GetRecorder, ListOnce, dataset_settings, stocked_bucket
+from support.datasets import GetRecorder, ListOnce, dataset_settings
+from support.server import stocked_bucket
 
 COUNT = 24
 

@@ -18,6 +18,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 import s3torch
 from s3torch import S3ReaderConstructor
 from s3torch.s3reader import RangedS3Reader, SequentialS3Reader
+from support.server import stocked_bucket
 
 MiB = 1024 * 1024
 
@@ -29,19 +30,10 @@ SIZES = {"empty": 0, "one": 1, "small": 100_003, "large": 11 * MiB + 17}
 @pytest.fixture(scope="module")
 def objects(module_client: Any, s3_server: Any) -> Iterator[tuple[str, dict[str, bytes]]]:
     """One bucket with an object of each size, shared by the module's tests."""
-    import uuid
-
-    name = "t-" + uuid.uuid4().hex[:16]
-    s3_server.create_bucket(name)
     rng = random.Random(7)
-    contents = {}
-    for key, size in SIZES.items():
-        data = rng.randbytes(size)
-        with module_client.put_object(name, key) as writer:
-            writer.write(data)
-        contents[key] = data
-    yield name, contents
-    s3_server.delete_bucket(name)
+    contents = {key: rng.randbytes(size) for key, size in SIZES.items()}
+    with stocked_bucket(s3_server, module_client, contents.items()) as name:
+        yield name, contents
 
 
 class Counting:
@@ -59,6 +51,10 @@ class Counting:
     def info(self) -> Any:
         self.heads += 1
         return self.client.head_object(self.bucket, self.key)
+
+    def sequential_reader(self) -> SequentialS3Reader:
+        """A sequential reader of the object, its requests counted here."""
+        return SequentialS3Reader(self.bucket, self.key, self.info, self.get_stream)
 
 
 CONSTRUCTORS = {
@@ -202,7 +198,7 @@ def test_sequential_reader_asks_for_size_once_when_unknown(
 ) -> None:
     bucket, contents = objects
     counting = Counting(module_client, bucket, "small")
-    reader = SequentialS3Reader(bucket, "small", counting.info, counting.get_stream)
+    reader = counting.sequential_reader()
     reader.seek(-3, io.SEEK_END)
     reader.seek(-4, io.SEEK_END)
     assert reader.read() == contents["small"][-4:]
@@ -215,7 +211,7 @@ def test_sequential_reader_looks_back_without_new_requests(
     """The parser pattern (read a header, seek back, read all) costs one GET."""
     bucket, contents = objects
     counting = Counting(module_client, bucket, "small")
-    reader = SequentialS3Reader(bucket, "small", counting.info, counting.get_stream)
+    reader = counting.sequential_reader()
     assert reader.read(16) == contents["small"][:16]
     reader.seek(0)
     assert reader.read() == contents["small"]
@@ -231,7 +227,7 @@ def test_sequential_reader_far_seeks(objects: Any, module_client: Any) -> None:
     bucket, contents = objects
     data = contents["large"]
     counting = Counting(module_client, bucket, "large")
-    reader = SequentialS3Reader(bucket, "large", counting.info, counting.get_stream)
+    reader = counting.sequential_reader()
     assert reader.read(100) == data[:100]
     reader.seek(10 * MiB)
     assert reader.read(100) == data[10 * MiB : 10 * MiB + 100]
@@ -258,7 +254,7 @@ def test_torch_load_makes_few_requests(client: Any, bucket: str) -> None:
     with client.put_object(bucket, "ckpt.pt") as writer:
         torch.save(state, writer)
     counting = Counting(client, bucket, "ckpt.pt")
-    reader = SequentialS3Reader(bucket, "ckpt.pt", counting.info, counting.get_stream)
+    reader = counting.sequential_reader()
     back = torch.load(reader, weights_only=True)
     assert all(torch.equal(back[name], tensor) for name, tensor in state.items())
     assert len(counting.gets) <= 3, counting.gets
@@ -270,7 +266,7 @@ def test_sequential_reader_prefetch_sends_get_before_first_read(
 ) -> None:
     bucket, contents = objects
     counting = Counting(module_client, bucket, "small")
-    reader = SequentialS3Reader(bucket, "small", counting.info, counting.get_stream)
+    reader = counting.sequential_reader()
     reader.prefetch()
     assert counting.gets == [(None, None)]
     assert reader.read() == contents["small"]

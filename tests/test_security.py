@@ -53,8 +53,8 @@ import pytest
 import s3torch
 from conftest import ServerInfo
 from s3torch import S3ReaderConstructor
-from support.bad_input import put
 from support.loopback import LoopbackServer
+from support.server import put
 
 MiB = 1024 * 1024
 

@@ -19,7 +19,8 @@ import torch.multiprocessing as mp
 from s3torch import S3IterableDataset, S3MapDataset, S3TarDataset
 from s3torch._datasets.shared_listing import ListingFailed, shared_table
 from s3torch._datasets.table import ObjectRow, ObjectTable
-from support.datasets import dataset_settings, stocked_bucket
+from support.datasets import dataset_settings
+from support.server import stocked_bucket
 
 KEYS = [f"data/{i:03d}.bin" for i in range(40)] + ["data/é 😀 x.bin"]
 

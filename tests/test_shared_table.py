@@ -17,7 +17,7 @@ from s3torch import S3ClientConfig, S3IterableDataset
 from s3torch._datasets import table as table_module
 from s3torch._datasets.manifest import dump_manifest, load_manifest
 from s3torch._datasets.table import ObjectRow, ObjectTable
-from support.datasets import stocked_bucket
+from support.server import stocked_bucket
 
 
 def make_table(count: int) -> ObjectTable:

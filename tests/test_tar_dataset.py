@@ -24,7 +24,7 @@ import s3torch
 from s3torch import S3ClientConfig
 from s3torch._datasets.tar import iter_samples, iter_tar_members, split_name
 from s3torch.tar_dataset import DEFAULT_DECODERS, S3TarDataset, TarShardError, decode_sample
-from support.datasets import stocked_bucket
+from support.server import stocked_bucket
 
 URI = "s3://bucket/shard.tar"
 

@@ -19,7 +19,7 @@ from ._config import S3ClientConfig
 from ._datasets.constructors import build_from, build_from_prefix
 from ._datasets.listing import DEFAULT_LIST_CONCURRENCY
 from ._datasets.metrics import FLUSH_EVERY, now_ns
-from ._datasets.objects import DatasetObjects, identity, manifest_source
+from ._datasets.objects import DatasetObjects, ObjectsDataset, identity, manifest_source
 from ._datasets.prefetch import DEFAULT_PREFETCH_BYTES, DEFAULT_PREFETCH_OBJECTS, Prefetcher
 from ._datasets.progress import merge_state_dicts
 from ._datasets.sharding import warn_unsharded
@@ -32,7 +32,7 @@ __all__ = ["S3IterableDataset"]
 log = logging.getLogger(__name__)
 
 
-class S3IterableDataset(torch.utils.data.IterableDataset[Any]):
+class S3IterableDataset(ObjectsDataset, torch.utils.data.IterableDataset[Any]):
     """An iterable dataset: yields ``transform(reader)`` for each object, with the next
     objects' GETs already in flight.
 
@@ -120,25 +120,18 @@ class S3IterableDataset(torch.utils.data.IterableDataset[Any]):
         world_size: int | None = None,
         drop_last: bool = False,
     ) -> None:
-        if not callable(transform):
-            raise TypeError(f"transform must be callable, not {type(transform).__name__}")
-        source = (
-            get_dataset_objects
-            if isinstance(get_dataset_objects, ObjectSource)
-            else ObjectSource.from_callable(get_dataset_objects)
-        )
-        self._objects = DatasetObjects(
-            source,
+        super().__init__(
             region,
+            get_dataset_objects,
             endpoint,
+            transform,
             s3client_config,
             reader_constructor,
-            prefetch_objects,
-            prefetch_bytes,
-            cache_dir,
-            cache_size,
+            prefetch_objects=prefetch_objects,
+            prefetch_bytes=prefetch_bytes,
+            cache_dir=cache_dir,
+            cache_size=cache_size,
         )
-        self._transform = transform
         self._state = EpochState(
             "S3IterableDataset",
             enable_sharding=enable_sharding,
@@ -261,27 +254,6 @@ class S3IterableDataset(torch.utils.data.IterableDataset[Any]):
         return build_from(
             cls, manifest_source(manifest, region, endpoint, s3client_config), locals(), "manifest"
         )
-
-    def save_manifest(self, manifest: str | os.PathLike[str]) -> None:
-        """Save the listing (listing the objects now if they are not listed yet) as a manifest
-        at a local path or an ``s3://bucket/key`` URI, for :meth:`from_manifest`: later jobs,
-        or the other ranks of this one, then start without listing. A local file is written
-        atomically (a temporary file renamed over it).
-
-        Raises:
-            S3Exception, OSError: listing or writing failed.
-        """
-        self._objects.save_manifest(manifest)
-
-    @property
-    def region(self) -> str | None:
-        """The region given at construction (None: found the AWS way)."""
-        return self._objects.region
-
-    @property
-    def endpoint(self) -> str | None:
-        """The endpoint given at construction (None: found the AWS way)."""
-        return self._objects.endpoint
 
     @property
     def epoch(self) -> int:

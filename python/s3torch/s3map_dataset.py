@@ -14,7 +14,7 @@ from ._config import S3ClientConfig
 from ._datasets.constructors import build_from, build_from_prefix
 from ._datasets.listing import DEFAULT_LIST_CONCURRENCY
 from ._datasets.metrics import now_ns
-from ._datasets.objects import DatasetObjects, identity, manifest_source
+from ._datasets.objects import ObjectsDataset, identity, manifest_source
 from ._datasets.prefetch import DEFAULT_PREFETCH_BYTES, DEFAULT_PREFETCH_OBJECTS
 from ._datasets.source import ObjectSource
 from .s3reader import S3Reader, S3ReaderConstructorProtocol
@@ -24,7 +24,7 @@ __all__ = ["S3MapDataset"]
 log = logging.getLogger(__name__)
 
 
-class S3MapDataset(torch.utils.data.Dataset[Any]):
+class S3MapDataset(ObjectsDataset, torch.utils.data.Dataset[Any]):
     """A map-style dataset: item ``i`` is ``transform(reader of the i-th object)``.
 
     Make one with :meth:`from_prefix` (every object under one or more ``s3://`` prefixes, in
@@ -67,40 +67,6 @@ class S3MapDataset(torch.utils.data.Dataset[Any]):
         TypeError: ``cache_dir`` without ``cache_size`` or the reverse, or of the wrong type.
         ValueError: ``cache_size`` below 1.
     """
-
-    def __init__(
-        self,
-        region: str | None,
-        get_dataset_objects: Callable[[Any], Iterable[Any]] | ObjectSource,
-        endpoint: str | None = None,
-        transform: Callable[[S3Reader], Any] = identity,
-        s3client_config: S3ClientConfig | None = None,
-        reader_constructor: S3ReaderConstructorProtocol | None = None,
-        *,
-        prefetch_objects: int = DEFAULT_PREFETCH_OBJECTS,
-        prefetch_bytes: int = DEFAULT_PREFETCH_BYTES,
-        cache_dir: str | os.PathLike[str] | None = None,
-        cache_size: int | None = None,
-    ) -> None:
-        if not callable(transform):
-            raise TypeError(f"transform must be callable, not {type(transform).__name__}")
-        source = (
-            get_dataset_objects
-            if isinstance(get_dataset_objects, ObjectSource)
-            else ObjectSource.from_callable(get_dataset_objects)
-        )
-        self._objects = DatasetObjects(
-            source,
-            region,
-            endpoint,
-            s3client_config,
-            reader_constructor,
-            prefetch_objects,
-            prefetch_bytes,
-            cache_dir,
-            cache_size,
-        )
-        self._transform = transform
 
     @classmethod
     def from_prefix(
@@ -188,27 +154,6 @@ class S3MapDataset(torch.utils.data.Dataset[Any]):
         return build_from(
             cls, manifest_source(manifest, region, endpoint, s3client_config), locals(), "manifest"
         )
-
-    def save_manifest(self, manifest: str | os.PathLike[str]) -> None:
-        """Save the listing (listing the objects now if they are not listed yet) as a manifest
-        at a local path or an ``s3://bucket/key`` URI, for :meth:`from_manifest`: later jobs,
-        or the other ranks of this one, then start without listing. A local file is written
-        atomically (a temporary file renamed over it).
-
-        Raises:
-            S3Exception, OSError: listing or writing failed.
-        """
-        self._objects.save_manifest(manifest)
-
-    @property
-    def region(self) -> str | None:
-        """The region given at construction (None: found the AWS way)."""
-        return self._objects.region
-
-    @property
-    def endpoint(self) -> str | None:
-        """The endpoint given at construction (None: found the AWS way)."""
-        return self._objects.endpoint
 
     def _index(self, i: Any) -> int:
         index = operator.index(i)

@@ -28,11 +28,6 @@ MiB = 1024 * 1024
 UNTYPED = (AttributeError, KeyError, IndexError, SystemError, AssertionError, RuntimeError)
 
 
-def put(client: s3torch.S3Client, bucket: str, key: str, data: bytes) -> None:
-    with client.put_object(bucket, key) as writer:
-        writer.write(data)
-
-
 @pytest.fixture
 def isolated_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     """No AWS settings from the machine: empty config and credentials files, no AWS_* vars."""

@@ -1,34 +1,16 @@
-"""What the dataset tests share: a bucket filled for a module's tests, the constructor
-arguments that reach the test server, a get_dataset_objects function that lists only once, and a
-reader constructor that records when GETs start."""
+"""What the dataset tests share: the constructor arguments that reach the test server, a
+get_dataset_objects function that lists only once, and a reader constructor that records when GETs
+start. (A bucket filled for a module's tests is :func:`support.server.stocked_bucket`.)"""
 
 from __future__ import annotations
 
-import contextlib
-import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from s3torch import S3ClientConfig
 from s3torch.s3reader import SequentialS3Reader
 
 from .server import ServerInfo
-
-
-@contextlib.contextmanager
-def stocked_bucket(
-    server: ServerInfo, client: Any, objects: Iterable[tuple[str, bytes]]
-) -> Iterator[str]:
-    """A new bucket on *server* holding *objects* (``(key, data)`` pairs, each uploaded with
-    *client*'s ``put_object_stream``), deleted when the block ends; yields its name."""
-    name = "t-" + uuid.uuid4().hex[:16]
-    server.create_bucket(name)
-    for key, data in objects:
-        stream = client.put_object_stream(name, key)
-        stream.write(data)
-        stream.close()
-    yield name
-    server.delete_bucket(name)
 
 
 def dataset_settings(server: ServerInfo, **config: Any) -> dict[str, Any]:

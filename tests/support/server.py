@@ -1,4 +1,5 @@
-"""The session's S3 server as tests see it, and s3torch clients for it.
+"""The session's S3 server as tests see it, s3torch clients for it, and objects put on it
+(:func:`put`, :func:`stocked_bucket`).
 
 The server is a :class:`s3torch.testing.LocalS3Server` started for the session, or another
 S3-compatible endpoint named by ``$S3TORCH_TEST_ENDPOINT`` (see ``tests/conftest.py``). Bucket
@@ -7,9 +8,12 @@ admin goes through boto3, so that it does not depend on the code under test.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import os
+import uuid
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pytest
@@ -156,3 +160,28 @@ def make_client(server: ServerInfo, **overrides: Any) -> Any:
         endpoint=server.endpoint,
         s3client_config=client_config(server, **{"part_size": TEST_PART_SIZE, **overrides}),
     )
+
+
+def put(client: Any, bucket: str, key: str, data: bytes = b"x") -> str:
+    """Upload *data* as ``s3://bucket/key`` with *client* (an ``s3torch.S3Client``) through one
+    upload stream; return the new object's ETag."""
+    stream = client.put_object_stream(bucket, key)
+    stream.write(data)
+    etag: str = stream.close()
+    return etag
+
+
+@contextlib.contextmanager
+def stocked_bucket(
+    server: ServerInfo, client: Any, objects: Iterable[tuple[str, bytes]]
+) -> Iterator[str]:
+    """A new bucket on *server* holding *objects* (``(key, data)`` pairs, each uploaded with
+    :func:`put` and *client*), deleted when the block ends, however it ends; yields its name."""
+    name = "t-" + uuid.uuid4().hex[:16]
+    server.create_bucket(name)
+    try:
+        for key, data in objects:
+            put(client, name, key, data)
+        yield name
+    finally:
+        server.delete_bucket(name)

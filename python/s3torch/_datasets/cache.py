@@ -316,14 +316,6 @@ class CachedReader(S3Reader):
         self._bytes = data
         self._position = 0
 
-    @property
-    def bucket(self) -> str:
-        return self._bucket
-
-    @property
-    def key(self) -> str:
-        return self._key
-
     def _data(self) -> bytes:
         assert self._bytes is not None
         return self._bytes

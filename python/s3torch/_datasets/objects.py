@@ -1,8 +1,11 @@
-"""What every S3 dataset keeps and how it opens its objects: :class:`DatasetObjects`."""
+"""What every S3 dataset keeps and how it opens its objects: :class:`DatasetObjects`; and
+:class:`ObjectsDataset`, the construction and accessors that the map-style and iterable datasets
+share."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import os
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._checks import check_int
@@ -10,16 +13,18 @@ from .cache import CachedReader, FillingReader, ObjectCache, cache_stream
 from .clients import dataset_client
 from .manifest import dump_manifest, load_manifest, read_location, write_location
 from .metrics import DatasetMetrics
-from .prefetch import Prefetcher
+from .prefetch import DEFAULT_PREFETCH_BYTES, DEFAULT_PREFETCH_OBJECTS, Prefetcher
 from .shared_listing import shared_table
 from .source import ObjectSource
 from .table import ObjectRow, ObjectTable, TableBuilder
 
 if TYPE_CHECKING:
     from .._client import S3Client
+    from .._config import S3ClientConfig
     from .._core import ObjectInfo
+    from ..s3reader import S3Reader, S3ReaderConstructorProtocol
 
-__all__ = ["DatasetObjects", "identity", "manifest_source"]
+__all__ = ["DatasetObjects", "ObjectsDataset", "identity", "manifest_source"]
 
 T = TypeVar("T")
 
@@ -258,3 +263,65 @@ class DatasetObjects:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+
+
+class ObjectsDataset:
+    """The part of :class:`~s3torch.S3MapDataset` and :class:`~s3torch.S3IterableDataset`
+    that is the same in both: building their :class:`DatasetObjects` from the constructor's
+    arguments (this ``__init__`` is the map-style dataset's; the iterable one adds its epoch
+    state), the transform, and the accessors and manifest saving over those objects."""
+
+    def __init__(
+        self,
+        region: str | None,
+        get_dataset_objects: Callable[[Any], Iterable[Any]] | ObjectSource,
+        endpoint: str | None = None,
+        transform: Callable[[S3Reader], Any] = identity,
+        s3client_config: S3ClientConfig | None = None,
+        reader_constructor: S3ReaderConstructorProtocol | None = None,
+        *,
+        prefetch_objects: int = DEFAULT_PREFETCH_OBJECTS,
+        prefetch_bytes: int = DEFAULT_PREFETCH_BYTES,
+        cache_dir: str | os.PathLike[str] | None = None,
+        cache_size: int | None = None,
+    ) -> None:
+        if not callable(transform):
+            raise TypeError(f"transform must be callable, not {type(transform).__name__}")
+        source = (
+            get_dataset_objects
+            if isinstance(get_dataset_objects, ObjectSource)
+            else ObjectSource.from_callable(get_dataset_objects)
+        )
+        self._objects = DatasetObjects(
+            source,
+            region,
+            endpoint,
+            s3client_config,
+            reader_constructor,
+            prefetch_objects,
+            prefetch_bytes,
+            cache_dir,
+            cache_size,
+        )
+        self._transform = transform
+
+    def save_manifest(self, manifest: str | os.PathLike[str]) -> None:
+        """Save the listing (listing the objects now if they are not listed yet) as a manifest
+        at a local path or an ``s3://bucket/key`` URI, for :meth:`from_manifest`: later jobs,
+        or the other ranks of this one, then start without listing. A local file is written
+        atomically (a temporary file renamed over it).
+
+        Raises:
+            S3Exception, OSError: listing or writing failed.
+        """
+        self._objects.save_manifest(manifest)
+
+    @property
+    def region(self) -> str | None:
+        """The region given at construction (None: found the AWS way)."""
+        return self._objects.region
+
+    @property
+    def endpoint(self) -> str | None:
+        """The endpoint given at construction (None: found the AWS way)."""
+        return self._objects.endpoint

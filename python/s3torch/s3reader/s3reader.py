@@ -108,17 +108,29 @@ class S3Reader(ABC, io.BufferedIOBase):
         pieces: list[bytes] = []
         taken = 0
         while limit is None or taken < limit:
-            ahead = self.peek(1)
-            if not ahead:
+            window = self._line_window()
+            if window is None:
                 break
-            stop = len(ahead) if limit is None else min(len(ahead), limit - taken)
-            newline = ahead.find(b"\n", 0, stop)
-            count = stop if newline < 0 else newline + 1
-            pieces.append(self.read(count))
-            taken += count
+            data, offset = window
+            stop = len(data) if limit is None else min(len(data), offset + limit - taken)
+            newline = data.find(b"\n", offset, stop)
+            end = stop if newline < 0 else newline + 1
+            pieces.append(self._take_from_window(data, offset, end))
+            taken += end - offset
             if newline >= 0:
                 break
         return b"".join(pieces)
+
+    def _line_window(self) -> tuple[bytes, int] | None:
+        """Bytes from or around the position for :meth:`readline` to search, with the
+        position's offset in them; None at the end. Here: a peek, at offset 0."""
+        ahead = self.peek(1)
+        return (ahead, 0) if ahead else None
+
+    def _take_from_window(self, data: bytes, offset: int, end: int) -> bytes:
+        """Move the position past ``data[offset:end]`` of a :meth:`_line_window` and return
+        those bytes."""
+        return self.read(end - offset)
 
     def readinto1(self, buf: Any) -> int:
         return self.readinto(buf)

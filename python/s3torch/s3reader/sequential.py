@@ -322,33 +322,27 @@ class SequentialS3Reader(S3Reader):
         return b"" if piece is None else bytes(piece)
 
     def readline(self, size: int | None = -1) -> bytes:
-        self._check_open()
-        limit = read_limit(size)
-        pieces: list[bytes] = []
-        taken = 0
-        while limit is None or taken < limit:
-            if not self._seek_into_stream():
-                break
-            # Find the newline in the chunk at the position. Searching needs `bytes`: turn the
-            # chunk into bytes once (kept in place), so reading lines costs one copy per chunk.
-            for index in range(len(self._chunks) - 1, -1, -1):
-                start, chunk = self._chunks[index]
-                if start <= self._position:
-                    break
-            if not isinstance(chunk, bytes):
-                chunk = bytes(chunk)
-                self._chunks[index] = (start, chunk)
-            offset = self._position - start
-            stop = len(chunk) if limit is None else min(len(chunk), offset + limit - taken)
-            newline = chunk.find(b"\n", offset, stop)
-            end = stop if newline < 0 else newline + 1
-            pieces.append(chunk[offset:end])
-            taken += end - offset
-            self._position += end - offset
-            if newline >= 0:
-                break
+        line = super().readline(size)
         self._trim()
-        return b"".join(pieces)
+        return line
+
+    def _line_window(self) -> tuple[bytes, int] | None:
+        # The kept chunk at the position. Searching needs `bytes`: turn the chunk into bytes
+        # once (kept in place), so reading lines costs one copy per chunk.
+        if not self._seek_into_stream():
+            return None
+        for index in range(len(self._chunks) - 1, -1, -1):
+            start, chunk = self._chunks[index]
+            if start <= self._position:
+                break
+        if not isinstance(chunk, bytes):
+            chunk = bytes(chunk)
+            self._chunks[index] = (start, chunk)
+        return chunk, self._position - start
+
+    def _take_from_window(self, data: bytes, offset: int, end: int) -> bytes:
+        self._position += end - offset
+        return data[offset:end]
 
     def close(self) -> None:
         if not self.closed:
