@@ -309,6 +309,79 @@ def test_threads_reading_one_object_through_one_client_each_get_all_of_it(
 
 
 # ---------------------------------------------------------------------------------------------
+# Streams sharing the CRT's memory pool
+# ---------------------------------------------------------------------------------------------
+# Every part a GET receives sits in the CRT's pool until it is read, and a part the reader waits
+# for cannot arrive without room in the pool. A stream fetches up to 128 MiB ahead of its
+# reader (DEFAULT_READ_WINDOW), so the pool must hold what the streams ask for, and a reader
+# must not keep parts it has already taken while it waits for the next.
+
+POOL_OBJECT = 144 * MiB  # longer than the read window: a stream fills the window
+
+
+@pytest.fixture(scope="module")
+def pool_object(module_client: s3torch.S3Client, s3_server: Any) -> Iterator[tuple[str, str]]:
+    """``(bucket, digest)`` of a bucket holding one ``POOL_OBJECT``-byte object, ``big``."""
+    data = random.Random(5).randbytes(POOL_OBJECT)
+    with stocked_bucket(s3_server, module_client, [("big", data)]) as name:
+        yield name, digest(data)
+
+
+def read_in_threads(client: s3torch.S3Client, bucket: str, count: int) -> list[Any]:
+    """Read ``big`` whole with ``read()`` from *count* threads at once; each result's digest,
+    or the error it raised."""
+    results: list[Any] = [None] * count
+
+    def read(index: int) -> None:
+        try:
+            results[index] = digest(client.get_object(bucket, "big").read())
+        except Exception as error:
+            results[index] = error
+
+    threads = [threading.Thread(target=read, args=(i,), daemon=True) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "a reader hung"
+    return results
+
+
+@pytest.mark.timeout(120)
+def test_large_reads_at_once_share_a_small_pool(
+    make_client: Any, pool_object: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two whole-object reads at once through a pool of 128 MiB usable (the CRT's smallest):
+    each copies every part out as it comes instead of holding up to 64 MiB of them, which left
+    both waiting for room the other held (S3TimeoutError after the stall timeout)."""
+    bucket, expected = pool_object
+    monkeypatch.setenv("AWS_CRT_S3_MEMORY_LIMIT_IN_MB", "256")
+    client = make_client(stall_timeout_s=20.0)
+    assert read_in_threads(client, bucket, 2) == [expected, expected]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("pool", ["chosen by s3torch", "256 MiB from the environment"])
+def test_a_stream_left_open_leaves_room_for_the_next(
+    make_client: Any, pool_object: tuple[str, str], pool: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Below 5 Gbps the CRT would size its pool to 256 MiB, 128 usable: one stream left open
+    after its first read filled it with the parts it fetched ahead, and the next stream waited
+    for room until its stall timeout. s3torch keeps the 2 GiB pool of the default target, and
+    on any pool, parts fetched ahead by all streams together take at most three quarters of it
+    (the part a reader waits for goes out regardless)."""
+    bucket, expected = pool_object
+    if pool != "chosen by s3torch":
+        monkeypatch.setenv("AWS_CRT_S3_MEMORY_LIMIT_IN_MB", "256")
+    client = make_client(throughput_target_gbps=1.0, stall_timeout_s=20.0)
+    idle = client.get_object(bucket, "big")
+    assert len(idle.read(1)) == 1
+    time.sleep(1.0)  # its window's parts arrive and stay in the pool, unread
+    assert read_in_threads(client, bucket, 2) == [expected, expected]
+    idle.close()
+
+
+# ---------------------------------------------------------------------------------------------
 # DataLoader workers from a parent that already uses the client
 # ---------------------------------------------------------------------------------------------
 

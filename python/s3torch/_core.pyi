@@ -184,9 +184,10 @@ class GetObjectStream:
     def read(self, size: int | None = None) -> bytes:
         """Read up to `size` bytes (all of the rest when `size` is negative or None) as `bytes`.
 
-        Bytes are copied once, into the result. A read of more than 64 MiB allocates the result up
-        front instead of gathering the parts first: at the size the first response told (a body
-        longer than one part), or else the object's size from one HEAD request.
+        Bytes are copied once, into the result. A read of more than one part (`part_size`)
+        allocates the result up front instead of gathering the parts first: at the size the first
+        response told (a body longer than one part), or else the object's size from one HEAD
+        request.
         """
     def readinto(self, buffer: _BufferProtocol) -> int:
         """Fill a writable buffer (bytearray, memoryview, numpy array, `tensor.numpy()`) in place.

@@ -43,10 +43,6 @@ use std::time::{Duration, Instant};
 /// How often the event loop should call [`PyCompletions::watch`] while requests are pending.
 const WATCH_INTERVAL: Duration = Duration::from_millis(100);
 
-/// A body held as the CRT's buffers up to this size; beyond, parts are copied out as they come,
-/// so that a large object does not hold the CRT's memory pool (which would stop its transfer).
-const MAX_HELD: usize = 64 * 1024 * 1024;
-
 /// Bodies smaller than this are copied into `bytes` with the GIL held: releasing it costs more.
 const DETACHED_COPY: usize = 1024 * 1024;
 
@@ -59,18 +55,30 @@ enum Output {
 }
 
 /// An object body as received: the parts still in the CRT's buffers, after those copied out.
+///
+/// It holds up to `most` bytes (one part) of the CRT's buffers; beyond, parts are copied out as
+/// they come. The buffers belong to the client's memory pool, shared by all its requests: bodies
+/// holding parts while they wait for more could leave no room for the parts they wait for.
 #[derive(Default)]
 struct Body {
     copied: Vec<u8>,
     parts: Vec<Bytes>,
     held: usize,
+    most: usize,
 }
 
 impl Body {
+    fn holding(most: usize) -> Self {
+        Self {
+            most,
+            ..Self::default()
+        }
+    }
+
     fn push(&mut self, part: Bytes) {
         self.held += part.len();
         self.parts.push(part);
-        if self.held > MAX_HELD {
+        if self.held > self.most {
             self.copied.reserve(self.held);
             for part in self.parts.drain(..) {
                 self.copied.extend_from_slice(&part);
@@ -356,7 +364,7 @@ async fn get(attempt: Attempt, range: Option<Range<u64>>, read_window: u64) -> R
         Err(error) => return Err(error),
     };
     let mut position = range.map_or(0, |range| range.start);
-    let mut body = Body::default();
+    let mut body = Body::holding(attempt.handle.crt.read_part_size());
     while let Some(part) = response.next().await {
         let part = attempt.settle(part)?;
         if part.offset != position {
@@ -675,13 +683,14 @@ mod tests {
 
     #[test]
     fn a_large_body_is_copied_out_of_the_crt_buffers_in_order() {
-        let mut body = Body::default();
+        const MOST: usize = 1000;
+        let mut body = Body::holding(MOST);
         let part = |byte: u8, len: usize| Bytes::from(vec![byte; len]);
-        body.push(part(1, MAX_HELD));
+        body.push(part(1, MOST));
         assert_eq!(body.parts.len(), 1, "up to the limit, parts are held");
         body.push(part(2, 10));
         assert!(body.parts.is_empty());
-        assert_eq!(body.copied.len(), MAX_HELD + 10);
-        assert_eq!(&body.copied[MAX_HELD - 1..MAX_HELD + 1], &[1, 2]);
+        assert_eq!(body.copied.len(), MOST + 10);
+        assert_eq!(&body.copied[MOST - 1..MOST + 1], &[1, 2]);
     }
 }

@@ -4,14 +4,14 @@ use crate::checks::{check_bucket, check_header_text, check_key};
 use crate::errors::{Error, Result, Target};
 use crate::fork::ForkGuard;
 use crate::get::PyGetObjectStream;
-use crate::handle::{Handle, Redirect};
+use crate::handle::{Handle, Pooled, Redirect};
 use crate::list::{check_start_after, PyListObjectStream};
 use crate::metrics::Metrics;
 use crate::object::PyHeadObjectResult;
 use crate::put::PyPutObjectStream;
 use crate::settings::Settings;
 use mountpoint_s3_client::types::{CopyObjectParams, HeadObjectParams};
-use mountpoint_s3_client::{ObjectClient, S3CrtClient};
+use mountpoint_s3_client::ObjectClient;
 use percent_encoding::{percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -41,7 +41,7 @@ pub struct PyS3Client {
 /// region in use, and the region of each bucket found to live outside the client's.
 struct Shared {
     settings: Settings,
-    clients: Mutex<HashMap<String, ForkGuard<S3CrtClient>>>,
+    clients: Mutex<HashMap<String, ForkGuard<Pooled>>>,
     bucket_regions: Mutex<HashMap<String, String>>,
     metrics: Arc<Metrics>,
 }
@@ -55,10 +55,10 @@ impl Shared {
             ..self.settings.clone()
         };
         let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
-        let crt = match clients.get(region).and_then(ForkGuard::get) {
+        let Pooled { crt, prefetch } = match clients.get(region).and_then(ForkGuard::get) {
             Some(client) => client.clone(),
             None => {
-                let fresh = settings.build(&self.metrics)?;
+                let fresh = Pooled::new(settings.build(&self.metrics)?);
                 // Replacing the slot drops the parent's guard, which leaks the parent's client.
                 clients.insert(region.to_owned(), ForkGuard::new(fresh.clone()));
                 fresh
@@ -73,6 +73,7 @@ impl Shared {
         });
         Ok(Handle {
             crt,
+            prefetch,
             metrics: self.metrics.clone(),
             limits: settings.limits(&self.metrics),
             endpoint: settings.endpoint_url().into(),
@@ -132,7 +133,7 @@ impl PyS3Client {
         let settings = Settings::from_python(settings)?;
         let metrics = Arc::new(Metrics::default());
         let client = py.detach(|| settings.build(&metrics))?;
-        let clients = HashMap::from([(settings.region.clone(), ForkGuard::new(client))]);
+        let clients = HashMap::from([(settings.region.clone(), ForkGuard::new(Pooled::new(client)))]);
         Ok(Self {
             shared: Arc::new(Shared {
                 settings,

@@ -3,7 +3,7 @@
 use crate::buffer::{BorrowedBuffer, PyBuffer};
 use crate::errors::{Error, ErrorKind, Result, Target};
 use crate::fork::ProcessLocal;
-use crate::handle::Handle;
+use crate::handle::{Handle, Lease};
 use crate::inflight::InFlight;
 use crate::pybytes::bytes_filled;
 use crate::wait;
@@ -18,9 +18,6 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use std::collections::VecDeque;
 use std::ops::Range;
-
-/// The most bytes of CRT buffers one `read` holds at a time.
-const MAX_HELD: usize = 64 * 1024 * 1024;
 
 type Started = InFlight<std::result::Result<S3GetObjectResponse, ObjectClientError<GetObjectError, S3RequestError>>>;
 
@@ -37,9 +34,11 @@ enum State {
 /// learns the object's size from it): on a link of 50 MiB/s per connection with 25 ms to the
 /// first byte, an 8 MiB first part alone takes 185 ms, and then at most `read_window / part`
 /// parts run at once. Here each part is a request of its own, sent as soon as the end of the body
-/// is known (from the range, the size hint, or the first response's `Content-Range`) and it
-/// falls within `read_window` of the reader, so the link stays full from the start and memory
-/// stays bounded by the window as before.
+/// is known and it falls within `read_window` of the reader, so memory stays bounded by the window
+/// as before. With a range or a size hint the end is known at once and every part goes out
+/// together. Without either, it comes from the first response's `Content-Range`, which the CRT
+/// hands over only once that part has arrived whole: the first 8 MiB still stream alone (about
+/// 220 ms of one connection through the `--net s3` proxy).
 struct Parts {
     /// Bytes per request.
     size: u64,
@@ -50,14 +49,37 @@ struct Parts {
     /// Whether parts may be sent up to `end`: false while the end is unknown (neither range nor
     /// hint), until the first response tells it.
     plannable: bool,
-    /// The requests after the one streaming, in order, each with its first byte.
-    ahead: VecDeque<(u64, Started)>,
+    /// The requests after the one streaming, in order.
+    ahead: VecDeque<Ahead>,
+    /// The prefetch lease of the part streaming now, given back when the next one starts.
+    current: Option<Lease>,
     /// End of the last range sent.
     sent_end: u64,
     /// The first response's entity tag: every later part must come from the same object.
     etag: Option<ETag>,
     /// Whether the request on the wire is the first one (its answer tells the object's size).
     first: bool,
+}
+
+/// A part requested ahead of the reader.
+struct Ahead {
+    /// Its first byte.
+    start: u64,
+    started: Started,
+    /// Its share of the client's prefetch budget (see [`crate::handle::Prefetch`]); `None` for
+    /// a part sent because the reader waits for it.
+    lease: Option<Lease>,
+}
+
+impl Parts {
+    /// Request the part at `sent_end`, holding `lease` until it has been read.
+    fn send(&mut self, handle: &Handle, target: &Target, lease: Option<Lease>) {
+        let range = self.sent_end..self.end.min(self.sent_end.saturating_add(self.size));
+        self.sent_end = range.end;
+        let start = range.start;
+        let started = request(handle, target, Some(range));
+        self.ahead.push_back(Ahead { start, started, lease });
+    }
 }
 
 struct Body {
@@ -141,12 +163,9 @@ impl Body {
                                 self.state = State::Starting(started);
                                 if let Some(parts) = self.parts.as_mut() {
                                     // Sent on a hint to the same wrong place: send them again.
-                                    let starts: Vec<u64> = parts.ahead.drain(..).map(|(start, _)| start).collect();
-                                    for start in starts {
-                                        let range = start..parts.end.min(start.saturating_add(parts.size));
-                                        parts
-                                            .ahead
-                                            .push_back((start, request(&self.handle, &self.target, Some(range))));
+                                    for ahead in parts.ahead.iter_mut() {
+                                        let range = ahead.start..parts.end.min(ahead.start.saturating_add(parts.size));
+                                        ahead.started = request(&self.handle, &self.target, Some(range));
                                     }
                                 }
                             }
@@ -219,7 +238,7 @@ impl Body {
                 parts.end_known = true;
                 parts.plannable = true;
                 // Parts sent on a hint past the object's end would only be refused.
-                while parts.ahead.back().is_some_and(|(start, _)| *start >= parts.end) {
+                while parts.ahead.back().is_some_and(|ahead| ahead.start >= parts.end) {
                     parts.ahead.pop_back();
                 }
                 parts.sent_end = parts.sent_end.min(parts.end);
@@ -235,35 +254,41 @@ impl Body {
         Ok(())
     }
 
-    /// Send the parts that start within `read_window` of the reader, up to the end of the body.
+    /// Send the parts that start within `read_window` of the reader, up to the end of the body,
+    /// while the client's prefetch budget lasts.
     fn send_parts(&mut self) {
         let Some(parts) = self.parts.as_mut().filter(|parts| parts.plannable) else {
             return;
         };
         let horizon = self.position.saturating_add(self.read_window).min(parts.end);
         while parts.sent_end < horizon {
-            let range = parts.sent_end..parts.end.min(parts.sent_end.saturating_add(parts.size));
-            parts.sent_end = range.end;
-            parts
-                .ahead
-                .push_back((range.start, request(&self.handle, &self.target, Some(range))));
+            let length = parts.size.min(parts.end - parts.sent_end);
+            let Some(lease) = self.handle.prefetch.lease(length) else {
+                return;
+            };
+            parts.send(&self.handle, &self.target, Some(lease));
         }
     }
 
-    /// The request for the next part, when the body is fetched in parts. A part that stopped
-    /// short of the next one's start means the object changed.
+    /// The request for the next part, when the body is fetched in parts: the first of those
+    /// ahead, or, when none is (the prefetch budget was spent), one sent now. A part that
+    /// stopped short of the next one's start means the object changed.
     fn next_part(&mut self) -> Result<Option<Started>> {
         let Some(parts) = self.parts.as_mut() else {
             return Ok(None);
         };
-        let Some((start, next)) = parts.ahead.pop_front() else {
+        if parts.ahead.is_empty() && parts.plannable && parts.sent_end < parts.end {
+            parts.send(&self.handle, &self.target, None);
+        }
+        let Some(next) = parts.ahead.pop_front() else {
             return Ok(None);
         };
-        if start != self.position {
+        parts.current = next.lease;
+        if next.start != self.position {
             return Err(self.changed("a part ended short".into()));
         }
-        self.requested = Some(start..parts.end.min(start.saturating_add(parts.size)));
-        Ok(Some(next))
+        self.requested = Some(next.start..parts.end.min(next.start.saturating_add(parts.size)));
+        Ok(Some(next.started))
     }
 
     /// The error for a body whose object changed between two of its parts.
@@ -286,15 +311,19 @@ impl Body {
     }
 
     /// Up to `limit` bytes (all of the rest when `None`), as chunks in order, stopping early once
-    /// [`MAX_HELD`] bytes are held. Returns the chunks and whether it stopped early.
+    /// one part's worth is held. Returns the chunks and whether it stopped early.
     ///
-    /// Received chunks are buffers of the CRT's memory pool, which is limited: holding too many
-    /// would stop the CRT from fetching the parts we wait for.
+    /// Received chunks are buffers of the CRT's memory pool, shared by every stream of the
+    /// client: a reader holding parts while it waits for the next one can leave the pool without
+    /// room for it (two streams doing so on the smallest pool waited for each other until the
+    /// stall timeout). Past one part, [`PyGetObjectStream::read`] copies each into the result
+    /// as it comes.
     fn take(&mut self, limit: Option<usize>) -> Result<(Vec<Bytes>, bool)> {
         let mut held: Vec<Bytes> = Vec::new();
         let mut total = 0usize;
+        let most = self.handle.crt.read_part_size();
         while limit.is_none_or(|limit| total < limit) {
-            if total >= MAX_HELD {
+            if total >= most {
                 return Ok((held, true));
             }
             let Some(mut chunk) = self.next_chunk()? else { break };
@@ -397,9 +426,10 @@ impl PyGetObjectStream {
             (Some(range), _) if range.is_empty() => State::Finished,
             // Longer than one part, or of unknown length: one request per part (see [`Parts`]).
             (_, hinted) if hinted.is_none_or(|hinted| hinted - start > part) => {
-                // One part, as every later one. Its answer resolves at the headers, whose
-                // `Content-Range` tells the object's size: the parts after it go out then, while
-                // it streams, so a body of unknown length that fits one part takes one request.
+                // One part, as every later one. Its answer resolves once the part has arrived
+                // (the CRT gives the headers then), and its `Content-Range` tells the object's
+                // size: the other parts go out then. A body of unknown length that fits one part
+                // takes one request.
                 let first = start..start.saturating_add(part);
                 parts = Some(Parts {
                     size: part,
@@ -407,6 +437,7 @@ impl PyGetObjectStream {
                     end_known: false,
                     plannable: hinted.is_some(),
                     ahead: VecDeque::new(),
+                    current: None,
                     sent_end: first.end,
                     etag: None,
                     first: true,
@@ -494,9 +525,10 @@ impl PyGetObjectStream {
 
     /// Read up to `size` bytes (all of the rest when `size` is negative or None) as `bytes`.
     ///
-    /// Bytes are copied once, into the result. A read of more than 64 MiB allocates the result up
-    /// front instead of gathering the parts first: at the size the first response told (a body
-    /// longer than one part), or else the object's size from one HEAD request.
+    /// Bytes are copied once, into the result. A read of more than one part (`part_size`)
+    /// allocates the result up front instead of gathering the parts first: at the size the first
+    /// response told (a body longer than one part), or else the object's size from one HEAD
+    /// request.
     #[pyo3(signature = (size=None))]
     fn read<'py>(&self, py: Python<'py>, size: Option<i64>) -> PyResult<Bound<'py, PyBytes>> {
         let limit = size.and_then(|size| usize::try_from(size).ok());

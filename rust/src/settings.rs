@@ -278,6 +278,24 @@ impl Settings {
         }
     }
 
+    /// The size of the CRT's memory pool to ask for, when the CRT's own choice is too small.
+    ///
+    /// Every part a GET receives waits in the pool until it is read, and each stream fetches up
+    /// to `read_window` ahead. The CRT sizes the pool from the throughput target: 2 GiB from
+    /// 10 Gbps (the default target), but 256 MiB below 5 Gbps, of which 128 MiB are usable: one
+    /// stream left open after its first read fills that, and the next waits for room until its
+    /// stall timeout. The pool allocates as it is used, so a larger limit costs no memory until
+    /// streams need it. `AWS_CRT_S3_MEMORY_LIMIT_IN_MB` or `_IN_GIB`, when set, win (the CRT
+    /// reads them when no limit is given).
+    fn pool_limit(&self) -> Option<u64> {
+        const POOL_AT_DEFAULT_TARGET: u64 = 2 << 30;
+        const DEFAULT_TARGET_GBPS: f64 = 10.0;
+        let from_environment = ["AWS_CRT_S3_MEMORY_LIMIT_IN_MB", "AWS_CRT_S3_MEMORY_LIMIT_IN_GIB"]
+            .iter()
+            .any(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()));
+        (!from_environment && self.throughput_target_gbps < DEFAULT_TARGET_GBPS).then_some(POOL_AT_DEFAULT_TARGET)
+    }
+
     /// Build a CRT client that counts its requests into `metrics`. Slow (it starts the CRT's
     /// threads): call it with the GIL released.
     pub fn build(&self, metrics: &Arc<Metrics>) -> Result<S3CrtClient> {
@@ -325,6 +343,9 @@ impl Settings {
             .read_backpressure(true)
             .initial_read_window(self.read_window)
             .telemetry_callback(Arc::new(Telemetry(metrics.clone())));
+        if let Some(limit) = self.pool_limit() {
+            config = config.memory_limit_in_bytes(limit);
+        }
         if self.requester_pays {
             config = config.request_payer("requester");
         }

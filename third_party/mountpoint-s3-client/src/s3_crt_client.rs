@@ -425,6 +425,15 @@ impl S3CrtClient {
     pub fn event_loop_group(&self) -> EventLoopGroup {
         self.inner.event_loop_group.clone()
     }
+
+    /// s3torch: the bytes the CRT's default buffer pool may hand out (its memory limit less what
+    /// it keeps back for itself), or `None` with a custom pool.
+    pub fn buffer_pool_limit(&self) -> Option<u64> {
+        self.inner
+            .s3_client
+            .poll_default_buffer_pool_usage_stats()
+            .map(|stats| stats.mem_limit)
+    }
 }
 
 #[derive(Debug)]
