@@ -19,6 +19,8 @@ from support.server import put
 # Closed readers, writers and streams used again
 # ---------------------------------------------------------------------------------------------
 
+# Upload streams written to or closed after close() or abort(): see test_put.py.
+
 # test_reader.py covers read, readinto, seek, tell and readline; these are the rest.
 CLOSED_READER_CALLS: list[tuple[str, tuple[Any, ...], bool]] = [
     # (method, arguments, whether s3torch implements it, so its message names the object)
@@ -88,21 +90,6 @@ def test_a_closed_or_aborted_writer_refuses_writes_naming_the_object(
     assert closed.etag is not None
     keys = [o["Key"] for o in boto3_client.list_objects_v2(Bucket=bucket).get("Contents", [])]
     assert keys == ["closed"]
-
-
-def test_a_closed_or_aborted_upload_stream_refuses_writes_naming_the_object(
-    client: s3torch.S3Client, bucket: str
-) -> None:
-    closed = client.put_object_stream(bucket, "closed")
-    closed.write(b"done")
-    closed.close()
-    aborted = client.put_object_stream(bucket, "aborted")
-    aborted.abort()
-    for stream, state in ((closed, "already closed"), (aborted, "aborted")):
-        for call in (lambda s: s.write(b"x"), lambda s: s.close()):
-            with pytest.raises(ValueError, match=f"s3://{bucket}/.* was {state}"):
-                call(stream)
-        stream.abort()  # aborting again is harmless
 
 
 @pytest.mark.parametrize("call", ["read", "read(5)", "readinto"])

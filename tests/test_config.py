@@ -7,7 +7,7 @@ import dataclasses
 import math
 import pickle
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 
@@ -488,20 +488,30 @@ def _env(config_file: str, **variables: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(
-    ("argument", "environ", "expected"),
+    ("resolve", "variable"),
+    [(resolve_profile, "AWS_PROFILE"), (resolve_ca_bundle, "AWS_CA_BUNDLE")],
+    ids=["profile", "ca_bundle"],
+)
+@pytest.mark.parametrize(
+    ("argument", "value", "expected"),
     [
-        ("dev", {"AWS_PROFILE": "prod"}, "dev"),
-        (None, {"AWS_PROFILE": "prod"}, "prod"),
-        ("", {"AWS_PROFILE": "prod"}, "prod"),
-        (None, {"AWS_PROFILE": ""}, None),
-        (None, {}, None),
-        ("", {}, None),
+        ("from-argument", "from-variable", "from-argument"),
+        (None, "from-variable", "from-variable"),
+        ("", "from-variable", "from-variable"),
+        (None, "", None),
+        (None, None, None),  # None: the variable is not set
+        ("", None, None),
     ],
 )
-def test_resolve_profile(
-    argument: str | None, environ: dict[str, str], expected: str | None
+def test_resolve_takes_the_argument_then_the_variable_and_empty_is_unset(
+    resolve: Callable[[str | None, Mapping[str, str]], str | None],
+    variable: str,
+    argument: str | None,
+    value: str | None,
+    expected: str | None,
 ) -> None:
-    assert resolve_profile(argument, environ) == expected
+    environ = {} if value is None else {variable: value}
+    assert resolve(argument, environ) == expected
 
 
 @pytest.mark.parametrize(
@@ -703,22 +713,6 @@ def test_resolve_endpoint_raises_only_value_error(text: str) -> None:
     if result is not None:
         assert result.lower().startswith(("http://", "https://"))
         assert not result.endswith("/")
-
-
-@pytest.mark.parametrize(
-    ("argument", "environ", "expected"),
-    [
-        ("/arg.pem", {"AWS_CA_BUNDLE": "/env.pem"}, "/arg.pem"),
-        (None, {"AWS_CA_BUNDLE": "/env.pem"}, "/env.pem"),
-        ("", {"AWS_CA_BUNDLE": "/env.pem"}, "/env.pem"),
-        (None, {"AWS_CA_BUNDLE": ""}, None),
-        (None, {}, None),
-    ],
-)
-def test_resolve_ca_bundle(
-    argument: str | None, environ: dict[str, str], expected: str | None
-) -> None:
-    assert resolve_ca_bundle(argument, environ) == expected
 
 
 @pytest.mark.parametrize(

@@ -144,20 +144,12 @@ def test_range_edges(client: s3torch.S3Client, bucket: str) -> None:
     assert (stream.start, stream.end, stream.tell()) == (100, 200, 100)
 
 
+# A range that starts past the end is an S3InvalidRangeError: see test_bad_input_refusals.py.
 def test_range_with_end_before_start_is_a_value_error(
     client: s3torch.S3Client, bucket: str
 ) -> None:
     with pytest.raises(ValueError, match="before start"):
         client.get_object_stream(bucket, "obj", 10, 5)
-
-
-def test_range_starting_past_the_end_is_invalid_range(
-    client: s3torch.S3Client, bucket: str
-) -> None:
-    put(client, bucket, "obj", b"0123456789")
-    with pytest.raises(s3torch.S3InvalidRangeError) as caught:
-        client.get_object_stream(bucket, "obj", 20, 30).read()
-    assert caught.value.status == 416
 
 
 @settings(

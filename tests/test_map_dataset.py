@@ -36,13 +36,18 @@ def stored(s3_server: Any, module_client: s3torch.S3Client) -> Iterator[tuple[st
         yield name, keys
 
 
+def dataset_under(s3_server: Any, bucket: str, prefix: str, **options: Any) -> S3MapDataset:
+    """S3MapDataset.from_prefix over s3://bucket/prefix, reaching the test server."""
+    return S3MapDataset.from_prefix(
+        f"s3://{bucket}/{prefix}", **options, **dataset_settings(s3_server)
+    )
+
+
 def test_from_prefix_lists_in_key_order_and_reads_each_object(
     s3_server: Any, stored: tuple[str, list[str]]
 ) -> None:
     bucket, keys = stored
-    dataset = S3MapDataset.from_prefix(
-        f"s3://{bucket}/data/", transform=read_item, **dataset_settings(s3_server)
-    )
+    dataset = dataset_under(s3_server, bucket, "data/", transform=read_item)
     assert len(dataset) == COUNT
     assert [dataset[i] for i in range(COUNT)] == [(k, body(k)) for k in keys[:COUNT]]
     assert dataset[-1] == dataset[COUNT - 1]
@@ -52,7 +57,7 @@ def test_from_prefix_lists_in_key_order_and_reads_each_object(
 
 def test_default_transform_returns_a_reader(s3_server: Any, stored: tuple[str, list[str]]) -> None:
     bucket, _keys = stored
-    dataset = S3MapDataset.from_prefix(f"s3://{bucket}/other/", **dataset_settings(s3_server))
+    dataset = dataset_under(s3_server, bucket, "other/")
     reader = dataset[1]
     assert isinstance(reader, S3Reader)
     assert (reader.bucket, reader.key) == (bucket, "other/1.bin")
@@ -100,9 +105,7 @@ def test_an_empty_prefix_gives_an_empty_dataset(
     s3_server: Any, stored: tuple[str, list[str]]
 ) -> None:
     bucket, _ = stored
-    dataset = S3MapDataset.from_prefix(
-        f"s3://{bucket}/nothing-here/", **dataset_settings(s3_server)
-    )
+    dataset = dataset_under(s3_server, bucket, "nothing-here/")
     assert len(dataset) == 0
     with pytest.raises(IndexError, match="out of range for 0 objects"):
         dataset[0]
@@ -110,7 +113,7 @@ def test_an_empty_prefix_gives_an_empty_dataset(
 
 def test_indexing_errors(s3_server: Any, stored: tuple[str, list[str]]) -> None:
     bucket, _ = stored
-    dataset = S3MapDataset.from_prefix(f"s3://{bucket}/other/", **dataset_settings(s3_server))
+    dataset = dataset_under(s3_server, bucket, "other/")
     with pytest.raises(IndexError, match="index 3 is out of range for 3"):
         dataset[3]
     with pytest.raises(IndexError):
@@ -171,19 +174,26 @@ class Recorder(GetRecorder):
         return reader.read()
 
 
+def recorded_dataset(s3_server: Any, bucket: str, **prefetch: int) -> tuple[Recorder, S3MapDataset]:
+    """A dataset over "data/" and the recorder of its GETs and transforms, in order."""
+    recorder = Recorder()
+    dataset = dataset_under(
+        s3_server,
+        bucket,
+        "data/",
+        transform=recorder.transform,
+        reader_constructor=recorder,
+        **prefetch,
+    )
+    return recorder, dataset
+
+
 @pytest.mark.parametrize(("limit", "ahead"), [(64, 5), (2, 2), (0, 0)])
 def test_getitems_starts_the_batch_gets_before_transforming(
     s3_server: Any, stored: tuple[str, list[str]], limit: int, ahead: int
 ) -> None:
     bucket, keys = stored
-    recorder = Recorder()
-    dataset = S3MapDataset.from_prefix(
-        f"s3://{bucket}/data/",
-        transform=recorder.transform,
-        reader_constructor=recorder,
-        prefetch_objects=limit,
-        **dataset_settings(s3_server),
-    )
+    recorder, dataset = recorded_dataset(s3_server, bucket, prefetch_objects=limit)
     indices = [7, 3, 11, 0, 19, 2]
     assert dataset.__getitems__(indices) == [body(keys[i]) for i in indices]
     events = recorder.events
@@ -196,16 +206,9 @@ def test_getitems_starts_the_batch_gets_before_transforming(
 
 def test_getitems_respects_the_byte_bound(s3_server: Any, stored: tuple[str, list[str]]) -> None:
     bucket, keys = stored
-    recorder = Recorder()
     sizes = {k: len(body(k)) for k in keys}
     budget = 2000
-    dataset = S3MapDataset.from_prefix(
-        f"s3://{bucket}/data/",
-        transform=recorder.transform,
-        reader_constructor=recorder,
-        prefetch_bytes=budget,
-        **dataset_settings(s3_server),
-    )
+    recorder, dataset = recorded_dataset(s3_server, bucket, prefetch_bytes=budget)
     dataset.__getitems__(list(range(COUNT)))
     waiting: list[str] = []
     started = False
@@ -224,9 +227,7 @@ def test_dataloader_batches_through_getitems_with_a_distributed_sampler(
     s3_server: Any, stored: tuple[str, list[str]]
 ) -> None:
     bucket, keys = stored
-    dataset = S3MapDataset.from_prefix(
-        f"s3://{bucket}/data/", transform=read_item, **dataset_settings(s3_server)
-    )
+    dataset = dataset_under(s3_server, bucket, "data/", transform=read_item)
     seen: list[str] = []
     for rank in range(2):
         sampler = torch.utils.data.DistributedSampler(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import array
 import hashlib
 import os
+import re
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,11 @@ PART = 5 * 1024 * 1024
 
 def no_pending_uploads(boto3_client: Any, bucket: str) -> bool:
     return not boto3_client.list_multipart_uploads(Bucket=bucket).get("Uploads")
+
+
+def refusal(bucket: str, key: str, why: str) -> str:
+    """The pattern of the ValueError a finished upload raises: it names the object and why."""
+    return re.escape(f"I/O operation on closed stream: the upload of s3://{bucket}/{key} {why}")
 
 
 def test_write_accepts_any_bytes_like_and_returns_its_length(
@@ -80,7 +86,9 @@ def test_nothing_is_visible_before_close(client: s3torch.S3Client, bucket: str) 
     assert client.head_object(bucket, "pending").size == 2 * PART
 
 
-@pytest.mark.parametrize("size", [10, 3 * PART], ids=["single-put", "multipart"])
+@pytest.mark.parametrize(
+    "size", [0, 10, 3 * PART], ids=["nothing-written", "single-put", "multipart"]
+)
 def test_abort_creates_nothing_and_keeps_the_previous_object(
     client: s3torch.S3Client, bucket: str, boto3_client: Any, size: int
 ) -> None:
@@ -95,10 +103,12 @@ def test_abort_creates_nothing_and_keeps_the_previous_object(
     assert stream.closed
     assert client.get_object_stream(bucket, "ckpt").read() == previous
     assert no_pending_uploads(boto3_client, bucket)
-    with pytest.raises(ValueError, match="closed stream"):
+    with pytest.raises(ValueError, match=refusal(bucket, "ckpt", "was aborted")):
         stream.write(b"more")
-    with pytest.raises(ValueError, match="aborted"):
+    with pytest.raises(ValueError, match=refusal(bucket, "ckpt", "was aborted")):
         stream.close()
+    stream.abort()  # aborting again is harmless
+    assert client.get_object_stream(bucket, "ckpt").read() == previous
 
 
 def test_dropping_an_unclosed_upload_aborts_it(
@@ -118,16 +128,16 @@ def test_dropping_an_unclosed_upload_aborts_it(
     assert no_pending_uploads(boto3_client, bucket)
 
 
-def test_close_twice_and_write_after_close_are_value_errors(
+def test_close_twice_and_write_after_close_are_value_errors_naming_the_object(
     client: s3torch.S3Client, bucket: str
 ) -> None:
     stream = client.put_object_stream(bucket, "k")
     stream.write(b"x")
     stream.close()
     assert stream.closed
-    with pytest.raises(ValueError, match="closed stream"):
+    with pytest.raises(ValueError, match=refusal(bucket, "k", "was already closed")):
         stream.write(b"y")
-    with pytest.raises(ValueError, match="already closed"):
+    with pytest.raises(ValueError, match=refusal(bucket, "k", "was already closed")):
         stream.close()
     stream.abort()  # aborting a finished upload does nothing
     assert client.get_object_stream(bucket, "k").read() == b"x"

@@ -57,6 +57,14 @@ class Counting:
         return SequentialS3Reader(self.bucket, self.key, self.info, self.get_stream)
 
 
+@pytest.fixture
+def small(objects: Any, module_client: Any) -> tuple[Counting, SequentialS3Reader, bytes]:
+    """A sequential reader of the "small" object, its requests counted, and the object's bytes."""
+    bucket, contents = objects
+    counting = Counting(module_client, bucket, "small")
+    return counting, counting.sequential_reader(), contents["small"]
+
+
 CONSTRUCTORS = {
     "sequential": S3ReaderConstructor.sequential(),
     "sequential-nohistory": lambda **kw: SequentialS3Reader(**kw, history_size=0),
@@ -193,30 +201,22 @@ def test_seek_from_end_uses_known_size_without_head(objects: Any, module_client:
     assert counting.heads == 0
 
 
-def test_sequential_reader_asks_for_size_once_when_unknown(
-    objects: Any, module_client: Any
-) -> None:
-    bucket, contents = objects
-    counting = Counting(module_client, bucket, "small")
-    reader = counting.sequential_reader()
+def test_sequential_reader_asks_for_size_once_when_unknown(small: Any) -> None:
+    counting, reader, data = small
     reader.seek(-3, io.SEEK_END)
     reader.seek(-4, io.SEEK_END)
-    assert reader.read() == contents["small"][-4:]
+    assert reader.read() == data[-4:]
     assert counting.heads == 1
 
 
-def test_sequential_reader_looks_back_without_new_requests(
-    objects: Any, module_client: Any
-) -> None:
+def test_sequential_reader_looks_back_without_new_requests(small: Any) -> None:
     """The parser pattern (read a header, seek back, read all) costs one GET."""
-    bucket, contents = objects
-    counting = Counting(module_client, bucket, "small")
-    reader = counting.sequential_reader()
-    assert reader.read(16) == contents["small"][:16]
+    counting, reader, data = small
+    assert reader.read(16) == data[:16]
     reader.seek(0)
-    assert reader.read() == contents["small"]
+    assert reader.read() == data
     reader.seek(5)
-    assert reader.read(10) == contents["small"][5:15]
+    assert reader.read(10) == data[5:15]
     assert counting.gets == [(None, None)]
     assert counting.heads == 0
 
@@ -261,15 +261,11 @@ def test_torch_load_makes_few_requests(client: Any, bucket: str) -> None:
     assert counting.gets[0] == (None, None)
 
 
-def test_sequential_reader_prefetch_sends_get_before_first_read(
-    objects: Any, module_client: Any
-) -> None:
-    bucket, contents = objects
-    counting = Counting(module_client, bucket, "small")
-    reader = counting.sequential_reader()
+def test_sequential_reader_prefetch_sends_get_before_first_read(small: Any) -> None:
+    counting, reader, data = small
     reader.prefetch()
     assert counting.gets == [(None, None)]
-    assert reader.read() == contents["small"]
+    assert reader.read() == data
     assert counting.gets == [(None, None)]
 
 
