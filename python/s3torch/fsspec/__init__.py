@@ -26,10 +26,10 @@ except ImportError as missing:
 # The submodules import fsspec themselves: only after the check above says it is there.
 from ._files import S3TorchReadFile as S3TorchReadFile
 from ._files import S3TorchWriteFile as S3TorchWriteFile
-from ._filesystem import DEFAULT_BLOCK_SIZE as DEFAULT_BLOCK_SIZE
-from ._filesystem import DEFAULT_MAX_CONCURRENCY as DEFAULT_MAX_CONCURRENCY
-from ._filesystem import PROTOCOLS as PROTOCOLS
 from ._filesystem import S3TorchFileSystem
+from ._options import DEFAULT_BLOCK_SIZE as DEFAULT_BLOCK_SIZE
+from ._options import DEFAULT_MAX_CONCURRENCY as DEFAULT_MAX_CONCURRENCY
+from ._paths import PROTOCOLS as PROTOCOLS
 
 __all__ = ["S3TorchFileSystem", "register"]
 

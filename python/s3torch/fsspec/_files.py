@@ -1,6 +1,6 @@
-"""The file objects of :class:`~s3torch.fsspec.S3TorchFileSystem`: one open for reading
-(ranged GETs under fsspec's caches), one open for writing (a streaming upload that is aborted
-when the code writing it fails)."""
+"""The file objects of :class:`~s3torch.fsspec.S3TorchFileSystem` and how ``open`` makes them:
+one open for reading (ranged GETs under fsspec's caches), one open for writing (a streaming
+upload that is aborted when the code writing it fails)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from fsspec.spec import AbstractBufferedFile  # type: ignore[import-untyped]
 
 from ..s3writer import S3Writer
+from ._paths import join
 
 if TYPE_CHECKING:
     from ._filesystem import S3TorchFileSystem
@@ -188,3 +189,59 @@ class S3TorchWriteFile(S3Writer):
     @property
     def name(self) -> str:
         return self.path
+
+
+# The modes files open with, and the binary mode each one is.
+_MODES = {"r": "rb", "rb": "rb", "rt": "rb", "w": "wb", "wb": "wb", "wt": "wb"}
+_EXCLUSIVE_MODES = {"x": "xb", "xb": "xb", "xt": "xb"}  # write a new object
+
+
+def binary_mode(path: str, mode: Any) -> str:
+    """The binary mode (``"rb"``, ``"wb"`` or ``"xb"``) that ``mode`` opens ``path`` with.
+
+    Raises:
+        TypeError: ``mode`` is not a str; ValueError: a mode files do not open with.
+    """
+    if not isinstance(mode, str):
+        raise TypeError(f"mode must be a str, not {type(mode).__name__}")
+    binary = _MODES.get(mode) or _EXCLUSIVE_MODES.get(mode)
+    if binary is None:
+        raise ValueError(
+            f"unsupported mode {mode!r} for {path!r}: S3TorchFileSystem opens files with "
+            "'rb'/'r' (read), 'wb'/'w' (write) or 'xb'/'x' (write a new object)"
+        )
+    return binary
+
+
+def open_file(
+    fs: S3TorchFileSystem,
+    path: str,
+    mode: str,
+    block_size: int | None,
+    autocommit: bool,
+    cache_options: dict[str, Any] | None,
+    kwargs: dict[str, Any],
+) -> S3TorchReadFile | S3TorchWriteFile:
+    """The file object of ``path`` open in ``mode`` (fsspec's ``open`` has made it binary and
+    puts a text wrapper around the file where it was not)."""
+    binary = binary_mode(path, mode)
+    bucket, key = fs._split(path)
+    if not key:
+        raise IsADirectoryError(f"{path!r} is a bucket, not a file")
+    if binary == "rb":
+        entry = fs.info(path)
+        if entry["type"] != "file":
+            raise IsADirectoryError(f"{path!r} is a directory, not a file")
+        return S3TorchReadFile(
+            fs,
+            join(bucket, key),
+            block_size=block_size if block_size is not None else fs.default_block_size,
+            cache_type=kwargs.pop("cache_type", fs.default_cache_type),
+            cache_options=cache_options,
+            size=entry["size"],
+            details=entry,
+        )
+    if binary == "xb" and fs.exists(path):
+        raise FileExistsError(f"{path!r} already exists (mode {mode!r} writes a new object)")
+    storage_class = kwargs.pop("storage_class", None)
+    return S3TorchWriteFile(fs, join(bucket, key), storage_class, autocommit)

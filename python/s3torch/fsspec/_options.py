@@ -1,4 +1,5 @@
-"""How :class:`~s3torch.fsspec.S3TorchFileSystem` turns fsspec storage options into a client.
+"""How :class:`~s3torch.fsspec.S3TorchFileSystem` checks its storage options and turns them
+into a client.
 
 The options users pass to s3fs (``endpoint_url``, ``key``/``secret``/``token``, ``anon``,
 ``client_kwargs``...) map onto an :class:`s3torch.S3Client` and its
@@ -12,15 +13,66 @@ import dataclasses
 import hashlib
 from typing import Any
 
+import fsspec  # type: ignore[import-untyped]
 from fsspec.spec import AbstractFileSystem  # type: ignore[import-untyped]
 
+from .._checks import check_int
 from .._client import S3Client
 from .._config import S3ClientConfig
+
+DEFAULT_BLOCK_SIZE = 32 * 1024 * 1024
+"""Read-ahead of files opened for reading: a read that misses the buffer fetches this much.
+
+Large enough that a Parquet footer costs one request and that the column chunks of a row group
+(tens of MiB) usually share one; the native client splits a large ranged GET into parts in
+flight at once, so a big read-ahead costs little more time than a small one."""
+
+DEFAULT_MAX_CONCURRENCY = 64
+"""GETs that ``cat`` and ``cat_ranges`` keep in flight at once."""
 
 # Options of fsspec's own base class. The listing cache ones mean nothing here (listings are
 # never cached, so every call sees the store as it is) and are accepted only so that code
 # written for s3fs keeps working.
 _FSSPEC_OPTIONS = frozenset({"use_listings_cache", "listings_expiry_time", "max_paths"})
+
+
+def _base_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The options left for fsspec's base class once the filesystem took its own: only those of
+    ``_FSSPEC_OPTIONS`` may be."""
+    options = dict(options)
+    if options.pop("asynchronous", False):
+        raise ValueError(
+            "asynchronous=True is not supported: S3TorchFileSystem is synchronous (its "
+            "concurrency is inside the native client)"
+        )
+    unknown = sorted(set(options) - _FSSPEC_OPTIONS)
+    if unknown:
+        raise TypeError(
+            f"S3TorchFileSystem got unknown storage option(s) {unknown}; see "
+            "help(s3torch.fsspec.S3TorchFileSystem) for the options it understands"
+        )
+    return options
+
+
+def _check_settings(
+    default_block_size: Any, default_cache_type: Any, max_concurrency: Any
+) -> dict[str, Any]:
+    """The filesystem's own settings, checked: what a pickle carries besides the client."""
+    default_block_size = check_int("default_block_size", default_block_size, minimum=1)
+    if not isinstance(default_cache_type, str):
+        raise TypeError(
+            f"default_cache_type must be a str, not {type(default_cache_type).__name__}"
+        )
+    if default_cache_type not in fsspec.caching.caches:
+        raise ValueError(
+            f"default_cache_type={default_cache_type!r} is not an fsspec cache: "
+            f"one of {sorted(name for name in fsspec.caching.caches if name)}"
+        )
+    return {
+        "default_block_size": default_block_size,
+        "default_cache_type": default_cache_type,
+        "max_concurrency": check_int("max_concurrency", max_concurrency, minimum=1),
+    }
 
 
 def _build_client(
