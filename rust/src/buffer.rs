@@ -5,8 +5,8 @@
 //! other direction: any contiguous Python buffer (bytes, bytearray, memoryview, numpy array, a
 //! CPU tensor's `.numpy()` view), read or filled in place.
 //!
-//! Most of the crate's `unsafe` code is here (the other block is in `pybytes.rs`); each block
-//! says why it is sound.
+//! Most of the crate's `unsafe` code is here (the other blocks, a new `bytes` and `madvise`,
+//! are in `pybytes.rs`); each block says why it is sound.
 #![allow(unsafe_code)]
 
 use crate::fork::ForkGuard;

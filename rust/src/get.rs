@@ -5,7 +5,7 @@ use crate::errors::{Error, ErrorKind, Result, Target};
 use crate::fork::ProcessLocal;
 use crate::handle::{Handle, Lease};
 use crate::inflight::InFlight;
-use crate::pybytes::bytes_filled;
+use crate::pybytes::{bytes_filled, prefaulted};
 use crate::wait;
 use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
@@ -547,7 +547,7 @@ impl PyGetObjectStream {
             let (head, tail) = out.split_at_mut(held_len);
             py.detach(|| copy_chunks(&held, head));
             drop(held);
-            filled = self.body.with(py, |body| body.fill(tail))?;
+            filled = prefaulted(tail, |tail| self.body.with(py, |body| body.fill(tail)))?;
             Ok(())
         })?;
         let mut total = held_len + filled;
