@@ -56,7 +56,8 @@ pub fn prefaulted<R>(out: &mut [u8], write: impl FnOnce(&mut [u8]) -> R) -> R {
     let (start, end) = (out.as_ptr() as usize, out.as_ptr() as usize + out.len());
     let stop = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|scope| {
-        scope.spawn(|| {
+        // Without a thread (the process is at its limit) the copy simply takes the faults.
+        let _ = std::thread::Builder::new().spawn_scoped(scope, || {
             let page = 4096;
             let mut at = start.div_ceil(page) * page;
             while at < end && !stop.load(std::sync::atomic::Ordering::Relaxed) {
