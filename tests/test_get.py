@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -15,6 +17,7 @@ from hypothesis import strategies as st
 import s3torch
 from s3torch import _core
 from s3torch._settings import ClientSettings
+from support.faults import FaultRig, journal_tail
 from support.server import ServerInfo, put
 
 PART = 5 * 1024 * 1024
@@ -178,6 +181,29 @@ def ranged_object(s3_server, module_client: s3torch.S3Client) -> Iterator[tuple[
     put(module_client, bucket, "ranged", content)
     yield bucket, "ranged", content
     s3_server.delete_bucket(bucket)
+
+
+def test_a_slow_first_part_of_unknown_size_lets_the_other_parts_go_out_first(
+    rig: FaultRig,
+) -> None:
+    """The first part of an object of unknown size tells its size only once it has arrived
+    whole; when it is slow, one HEAD learns the size and the other parts are sent meanwhile."""
+    content = os.urandom(3 * PART + 1000)
+    put(rig.client, rig.bucket, "slow-first", content)
+    rig.proxy.configure({}, stall_s=3600.0)
+    rig.proxy.fail_next("stall", "GetObject", where="bytes=0-")
+    stream = rig.via(part_size=PART).get_object_stream(rig.bucket, "slow-first")
+    read: list[bytes] = []
+    reader = threading.Thread(target=lambda: read.append(stream.read()))
+    reader.start()
+    deadline = time.monotonic() + 30
+    while rig.proxy.requests().get("GetObject", 0) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    while_held = rig.proxy.requests()
+    rig.proxy.release_stalls()
+    reader.join(60)
+    assert while_held == {"GetObject": 4, "HeadObject": 1}, journal_tail(rig.proxy)
+    assert read == [content]
 
 
 def test_close_stops_the_stream(client: s3torch.S3Client, bucket: str) -> None:

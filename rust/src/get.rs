@@ -6,8 +6,9 @@ use crate::fork::ProcessLocal;
 use crate::handle::{Handle, Lease};
 use crate::inflight::InFlight;
 use crate::pybytes::{bytes_filled, prefaulted};
-use crate::wait;
+use crate::wait::{self, Interrupted};
 use bytes::Bytes;
+use futures::future::Either;
 use futures::{FutureExt, StreamExt};
 use mountpoint_s3_client::error::{GetObjectError, ObjectClientError};
 use mountpoint_s3_client::types::{
@@ -18,8 +19,15 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use std::collections::VecDeque;
 use std::ops::Range;
+use std::time::{Duration, Instant};
 
-type Started = InFlight<std::result::Result<S3GetObjectResponse, ObjectClientError<GetObjectError, S3RequestError>>>;
+type StartedOutput = std::result::Result<S3GetObjectResponse, ObjectClientError<GetObjectError, S3RequestError>>;
+type Started = InFlight<StartedOutput>;
+
+/// How long the first part of a body of unknown length may take before its size is asked for
+/// alongside (see [`Body::wait_started`]). On loopback an 8 MiB part takes about 10 ms; through
+/// the `--net s3` proxy (50 MiB/s a connection, 25 ms to the first byte) about 200.
+const SIZE_PROBE_AFTER: Duration = Duration::from_millis(50);
 
 enum State {
     /// The request is on the wire; its headers have not been waited for yet.
@@ -37,8 +45,8 @@ enum State {
 /// is known and it falls within `read_window` of the reader, so memory stays bounded by the window
 /// as before. With a range or a size hint the end is known at once and every part goes out
 /// together. Without either, it comes from the first response's `Content-Range`, which the CRT
-/// hands over only once that part has arrived whole: the first 8 MiB still stream alone (about
-/// 220 ms of one connection through the `--net s3` proxy).
+/// hands over only once that part has arrived whole (about 220 ms for 8 MiB through the
+/// `--net s3` proxy), or from a HEAD sent when that part is slow (see [`Body::wait_started`]).
 struct Parts {
     /// Bytes per request.
     size: u64,
@@ -55,7 +63,8 @@ struct Parts {
     current: Option<Lease>,
     /// End of the last range sent.
     sent_end: u64,
-    /// The first response's entity tag: every later part must come from the same object.
+    /// The entity tag of the first response, or of a HEAD answered before it: every part must
+    /// come from that object.
     etag: Option<ETag>,
     /// Whether the request on the wire is the first one (its answer tells the object's size).
     first: bool,
@@ -129,7 +138,7 @@ impl Body {
             match std::mem::replace(&mut self.state, State::Finished) {
                 State::Finished => return Ok(None),
                 State::Starting(started) => {
-                    let outcome = started.wait(&self.handle.limits);
+                    let outcome = self.wait_started(started);
                     match self.handle.settle("GetObject", &self.target, outcome) {
                         Ok(response) => {
                             self.check_part(&response)?;
@@ -231,7 +240,16 @@ impl Body {
             return mismatch.map_or(Ok(()), |how| Err(self.changed(how)));
         }
         parts.first = false;
-        parts.etag = response.etag();
+        let etag = response.etag();
+        // A HEAD sent while this part was on its way (see [`Body::wait_started`]) may have
+        // planned the other parts already: they must be of the object this part is of.
+        if let (Some(head), Some(now)) = (&parts.etag, &etag) {
+            if head.as_str() != now.as_str() {
+                let how = format!("entity tag {} then {}", head.as_str(), now.as_str());
+                return Err(self.changed(how));
+            }
+        }
+        parts.etag = etag;
         match response.object_size() {
             Some(size) => {
                 parts.end = self.want_end.min(size);
@@ -244,14 +262,68 @@ impl Body {
                 parts.sent_end = parts.sent_end.min(parts.end);
             }
             None => {
-                // No size to plan by: the rest goes as one request once this one ends.
-                if parts.sent_end < self.want_end {
-                    self.provisional_end = Some(parts.sent_end);
+                // No size to plan by: the rest goes as one request once this one ends (parts
+                // sent on a HEAD's size are dropped, and so cancelled).
+                let first_end = self.requested.as_ref().map_or(parts.sent_end, |first| first.end);
+                if first_end < self.want_end {
+                    self.provisional_end = Some(first_end);
                 }
                 self.parts = None;
             }
         }
         Ok(())
+    }
+
+    /// Wait for the request on the wire (what [`InFlight::wait`] returns).
+    ///
+    /// The first part of a body of unknown length tells the object's size only once it has
+    /// arrived whole (the CRT hands over its headers then): on a link like S3's, 8 MiB take
+    /// 100-200 ms, during which the other parts could already be on their way. So when that
+    /// part is still not there after [`SIZE_PROBE_AFTER`], one HEAD asks for the size, and the
+    /// other parts go out as soon as it answers. A small object, or any on a fast link, has
+    /// arrived by then and costs no HEAD; a HEAD that fails or comes second changes nothing.
+    fn wait_started(&mut self, started: Started) -> std::result::Result<StartedOutput, Interrupted> {
+        let limits = self.handle.limits.clone();
+        if !self.parts.as_ref().is_some_and(|parts| parts.first && !parts.plannable) {
+            return started.wait(&limits);
+        }
+        let started = match started.wait_until(&limits, Instant::now() + SIZE_PROBE_AFTER)? {
+            Ok(outcome) => return Ok(outcome),
+            Err(started) => started,
+        };
+        let (crt, bucket, key) = (
+            self.handle.crt.clone(),
+            self.target.bucket.clone(),
+            self.target.key.clone(),
+        );
+        let head = InFlight::start(async move {
+            crt.head_object(&bucket, key.as_deref().unwrap_or_default(), &HeadObjectParams::new())
+                .await
+        });
+        match started.race(head, &limits)? {
+            // The part came first; dropping the HEAD cancels it.
+            Either::Left((outcome, _head)) => Ok(outcome),
+            Either::Right((head, started)) => {
+                if let Ok(head) = head {
+                    self.plan(head.size, head.etag);
+                }
+                started.wait(&limits)
+            }
+        }
+    }
+
+    /// Plan the parts by the object's size and entity tag, learned while the first part is on
+    /// its way, and send those the window and the prefetch budget allow.
+    fn plan(&mut self, size: u64, etag: ETag) {
+        let Some(parts) = self.parts.as_mut() else {
+            return;
+        };
+        parts.end = self.want_end.min(size);
+        parts.end_known = true;
+        parts.plannable = true;
+        parts.etag = Some(etag);
+        parts.sent_end = parts.sent_end.min(parts.end);
+        self.send_parts();
     }
 
     /// Send the parts that start within `read_window` of the reader, up to the end of the body,

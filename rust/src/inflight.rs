@@ -7,11 +7,16 @@
 //! executor of our own.
 
 use crate::wait::{self, Interrupted, Limits};
+use futures::future::{select, Either};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// What [`InFlight::race`] returns: the first result, with the other request still in flight.
+pub type Raced<T, U> = Either<(T, InFlight<U>), (U, InFlight<T>)>;
 
 pub enum InFlight<T> {
     Pending(BoxFuture<T>),
@@ -37,6 +42,38 @@ impl<T> InFlight<T> {
             Self::Pending(future) => wait::block_on(future, limits),
         }
     }
+
+    /// As [`InFlight::wait`], but only until `until`: then the request, still in flight, comes
+    /// back as `Err`.
+    pub fn wait_until(self, limits: &Limits, until: Instant) -> Result<Result<T, Self>, Interrupted> {
+        match self {
+            Self::Ready(value) => Ok(Ok(value)),
+            Self::Pending(mut future) => match wait::block_on_until(future.as_mut(), limits, Some(until))? {
+                Some(value) => Ok(Ok(value)),
+                None => Ok(Err(Self::Pending(future))),
+            },
+        }
+    }
+}
+
+impl<T: Send + 'static> InFlight<T> {
+    /// Block until this request or `other` has finished, as [`InFlight::wait`] does: the first
+    /// result, and the other request, still in flight.
+    pub fn race<U: Send + 'static>(self, other: InFlight<U>, limits: &Limits) -> Result<Raced<T, U>, Interrupted> {
+        Ok(
+            match wait::block_on(select(self.into_future(), other.into_future()), limits)? {
+                Either::Left((value, other)) => Either::Left((value, InFlight::Pending(other))),
+                Either::Right((value, this)) => Either::Right((value, Self::Pending(this))),
+            },
+        )
+    }
+
+    fn into_future(self) -> BoxFuture<T> {
+        match self {
+            Self::Ready(value) => Box::pin(futures::future::ready(value)),
+            Self::Pending(future) => future,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -58,6 +95,29 @@ mod tests {
         assert!(started.load(Ordering::SeqCst), "the first poll must happen in start()");
         std::thread::spawn(move || tx.send(41));
         assert_eq!(inflight.wait(&Limits::default()), Ok(42));
+    }
+
+    #[test]
+    fn wait_until_gives_back_a_request_not_done_in_time_and_race_returns_the_first_done() {
+        let (tx, rx) = oneshot::channel::<u32>();
+        let slow = InFlight::start(async move { rx.await.unwrap_or(0) });
+        let until = Instant::now() + std::time::Duration::from_millis(20);
+        let Ok(Err(slow)) = slow.wait_until(&Limits::default(), until) else {
+            panic!("the request was not done, and must come back");
+        };
+        assert!(Instant::now() >= until);
+        let (tx2, rx2) = oneshot::channel::<&str>();
+        let other = InFlight::start(async move { rx2.await.unwrap_or("") });
+        std::thread::spawn(move || tx2.send("other"));
+        let Ok(Either::Right(("other", slow))) = slow.race(other, &Limits::default()) else {
+            panic!("the other request finished first");
+        };
+        std::thread::spawn(move || tx.send(5));
+        let until = Instant::now() + std::time::Duration::from_secs(10);
+        assert_eq!(
+            slow.wait_until(&Limits::default(), until).ok().and_then(Result::ok),
+            Some(5)
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! each case the caller drops the future, which cancels the request, and reports why.
 
 use std::future::Future;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
@@ -109,25 +109,42 @@ impl Wake for Unpark {
 
 /// Run `future` to completion on this thread, or give up as `limits` say.
 pub fn block_on<F: Future>(future: F, limits: &Limits) -> Result<F::Output, Interrupted> {
+    let mut future = pin!(future);
+    // Without a time to stop at, the wait ends only with the future or an interruption.
+    block_on_until(future.as_mut(), limits, None)?.ok_or(Interrupted::Stalled)
+}
+
+/// As [`block_on`], but give up at `until` as well: `Ok(None)` then, and `future` (polled by
+/// reference) can be waited for again.
+pub fn block_on_until<F: Future + Unpin>(
+    mut future: F,
+    limits: &Limits,
+    until: Option<Instant>,
+) -> Result<Option<F::Output>, Interrupted> {
     let deadline = limits.stall.and_then(|limit| Instant::now().checked_add(limit));
     let waker = Waker::from(Arc::new(Unpark(thread::current())));
     let mut context = Context::from_waker(&waker);
-    let mut future = pin!(future);
     let started = now();
     loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
-            return Ok(output);
+        if let Poll::Ready(output) = Pin::new(&mut future).poll(&mut context) {
+            return Ok(Some(output));
         }
         if let Some(interruption) = limits.interruption(started) {
             return Err(interruption);
         }
         let now = Instant::now();
+        if until.is_some_and(|until| now >= until) {
+            return Ok(None);
+        }
         let mut wake_at = now + WATCH_INTERVAL;
         if let Some(deadline) = deadline {
             if now >= deadline {
                 return Err(Interrupted::Stalled);
             }
             wake_at = wake_at.min(deadline);
+        }
+        if let Some(until) = until {
+            wake_at = wake_at.min(until);
         }
         // Wakes early on unpark (or spuriously); the loop polls again either way.
         thread::park_timeout(wake_at - now);
