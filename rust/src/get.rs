@@ -81,6 +81,19 @@ struct Ahead {
 }
 
 impl Parts {
+    /// The body ends at `end`, as the object's size (from a response) says: parts may be sent
+    /// up to there, and none past it.
+    fn end_at(&mut self, end: u64) {
+        self.end = end;
+        self.end_known = true;
+        self.plannable = true;
+        // Parts sent on a hint past the object's end would only be refused.
+        while self.ahead.back().is_some_and(|ahead| ahead.start >= end) {
+            self.ahead.pop_back();
+        }
+        self.sent_end = self.sent_end.min(end);
+    }
+
     /// Request the part at `sent_end`, holding `lease` until it has been read.
     fn send(&mut self, handle: &Handle, target: &Target, lease: Option<Lease>) {
         let range = self.sent_end..self.end.min(self.sent_end.saturating_add(self.size));
@@ -251,16 +264,7 @@ impl Body {
         }
         parts.etag = etag;
         match response.object_size() {
-            Some(size) => {
-                parts.end = self.want_end.min(size);
-                parts.end_known = true;
-                parts.plannable = true;
-                // Parts sent on a hint past the object's end would only be refused.
-                while parts.ahead.back().is_some_and(|ahead| ahead.start >= parts.end) {
-                    parts.ahead.pop_back();
-                }
-                parts.sent_end = parts.sent_end.min(parts.end);
-            }
+            Some(size) => parts.end_at(self.want_end.min(size)),
             None => {
                 // No size to plan by: the rest goes as one request once this one ends (parts
                 // sent on a HEAD's size are dropped, and so cancelled).
@@ -318,11 +322,8 @@ impl Body {
         let Some(parts) = self.parts.as_mut() else {
             return;
         };
-        parts.end = self.want_end.min(size);
-        parts.end_known = true;
-        parts.plannable = true;
+        parts.end_at(self.want_end.min(size));
         parts.etag = Some(etag);
-        parts.sent_end = parts.sent_end.min(parts.end);
         self.send_parts();
     }
 
