@@ -41,8 +41,8 @@ pub fn bytes_filled<'py>(
 /// while `write` runs; returns what `write` returns.
 ///
 /// A fresh result of a large read is memory no one has touched, and each first write to one of
-/// its pages traps into the kernel, which zeroes the page (about 0.8 ms a MiB here: as long as
-/// the copy itself, ten times over). When that happens in the thread that copies parts out of
+/// its pages traps into the kernel, which zeroes the page (about 0.8 ms a MiB here, ten times
+/// the copy into pages already mapped). When that happens in the thread that copies parts out of
 /// the CRT's buffers, the parts leave the pool, and the next ones are sent, only that much later.
 /// `MADV_POPULATE_WRITE` (Linux 5.14) does the same faulting in one call a step, here on another
 /// thread, without touching the bytes: the copy then finds the pages mapped. Where the kernel
