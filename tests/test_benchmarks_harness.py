@@ -6,7 +6,10 @@ seconds; the benchmarks themselves are run by ``make bench``.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import io
+import os
 import socket
 import sys
 import tarfile
@@ -392,6 +395,58 @@ def test_the_bandwidth_cap_holds_a_connection_to_its_rate(shaped: DelayProxy) ->
     # Both ways are capped but pipelined: 5 MiB at 10 MiB/s is 0.5 s, plus a round trip and
     # the first-byte delay; far less than two transfers one after the other.
     assert 0.45 <= elapsed < 0.9
+
+
+class _PipeEnd:
+    """A pipe end standing in for a socket: the proxy's directions only need ``fileno()``."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def fileno(self) -> int:
+        return self.fd
+
+
+def test_a_response_longer_than_the_pipe_keeps_the_link_busy() -> None:
+    # One direction as --net s3 shapes it (50 MiB/s, 5 ms, 15 ms to the first byte), run on a
+    # clock of its own: the sender always has more ready, and each piece is passed on when due.
+    # 8 MiB should be done when the link has carried them: 15 ms + 160 ms + 5 ms. Were each
+    # read as large as the proxy's pipe (1 MiB without CAP_SYS_RESOURCE), nothing more could be
+    # read until it had been passed on, and the link would stand idle for the delay each time.
+    from harness.proxy import Shape, _Direction
+
+    mib = 1024 * 1024
+    source_r, source_w = os.pipe2(os.O_NONBLOCK)
+    target_r, target_w = os.pipe2(os.O_NONBLOCK)
+    for fd in (source_w, target_w):
+        fcntl.fcntl(fd, 1031, mib)  # F_SETPIPE_SZ
+    shape = Shape(delay=0.005, rate=50.0 * mib, first_byte=0.015)
+    direction = _Direction(_PipeEnd(source_r), _PipeEnd(target_w), shape, not_before=0.0)  # type: ignore[arg-type]
+    direction.first_byte, direction.awaiting_response = shape.first_byte, True
+    chunk = bytes(64 * 1024)
+    now, read, passed = 0.0, 0, 0
+    try:
+        while passed < 8 * mib:
+            while read < 8 * mib and direction.wants_read():
+                with contextlib.suppress(BlockingIOError):
+                    while True:  # the sender has all the pipe holds ready
+                        os.write(source_w, chunk)
+                got = direction.read(now)
+                if not got:
+                    break
+                read += got
+            due = direction.due()
+            assert due is not None
+            now = max(now, due)
+            passed += direction.write(now)
+            with contextlib.suppress(BlockingIOError):
+                while os.read(target_r, mib):
+                    pass
+    finally:
+        direction.close()
+        for fd in (source_r, source_w, target_r, target_w):
+            os.close(fd)
+    assert now == pytest.approx(0.015 + 8 / 50 + 0.005, abs=0.002)
 
 
 def test_the_cap_is_per_connection_so_connections_side_by_side_add_up(shaped: DelayProxy) -> None:

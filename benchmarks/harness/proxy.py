@@ -56,6 +56,12 @@ _PROXY_COMMAND = (sys.executable, "-m", "harness.proxy")
 # bounds a connection to this over the one-way delay: 4 MiB / 5 ms is 800 MiB/s. Without
 # CAP_SYS_RESOURCE a pipe grows to /proc/sys/fs/pipe-max-size at most (1 MiB: 200 MiB/s).
 _PIPE_SIZE = 4 * 1024 * 1024
+# The most one read takes from the sender: a piece, due when the link would have finished
+# sending its last byte. Pieces smaller than the pipe keep the link busy: were one piece the
+# whole pipe, nothing more could be read until it had been passed on, and the link would stand
+# idle for the delay each time (at 50 MiB/s with 5 ms each way and a 1 MiB pipe, a connection
+# carried 40 MiB/s, not 50). They also hand bytes on as a link would, a little at a time.
+_PIECE = 256 * 1024
 _F_SETPIPE_SZ, _F_GETPIPE_SZ = 1031, 1032  # from <linux/fcntl.h>; not in Python's fcntl
 _SPLICE = os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK
 # A connection that carried this much either way counts as one used for bulk transfer.
@@ -135,9 +141,8 @@ class _Direction:
     def read(self, now: float) -> int:
         """Move what the sender has (as much as the pipe takes) into the pipe; returns bytes."""
         try:
-            count = os.splice(
-                self.source.fileno(), self.write_end, self.capacity - self.held, flags=_SPLICE
-            )
+            room = min(self.capacity - self.held, _PIECE)
+            count = os.splice(self.source.fileno(), self.write_end, room, flags=_SPLICE)
         except BlockingIOError:
             return 0
         if count == 0:
