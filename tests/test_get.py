@@ -206,6 +206,45 @@ def test_a_slow_first_part_of_unknown_size_lets_the_other_parts_go_out_first(
     assert read == [content]
 
 
+def test_an_object_replaced_before_the_size_probe_fails_the_read(rig: FaultRig) -> None:
+    """The HEAD sent for a slow first part plans the other parts by its own object: when the
+    object was replaced between the first part and the HEAD, the first part's entity tag shows
+    it, and the read fails instead of joining two objects."""
+    before, after = os.urandom(3 * PART + 1000), os.urandom(3 * PART + 1000)
+    put(rig.client, rig.bucket, "replaced", before)
+    rig.proxy.configure({}, stall_s=3600.0)
+    rig.proxy.fail_next("hold_answer", "GetObject", where="bytes=0-")
+    rig.proxy.fail_next("hold", "HeadObject")
+    stream = rig.via(part_size=PART).get_object_stream(rig.bucket, "replaced")
+    outcome: list[BaseException | bytes] = []
+
+    def read() -> None:
+        try:
+            outcome.append(stream.read())
+        except BaseException as error:  # handed to the test thread
+            outcome.append(error)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+
+    def wait_for(what: str, count: int) -> None:
+        deadline = time.monotonic() + 30
+        while rig.proxy.requests().get(what, 0) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    wait_for("HeadObject", 1)  # the server has sent the first part (held), the HEAD waits
+    put(rig.client, rig.bucket, "replaced", after)
+    rig.proxy.release_holds()
+    wait_for("GetObject", 4)  # the HEAD planned the other parts: they read the new object
+    rig.proxy.release_stalls()
+    reader.join(60)
+    assert rig.proxy.requests() == {"GetObject": 4, "HeadObject": 1}, journal_tail(rig.proxy)
+    assert len(outcome) == 1 and isinstance(outcome[0], s3torch.S3PreconditionFailedError)
+    # Before any byte is handed out: the first part is checked against the HEAD, not only the
+    # second part against the first.
+    assert "changed while it was read" in str(outcome[0]) and "at offset 0)" in str(outcome[0])
+
+
 def test_close_stops_the_stream(client: s3torch.S3Client, bucket: str) -> None:
     put(client, bucket, "obj", os.urandom(3 * PART))
     stream = client.get_object_stream(bucket, "obj")

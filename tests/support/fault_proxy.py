@@ -12,6 +12,13 @@ decide, per request, to let it through or to break it in one of these ways:
 ``stall``
     Forward the request, then hold the answer for ``stall_s`` seconds (or until
     :meth:`FaultProxy.release_stalls`), before its head or halfway through its body, then go on.
+``hold`` (only with :meth:`FaultProxy.fail_next`)
+    Hold the request before forwarding it, until :meth:`FaultProxy.release_holds` (or
+    ``stall_s``), then go on: what the server does meanwhile happens before the request.
+``hold_answer`` (only with :meth:`FaultProxy.fail_next`)
+    Forward the request, take the server's whole answer, and hold all of it until
+    :meth:`FaultProxy.release_stalls` (or ``stall_s``): the server is done with the request
+    before the client sees a byte of it.
 ``slowdown``
     Answer ``503 SlowDown`` with an S3 XML error body; the server never sees the request.
 ``internal_error``
@@ -333,6 +340,7 @@ class FaultProxy:
         self._journal: collections.deque[str] = collections.deque(maxlen=200)
         self._started = time.monotonic()
         self._release = threading.Event()
+        self._unhold = threading.Event()
         self._state = "stopped"  # "serving", "refuse", "blackhole", "stopped"
         self._epoch = 0  # bumped whenever open connections must be dropped
         self._open: dict[int, tuple[int, list[_Socket]]] = {}
@@ -379,8 +387,14 @@ class FaultProxy:
         whose target or ``Range`` header contains ``where`` (e.g. ``"partNumber=2&"``,
         ``"bytes=0-"``), before any random draw.
         Besides the fault types, ``"reset_before"`` and ``"reset_after"`` choose where a reset
-        happens."""
-        if fault not in FAULTS and fault not in ("reset_before", "reset_after"):
+        happens, ``"hold"`` holds the request before it is forwarded, and ``"hold_answer"``
+        holds the whole answer."""
+        if fault not in FAULTS and fault not in (
+            "reset_before",
+            "reset_after",
+            "hold",
+            "hold_answer",
+        ):
             raise ValueError(f"unknown fault type {fault!r}")
         with self._lock:
             self._forced.extend([(fault, operation, where)] * count)
@@ -490,6 +504,12 @@ class FaultProxy:
         """Let every stalled answer go on now."""
         with self._lock:
             release, self._release = self._release, threading.Event()
+        release.set()
+
+    def release_holds(self) -> None:
+        """Forward every held request now (stalled answers stay stalled)."""
+        with self._lock:
+            release, self._unhold = self._unhold, threading.Event()
         release.set()
 
     @contextlib.contextmanager
@@ -671,6 +691,9 @@ class FaultProxy:
         if fault in _ERRORS:
             self._count(fault, operation)
             return self._answer_error(client, request, fault, expects_continue)
+        if fault == "hold":
+            self._count("hold", operation)
+            self._stall(dropped, held=True)
 
         upstream.send(request.raw)
         try:
@@ -712,6 +735,12 @@ class FaultProxy:
                 client.send(bytes(body[: len(body) // 2]))
                 self._stall(dropped)
                 client.send(bytes(body[len(body) // 2 :]))
+        elif fault == "hold_answer":
+            self._count("hold_answer", operation)
+            body = bytearray()
+            _copy_body(upstream, framing, body.extend)
+            self._stall(dropped)
+            client.send(response.raw + bytes(body))
         elif fault in ("truncate", "reset_after"):
             body = bytearray()
             _copy_body(upstream, framing, body.extend)
@@ -790,9 +819,11 @@ class FaultProxy:
         client.send(head if is_head else head + body)
         return keep
 
-    def _stall(self, dropped: Callable[[], bool]) -> None:
+    def _stall(self, dropped: Callable[[], bool], held: bool = False) -> None:
+        """Wait until released (the held requests' event when ``held``), ``stall_s`` passes,
+        or the proxy drops the connection."""
         with self._lock:
-            release = self._release
+            release = self._unhold if held else self._release
         deadline = time.monotonic() + self.stall_s
         while not release.is_set() and not dropped():
             left = deadline - time.monotonic()
