@@ -22,7 +22,12 @@ from torchdata.stateful_dataloader import StatefulDataLoader
 
 import s3torch
 from s3torch import S3ClientConfig
-from s3torch._datasets.tar import iter_samples, iter_tar_members, split_name
+from s3torch._datasets.tar import (
+    _unsigned_checksum,
+    iter_samples,
+    iter_tar_members,
+    split_name,
+)
 from s3torch.tar_dataset import DEFAULT_DECODERS, S3TarDataset, TarShardError, decode_sample
 from support.server import stocked_bucket
 
@@ -120,6 +125,12 @@ def test_a_corrupt_header_is_an_error_at_its_offset() -> None:
     assert raised.value.offset == second
     with pytest.raises(TarShardError, match=r"offset 0.*checksum"):
         list(iter_tar_members([b"not a tar file at all" * 100], URI))
+
+
+@given(st.binary(min_size=512, max_size=512))
+def test_the_header_checksum_is_the_byte_sum_with_its_field_as_spaces(header: bytes) -> None:
+    assert _unsigned_checksum(header) == sum(header) - sum(header[148:156]) + 8 * ord(" ")
+    assert _unsigned_checksum(b"\xff" * 512) == 255 * 504 + 8 * ord(" ")  # the largest sums
 
 
 def test_errors_pickle_with_their_attributes() -> None:
