@@ -96,8 +96,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--max-run-s",
         type=float,
-        help="stop a sequential loop (one object at a time) after this many seconds and report "
-        "its rate so far; 0: never (default 5; 3 with --quick)",
+        help="stop a dataset's loop or a one-at-a-time loop (W1, W1n, W2, W7) after this many "
+        "seconds and report its rate so far; 0: never (default 5; 3 with --quick)",
     )
     parser.add_argument(
         "--net",
@@ -529,7 +529,8 @@ def run_all(
     scratch: Path,
     runs: dict[tuple[str, str, str], list[dict[str, Any]]],
 ) -> None:
-    """Every run of every (workload, client) pair on one server, runs of clients interleaved.
+    """Every run of every (workload, client) pair on one server, runs of clients interleaved
+    (each round in another order).
 
     ``shaped``: every workload goes through ``proxy``; otherwise only the ``proxied`` ones.
     """
@@ -541,7 +542,10 @@ def run_all(
             pids["proxy"] = proxy.pid
         implemented = implementations(workload.id)
         for run in range(args.runs):
-            for client in args.client_list:
+            # Each round starts with another client, so that no client always runs first after
+            # the previous workload (or the upload) has left the server and the caches busy.
+            turn = run % len(args.client_list)
+            for client in args.client_list[turn:] + args.client_list[:turn]:
                 if client not in implemented:
                     continue  # a peer with no natural way to do this workload
                 key = (name, workload.id, client)
