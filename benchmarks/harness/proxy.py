@@ -139,7 +139,7 @@ class _Direction:
         return not self.source_done and self.held < self.capacity
 
     def read(self, now: float) -> int:
-        """Move what the sender has (as much as the pipe takes) into the pipe; returns bytes."""
+        """Move what the sender has into the pipe, one piece (``_PIECE``) at most; returns bytes."""
         try:
             room = min(self.capacity - self.held, _PIECE)
             count = os.splice(self.source.fileno(), self.write_end, room, flags=_SPLICE)
