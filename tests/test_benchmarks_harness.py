@@ -413,13 +413,13 @@ def test_a_response_longer_than_the_pipe_keeps_the_link_busy() -> None:
     # 8 MiB should be done when the link has carried them: 15 ms + 160 ms + 5 ms. Were each
     # read as large as the proxy's pipe (1 MiB without CAP_SYS_RESOURCE), nothing more could be
     # read until it had been passed on, and the link would stand idle for the delay each time.
-    from harness.proxy import Shape, _Direction
+    from harness.proxy import _F_SETPIPE_SZ, Shape, _Direction
 
     mib = 1024 * 1024
     source_r, source_w = os.pipe2(os.O_NONBLOCK)
     target_r, target_w = os.pipe2(os.O_NONBLOCK)
     for fd in (source_w, target_w):
-        fcntl.fcntl(fd, 1031, mib)  # F_SETPIPE_SZ
+        fcntl.fcntl(fd, _F_SETPIPE_SZ, mib)
     shape = Shape(delay=0.005, rate=50.0 * mib, first_byte=0.015)
     direction = _Direction(_PipeEnd(source_r), _PipeEnd(target_w), shape, not_before=0.0)  # type: ignore[arg-type]
     direction.first_byte, direction.awaiting_response = shape.first_byte, True

@@ -183,6 +183,13 @@ def ranged_object(s3_server, module_client: s3torch.S3Client) -> Iterator[tuple[
     s3_server.delete_bucket(bucket)
 
 
+def _wait_for_requests(rig: FaultRig, operation: str, count: int) -> None:
+    """Wait (30 s at most) until the fault proxy has seen ``count`` requests of ``operation``."""
+    deadline = time.monotonic() + 30
+    while rig.proxy.requests().get(operation, 0) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def test_a_slow_first_part_of_unknown_size_lets_the_other_parts_go_out_first(
     rig: FaultRig,
 ) -> None:
@@ -196,9 +203,7 @@ def test_a_slow_first_part_of_unknown_size_lets_the_other_parts_go_out_first(
     read: list[bytes] = []
     reader = threading.Thread(target=lambda: read.append(stream.read()))
     reader.start()
-    deadline = time.monotonic() + 30
-    while rig.proxy.requests().get("GetObject", 0) < 4 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    _wait_for_requests(rig, "GetObject", 4)
     while_held = rig.proxy.requests()
     rig.proxy.release_stalls()
     reader.join(60)
@@ -226,16 +231,10 @@ def test_an_object_replaced_before_the_size_probe_fails_the_read(rig: FaultRig) 
 
     reader = threading.Thread(target=read)
     reader.start()
-
-    def wait_for(what: str, count: int) -> None:
-        deadline = time.monotonic() + 30
-        while rig.proxy.requests().get(what, 0) < count and time.monotonic() < deadline:
-            time.sleep(0.01)
-
-    wait_for("HeadObject", 1)  # the server has sent the first part (held), the HEAD waits
+    _wait_for_requests(rig, "HeadObject", 1)  # the first part was sent (held), the HEAD waits
     put(rig.client, rig.bucket, "replaced", after)
     rig.proxy.release_holds()
-    wait_for("GetObject", 4)  # the HEAD planned the other parts: they read the new object
+    _wait_for_requests(rig, "GetObject", 4)  # planned by the HEAD: they read the new object
     rig.proxy.release_stalls()
     reader.join(60)
     assert rig.proxy.requests() == {"GetObject": 4, "HeadObject": 1}, journal_tail(rig.proxy)

@@ -69,6 +69,8 @@ log = logging.getLogger(__name__)
 
 FAULTS: tuple[str, ...] = ("reset", "stall", "slowdown", "internal_error", "truncate", "gone")
 """The per-request fault types, by name."""
+_FORCED_ONLY = ("reset_before", "reset_after", "hold", "hold_answer")
+"""Faults :meth:`FaultProxy.fail_next` forces that are never drawn at random."""
 
 _POLL_S = 0.1  # how often blocked threads look whether the proxy is going away
 _MAX_HEAD = 64 * 1024
@@ -389,12 +391,7 @@ class FaultProxy:
         Besides the fault types, ``"reset_before"`` and ``"reset_after"`` choose where a reset
         happens, ``"hold"`` holds the request before it is forwarded, and ``"hold_answer"``
         holds the whole answer."""
-        if fault not in FAULTS and fault not in (
-            "reset_before",
-            "reset_after",
-            "hold",
-            "hold_answer",
-        ):
+        if fault not in FAULTS and fault not in _FORCED_ONLY:
             raise ValueError(f"unknown fault type {fault!r}")
         with self._lock:
             self._forced.extend([(fault, operation, where)] * count)
