@@ -541,13 +541,14 @@ def run_all(
         if proxy is not None and through_proxy:
             pids["proxy"] = proxy.pid
         implemented = implementations(workload.id)
+        shared = share_runs(name, workload, args.client_list, runs)
         for run in range(args.runs):
             # Each round starts with another client, so that no client always runs first after
             # the previous workload (or the upload) has left the server and the caches busy.
             turn = run % len(args.client_list)
             for client in args.client_list[turn:] + args.client_list[:turn]:
-                if client not in implemented:
-                    continue  # a peer with no natural way to do this workload
+                if client not in implemented or client in shared:
+                    continue  # a peer with no natural way to do this workload, or done
                 key = (name, workload.id, client)
                 earlier = runs.get(key, [])
                 if earlier and earlier[-1].get("status") == "n/a":
@@ -576,6 +577,29 @@ def run_all(
                     result["proxy_connections_opened"] = counted["opened"]
                 runs.setdefault(key, []).append(result)
                 log(_progress(name, workload.id, client, run, args.runs, result))
+
+
+def share_runs(
+    section: str,
+    workload: Workload,
+    clients: list[str],
+    runs: dict[tuple[str, str, str], list[dict[str, Any]]],
+) -> set[str]:
+    """Copy the runs of the clients that do ``workload`` as they did an earlier workload of this
+    section (``Workload.runs_of``); returns those clients, whose runs need not be repeated."""
+    if workload.runs_of is None:
+        return set()
+    source, sharing = workload.runs_of
+    shared = set()
+    for client in sharing:
+        earlier = runs.get((section, source, client))
+        if client in clients and earlier:
+            runs[(section, workload.id, client)] = [
+                {**run, "shared_from": source} for run in earlier
+            ]
+            shared.add(client)
+            log(f"[{section} {workload.id} {client}] the {len(earlier)} run(s) of {source} serve")
+    return shared
 
 
 def _progress(server: str, workload: str, client: str, run: int, total: int, result: dict) -> str:

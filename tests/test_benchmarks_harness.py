@@ -245,6 +245,66 @@ def test_the_s3_network_runs_the_issue_s_workloads_and_loopback_can_be_left_out(
         run.parse_args(["--net", "s3", "--net-rate-mib", "0"])  # type: ignore[attr-defined]
 
 
+def test_the_clients_that_save_alike_with_checksums_off_share_w4_s_runs() -> None:
+    run = _runner()
+    runs: dict = {
+        ("localbucket", "W4", client): [_run(100.0), _run(110.0)]
+        for client in ("s3torch", "s3torchconnector", "obstore", "awscrt")
+    }
+    clients = ["s3torch", "s3torchconnector", "obstore", "s3dlio", "awscrt"]
+    shared = run.share_runs("localbucket", WORKLOADS_BY_ID["W4n"], clients, runs)  # type: ignore[attr-defined]
+    # s3torch turns its checksums off and the baseline runs again; s3dlio had no W4 runs.
+    assert shared == {"obstore", "awscrt"}
+    assert [r["rate"] for r in runs[("localbucket", "W4n", "obstore")]] == [100.0, 110.0]
+    assert ("localbucket", "W4n", "s3torch") not in runs
+    assert run.share_runs("localbucket", WORKLOADS_BY_ID["W4"], clients, runs) == set()  # type: ignore[attr-defined]
+    text = report.markdown(_one_run_report(runs))
+    row = next(line for line in text.splitlines() if line.startswith("| W4n "))
+    assert row.count("105\u00a7") == 2  # obstore and awscrt
+    assert "\u00a7 W4n: the runs of W4" in text
+
+
+class _Pages:
+    """Stands in for RawS3.list_pages: numbered pages, counting those listed, failing on one."""
+
+    def __init__(self, pages: int, fail_at: int | None = None) -> None:
+        self.pages, self.fail_at, self.listed = pages, fail_at, 0
+
+    def __call__(self, bucket: str, prefix: str) -> Iterator[list[tuple[str, int]]]:
+        for page in range(self.pages):
+            if page == self.fail_at:
+                raise RuntimeError("listing failed")
+            self.listed += 1
+            yield [(f"{prefix}{page}-{i}", 1) for i in range(3)]
+
+
+def _raw_listing(pages: _Pages) -> object:
+    from harness.crt import RawS3
+
+    raw = object.__new__(RawS3)  # no client: only the listing is used
+    raw.list_pages = pages  # type: ignore[method-assign]
+    return raw
+
+
+def test_raw_awscrt_lists_ahead_in_order_and_stops_when_closed() -> None:
+    raw = _raw_listing(_Pages(3))
+    assert list(raw.keys_listed_ahead("b", "p")) == [  # type: ignore[attr-defined]
+        f"p{page}-{i}" for page in range(3) for i in range(3)
+    ]
+    many = _Pages(1000)
+    keys = _raw_listing(many).keys_listed_ahead("b", "p")  # type: ignore[attr-defined]
+    assert next(keys) == "p0-0"
+    keys.close()
+    deadline = time.monotonic() + 10
+    while any(t.name == "list-ahead" for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "the listing thread goes on after close()"
+        time.sleep(0.05)
+    assert many.listed <= 4  # a page or two ahead, then stopped: not the whole prefix
+    failing = _raw_listing(_Pages(3, fail_at=1)).keys_listed_ahead("b", "p")  # type: ignore[attr-defined]
+    with pytest.raises(RuntimeError, match="listing failed"):
+        list(failing)
+
+
 def test_the_s3_network_reads_smaller_large_objects_under_the_usual_names() -> None:
     from harness.spec import s3_net_data_sets_needed
 

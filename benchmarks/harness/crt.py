@@ -9,9 +9,10 @@ plain HTTP.
 from __future__ import annotations
 
 import io
+import queue
 import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -190,6 +191,41 @@ class RawS3:
 
     def list_keys(self, bucket: str, prefix: str) -> list[tuple[str, int]]:
         return [item for page in self.list_pages(bucket, prefix) for item in page]
+
+    def keys_listed_ahead(self, bucket: str, prefix: str) -> Generator[str, None, None]:
+        """The keys under a prefix, listed on a thread of their own one page ahead of the
+        caller, as the datasets list while they fetch. Closing the iterator stops the listing
+        after the page in progress; a failed listing raises here."""
+        pages: queue.Queue[list[tuple[str, int]] | BaseException | None] = queue.Queue(2)
+        stop = threading.Event()
+
+        def put(item: list[tuple[str, int]] | BaseException | None) -> bool:
+            while not stop.is_set():
+                try:
+                    pages.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def lister() -> None:
+            try:
+                for page in self.list_pages(bucket, prefix):
+                    if not put(page):
+                        return
+            except BaseException as err:  # handed to the caller, raised there
+                put(err)
+            else:
+                put(None)
+
+        threading.Thread(target=lister, name="list-ahead", daemon=True).start()
+        try:
+            while (item := pages.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield from (key for key, _ in item)
+        finally:
+            stop.set()
 
     # -- many requests in flight --
 

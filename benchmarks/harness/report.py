@@ -31,6 +31,7 @@ NONE = "\u2013"  # en dash: no figure
 TIMES = "\u00d7"
 CAPPED = "\u2020"  # dagger: a run stopped at the time cap
 SATURATED = "\u2021"  # double dagger: the server or the machine was the bottleneck
+SHARED = "\u00a7"  # section sign: the runs of another workload, done the same way
 
 
 def base_server(section: str) -> str:
@@ -56,13 +57,16 @@ def summarize_cell(runs: list[dict[str, Any]]) -> dict[str, Any]:
         failed = len(runs) - len(good)
         note = f"{failed} of {len(runs)} runs failed" if failed else ""
         capped = sum(1 for run in good if run.get("capped"))
-        return {
+        cell = {
             "status": "ok",
             "note": note,
             "median": median_run(good),
             "runs_ok": len(good),
             "runs_capped": capped,
         }
+        if good[0].get("shared_from"):
+            cell["runs_shared_from"] = good[0]["shared_from"]
+        return cell
     if runs and all(run.get("status") == "n/a" for run in runs):
         return {"status": "n/a", "note": runs[0].get("note", ""), "median": {}}
     notes = sorted({str(run.get("note", "")) for run in runs})
@@ -241,6 +245,7 @@ def _cell_text(cell: dict[str, Any] | None) -> str:
     if cell["status"] == "ok":
         marks = CAPPED if cell.get("runs_capped") else ""
         marks += SATURATED if saturated(cell["server"], cell["median"]) else ""
+        marks += SHARED if cell.get("runs_shared_from") else ""
         return _fmt(cell["median"].get("rate")) + marks
     if cell["status"] == "n/a":
         return "n/a (not implemented)"
@@ -297,6 +302,19 @@ def markdown(document: dict[str, Any]) -> str:
         "used 0.9 cores or more, or client, server and proxy together 1.8 of the 2 cores.",
         "",
     ]
+    shared = sorted(
+        {
+            (c["workload"], c["runs_shared_from"])
+            for c in document["cells"]
+            if c.get("runs_shared_from")
+        }
+    )
+    for workload, source in shared:
+        lines += [
+            f"{SHARED} {workload}: the runs of {source}, which this client does the same way "
+            "(they are not repeated).",
+            "",
+        ]
     for server, info in document["servers"].items():
         lines += [f"## {server} ({info.get('version', '?')})", ""]
         if info.get("net"):

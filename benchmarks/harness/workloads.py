@@ -306,11 +306,16 @@ def _iterable_awscrt(data: str, window: int = 256) -> Callable[[Context], Timed]
         def run() -> dict[str, Any]:
             received = _ByteCount()
 
-            # List (page after page, as the datasets do), then fetch with many in flight.
-            keys = [key for key, _ in raw.list_keys(item["bucket"], item["prefix"])]
-            count = raw.run_window(
-                ((lambda key=key: raw.get(item["bucket"], key, received)) for key in keys), window
-            )
+            # Fetch with many in flight while the next page is listed, as the datasets do;
+            # capped like every loop over many objects.
+            keys = raw.keys_listed_ahead(item["bucket"], item["prefix"])
+            starts = ((lambda key=key: raw.get(item["bucket"], key, received)) for key in keys)
+            try:
+                count = raw.run_window(
+                    itertools.takewhile(lambda _: not ctx.out_of_time(), starts), window
+                )
+            finally:
+                keys.close()
             return {"items": count, "bytes": received.total}
 
         return run
