@@ -1,0 +1,145 @@
+"""W1 on localbucket by GETs in flight: what bounds small objects on a one-process server.
+
+Standalone: starts localbucket (tuned as in ``make bench``), uploads ``--count`` objects of
+64 KiB under one prefix, then iterates them all with ``S3IterableDataset.from_prefix`` in a
+fresh process per run: s3torch at each ``--depths`` value of ``prefetch_objects``, and
+s3torchconnector (one GET at a time). Runs are interleaved, each round in another order, and
+run to the end unless ``--max-run-s`` stops them (as ``make bench`` stops W1 after 5 s).
+
+Printed per client: objects/s (median and range), the server's CPU milliseconds per object,
+the client's CPU milliseconds per object, and s3torch's ListObjectsV2 pages (from its client's
+metrics), which show how far its listing ran ahead of a stopped run.
+
+    python benchmarks/small_objects_depth.py                   # 10,000 objects, 3 rounds
+    python benchmarks/small_objects_depth.py --max-run-s 5     # stopped as in make bench
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import datagen
+from harness.crt import RawS3
+from harness.servers import make_server
+from harness.spec import FULL, REGION
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# One run, in a process of its own: argv = library, depth, endpoint, uri, server pid, cap (s).
+_RUN = r"""
+import json, os, sys, time
+library, depth, endpoint, uri, pid, cap = sys.argv[1:7]
+cap = float(cap)
+
+def server_cpu():
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+if library == "s3torch":
+    import s3torch as module
+    settings = {"prefetch_objects": int(depth)}
+else:
+    import s3torchconnector as module
+    settings = {}
+config = module.S3ClientConfig(force_path_style=True)
+
+def build():
+    return module.S3IterableDataset.from_prefix(
+        uri, region=os.environ["AWS_REGION"], endpoint=endpoint, s3client_config=config,
+        **settings)
+
+build()  # the client, built before the clock as make bench does
+server0, client0, started = server_cpu(), time.process_time(), time.perf_counter()
+count = 0
+for reader in build():
+    if len(reader.read()) != 65536:
+        raise SystemExit(f"{reader.key}: wrong length")
+    count += 1
+    if cap and time.perf_counter() - started >= cap:
+        break
+wall = time.perf_counter() - started
+result = {
+    "rate": count / wall,
+    "server_ms": 1000 * (server_cpu() - server0) / count,
+    "client_ms": 1000 * (time.process_time() - client0) / count,
+}
+if library == "s3torch":
+    from s3torch._datasets.clients import dataset_client
+    metrics = dataset_client(os.environ["AWS_REGION"], endpoint, config).metrics()
+    result["pages"] = metrics.get("requests.ListObjectsV2", 0)
+print(json.dumps(result))
+"""
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=FULL.small_count, help="objects (10,000)")
+    parser.add_argument("--depths", default="32,8,2,1", help="s3torch prefetch_objects values")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each client")
+    parser.add_argument("--max-run-s", type=float, default=0.0, help="stop a run after S s")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    clients = [("s3torch", depth.strip()) for depth in args.depths.split(",")]
+    clients.append(("s3torchconnector", "1"))
+    with tempfile.TemporaryDirectory(prefix="s3torch-depth-") as scratch:
+        server = make_server("localbucket", Path(scratch) / "data")
+        server.start()
+        try:
+            raw = RawS3(
+                server.endpoint,
+                region=REGION,
+                access_key=server.access_key,
+                secret_key=server.secret_key,
+            )
+            scale = replace(FULL, small_count=args.count)
+            manifest = datagen.generate(raw, scale, {"small"}, log=print)["small"]
+            uri = f"s3://{manifest['bucket']}/{manifest['prefix']}"
+            env = {
+                **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+                "AWS_ACCESS_KEY_ID": server.access_key,
+                "AWS_SECRET_ACCESS_KEY": server.secret_key,
+                "AWS_REGION": REGION,
+                "AWS_EC2_METADATA_DISABLED": "true",
+                "PYTHONPATH": str(ROOT / "python"),
+            }
+            results: dict[tuple[str, str], list[dict[str, Any]]] = {c: [] for c in clients}
+            for round_ in range(args.rounds):
+                turn = round_ % len(clients)
+                for library, depth in clients[turn:] + clients[:turn]:
+                    command = [sys.executable, "-c", _RUN, library, depth, server.endpoint, uri]
+                    command += [str(server.pid), str(args.max_run_s)]
+                    out = subprocess.run(command, env=env, capture_output=True, text=True)
+                    if out.returncode:
+                        raise SystemExit(f"{library} failed:\n{out.stderr[-3000:]}")
+                    results[(library, depth)].append(json.loads(out.stdout.splitlines()[-1]))
+        finally:
+            server.stop()
+    print(f"{'client':<32} {'objects/s':>20} {'server ms':>10} {'client ms':>10} {'pages':>6}")
+    for (library, depth), runs in results.items():
+        rates = sorted(run["rate"] for run in runs)
+        name = f"{library} ({depth} in flight)"
+        pages = statistics.median(run.get("pages", 0) for run in runs)
+        print(
+            f"{name:<32} {statistics.median(rates):>8,.0f} ({rates[0]:,.0f}-{rates[-1]:,.0f})"
+            f" {statistics.median(run['server_ms'] for run in runs):>10.2f}"
+            f" {statistics.median(run['client_ms'] for run in runs):>10.2f}"
+            f" {pages if library == 's3torch' else '':>6}"
+        )
+
+
+if __name__ == "__main__":
+    main()
