@@ -1,10 +1,12 @@
 """W1 on localbucket by GETs in flight: what bounds small objects on a one-process server.
 
-Standalone: starts localbucket (tuned as in ``make bench``), uploads ``--count`` objects of
-64 KiB under one prefix, then iterates them all with ``S3IterableDataset.from_prefix`` in a
-fresh process per run: s3torch at each ``--depths`` value of ``prefetch_objects``, and
-s3torchconnector (one GET at a time). Runs are interleaved, each round in another order, and
-run to the end unless ``--max-run-s`` stops them (as ``make bench`` stops W1 after 5 s).
+Standalone: starts localbucket (tuned as in ``make bench``) and uploads ``--count`` objects of
+64 KiB under one prefix. Then, in a fresh process per run, it reads them all: with
+``S3IterableDataset.from_prefix`` for s3torch at each ``--depths`` value of
+``prefetch_objects`` and for s3torchconnector (one GET at a time), and for obstore as
+``make bench`` does (list, then ``get_async`` with ``--obstore`` requests in flight, by batches
+of 1,024). Runs are interleaved, each round in another order, and run to the end unless
+``--max-run-s`` stops them (as ``make bench`` stops W1 after 5 s; obstore between batches).
 
 Printed per client: objects/s (median and range), the server's CPU milliseconds per object,
 the client's CPU milliseconds per object, and s3torch's ListObjectsV2 pages (from its client's
@@ -46,25 +48,53 @@ def server_cpu():
     fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-if library == "s3torch":
-    import s3torch as module
-    settings = {"prefetch_objects": int(depth)}
-else:
-    import s3torchconnector as module
-    settings = {}
-config = module.S3ClientConfig(force_path_style=True)
+def datasets():
+    if library == "s3torch":
+        import s3torch as module
+        settings = {"prefetch_objects": int(depth)}
+    else:
+        import s3torchconnector as module
+        settings = {}
+    config = module.S3ClientConfig(force_path_style=True)
 
-def build():
-    return module.S3IterableDataset.from_prefix(
-        uri, region=os.environ["AWS_REGION"], endpoint=endpoint, s3client_config=config,
-        **settings)
+    def build():
+        return module.S3IterableDataset.from_prefix(
+            uri, region=os.environ["AWS_REGION"], endpoint=endpoint, s3client_config=config,
+            **settings)
 
-build()  # the client, built before the clock as make bench does
+    build()  # the client, built before the clock as make bench does
+    return lambda: (len(reader.read()) for reader in build())
+
+def obstore_batches():
+    # As make bench's obstore peer: list, then get_async with `depth` in flight, by batches.
+    import asyncio, obstore
+    from harness.stores import obstore_store
+    bucket, prefix = uri[len("s3://"):].split("/", 1)
+    store = obstore_store(_Server(), bucket)
+
+    async def fetch_all(keys):
+        slots = asyncio.Semaphore(int(depth))
+        async def fetch(key):
+            async with slots:
+                return len(await (await obstore.get_async(store, key)).bytes_async())
+        return await asyncio.gather(*(fetch(key) for key in keys))
+
+    def sizes():
+        keys = [meta["path"] for page in obstore.list(store, prefix=prefix) for meta in page]
+        for start in range(0, len(keys), 1024):
+            yield from asyncio.run(fetch_all(keys[start:start + 1024]))
+    return sizes
+
+class _Server:
+    endpoint, region = endpoint, os.environ["AWS_REGION"]
+    access_key, secret_key = os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]
+
+sizes = obstore_batches() if library == "obstore" else datasets()
 server0, client0, started = server_cpu(), time.process_time(), time.perf_counter()
 count = 0
-for reader in build():
-    if len(reader.read()) != 65536:
-        raise SystemExit(f"{reader.key}: wrong length")
+for size in sizes():
+    if size != 65536:
+        raise SystemExit(f"object {count}: {size} bytes")
     count += 1
     if cap and time.perf_counter() - started >= cap:
         break
@@ -76,9 +106,11 @@ result = {
 }
 if library == "s3torch":
     from s3torch._datasets.clients import dataset_client
+    config = __import__("s3torch").S3ClientConfig(force_path_style=True)
     metrics = dataset_client(os.environ["AWS_REGION"], endpoint, config).metrics()
     result["pages"] = metrics.get("requests.ListObjectsV2", 0)
-print(json.dumps(result))
+print(json.dumps(result), flush=True)
+os._exit(0)  # measured: skip teardown (obstore's runtime sometimes aborts at interpreter exit)
 """
 
 
@@ -87,6 +119,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--count", type=int, default=FULL.small_count, help="objects (10,000)")
     parser.add_argument("--depths", default="32,8,2,1", help="s3torch prefetch_objects values")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each client")
+    parser.add_argument(
+        "--obstore", type=int, default=64, help="obstore's GETs in flight (0: leave it out)"
+    )
     parser.add_argument("--max-run-s", type=float, default=0.0, help="stop a run after S s")
     return parser.parse_args()
 
@@ -95,6 +130,8 @@ def main() -> None:
     args = parse_args()
     clients = [("s3torch", depth.strip()) for depth in args.depths.split(",")]
     clients.append(("s3torchconnector", "1"))
+    if args.obstore:
+        clients.append(("obstore", str(args.obstore)))
     with tempfile.TemporaryDirectory(prefix="s3torch-depth-") as scratch:
         server = make_server("localbucket", Path(scratch) / "data")
         server.start()
@@ -114,7 +151,7 @@ def main() -> None:
                 "AWS_SECRET_ACCESS_KEY": server.secret_key,
                 "AWS_REGION": REGION,
                 "AWS_EC2_METADATA_DISABLED": "true",
-                "PYTHONPATH": str(ROOT / "python"),
+                "PYTHONPATH": os.pathsep.join([str(ROOT / "python"), str(ROOT / "benchmarks")]),
             }
             results: dict[tuple[str, str], list[dict[str, Any]]] = {c: [] for c in clients}
             for round_ in range(args.rounds):
@@ -124,7 +161,8 @@ def main() -> None:
                     command += [str(server.pid), str(args.max_run_s)]
                     out = subprocess.run(command, env=env, capture_output=True, text=True)
                     if out.returncode:
-                        raise SystemExit(f"{library} failed:\n{out.stderr[-3000:]}")
+                        why = (out.stderr + out.stdout)[-3000:]
+                        raise SystemExit(f"{library} failed ({out.returncode}):\n{why}")
                     results[(library, depth)].append(json.loads(out.stdout.splitlines()[-1]))
         finally:
             server.stop()
