@@ -550,7 +550,7 @@ def _checkpoint_of(library: str, ctx: Context, **settings: Any) -> Any:
 
 def _save_through_checkpoint(library: str) -> Callable[[Context], Timed]:
     """W4 through s3torch's or s3torchconnector's ``S3Checkpoint.writer``. W4n turns s3torch's
-    upload checksums off (the connector has no such setting: the same run serves)."""
+    upload checksums off (the connector has no such setting: it saves as in W4 again)."""
 
     def prepare(ctx: Context) -> Timed:
         import torch
