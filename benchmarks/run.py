@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT / "python"))
 from harness import datagen, report  # noqa: E402
 from harness.crt import RawS3  # noqa: E402
 from harness.proxy import DelayProxy  # noqa: E402
-from harness.servers import Server, make_server  # noqa: E402
+from harness.servers import Server, client_env, make_server  # noqa: E402
 from harness.spec import (  # noqa: E402
     ADDED_RTT_MS,
     CLIENTS,
@@ -154,26 +154,6 @@ def _pick(text: str | None, choices: list[str], what: str) -> list[str]:
 
 def log(text: str) -> None:
     print(text, flush=True)
-
-
-def worker_env(server: Server) -> dict[str, str]:
-    """The environment of a worker: credentials for this server and nothing from the user's
-    AWS configuration (no profile, no endpoint, no instance metadata)."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
-    env.update(
-        {
-            "AWS_ACCESS_KEY_ID": server.access_key,
-            "AWS_SECRET_ACCESS_KEY": server.secret_key,
-            "AWS_REGION": server.region,
-            "AWS_DEFAULT_REGION": server.region,
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT / "python")]),
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    return env
 
 
 class Zygote:
@@ -435,7 +415,7 @@ def bench_server(
         manifest = datagen.generate(raw, scale, data_sets, log=log)
         description["data_upload_s"] = time.monotonic() - started
         del raw
-        env = worker_env(server)
+        env = client_env(server)
         with tempfile.TemporaryDirectory(prefix="s3torch-bench-") as scratch:
             zygote = Zygote(env, Path(scratch) / "workers.log")
             try:

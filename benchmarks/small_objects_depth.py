@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -33,20 +32,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import datagen
 from harness.crt import RawS3
-from harness.servers import make_server
+from harness.servers import client_env, make_server
 from harness.spec import FULL, REGION
-
-ROOT = Path(__file__).resolve().parent.parent
 
 # One run, in a process of its own: argv = library, depth, endpoint, uri, server pid, cap (s).
 _RUN = r"""
 import json, os, sys, time
+from harness.measure import server_cpu_reader
 library, depth, endpoint, uri, pid, cap = sys.argv[1:7]
 cap = float(cap)
-
-def server_cpu():
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+server_cpu = server_cpu_reader(int(pid))
 
 def datasets():
     if library == "s3torch":
@@ -55,7 +50,6 @@ def datasets():
     else:
         import s3torchconnector as module
         settings = {}
-    config = module.S3ClientConfig(force_path_style=True)
 
     def build():
         return module.S3IterableDataset.from_prefix(
@@ -89,6 +83,8 @@ class _Server:
     endpoint, region = endpoint, os.environ["AWS_REGION"]
     access_key, secret_key = os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]
 
+if library != "obstore":
+    config = __import__(library).S3ClientConfig(force_path_style=True)
 sizes = obstore_batches() if library == "obstore" else datasets()
 server0, client0, started = server_cpu(), time.process_time(), time.perf_counter()
 count = 0
@@ -106,7 +102,6 @@ result = {
 }
 if library == "s3torch":
     from s3torch._datasets.clients import dataset_client
-    config = __import__("s3torch").S3ClientConfig(force_path_style=True)
     metrics = dataset_client(os.environ["AWS_REGION"], endpoint, config).metrics()
     result["pages"] = metrics.get("requests.ListObjectsV2", 0)
 print(json.dumps(result), flush=True)
@@ -145,14 +140,7 @@ def main() -> None:
             scale = replace(FULL, small_count=args.count)
             manifest = datagen.generate(raw, scale, {"small"}, log=print)["small"]
             uri = f"s3://{manifest['bucket']}/{manifest['prefix']}"
-            env = {
-                **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
-                "AWS_ACCESS_KEY_ID": server.access_key,
-                "AWS_SECRET_ACCESS_KEY": server.secret_key,
-                "AWS_REGION": REGION,
-                "AWS_EC2_METADATA_DISABLED": "true",
-                "PYTHONPATH": os.pathsep.join([str(ROOT / "python"), str(ROOT / "benchmarks")]),
-            }
+            env = client_env(server)
             results: dict[tuple[str, str], list[dict[str, Any]]] = {c: [] for c in clients}
             for round_ in range(args.rounds):
                 turn = round_ % len(clients)

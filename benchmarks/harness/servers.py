@@ -27,6 +27,7 @@ from typing import Any
 from .spec import REGION
 
 _LOOPBACK = "127.0.0.1"
+_BENCHMARKS = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
@@ -201,3 +202,24 @@ def make_server(name: str, data_dir: Path, tuned: bool = True) -> Server:
     if name == "seaweedfs":
         return SeaweedFS(data_dir)
     raise ValueError(f"unknown server {name!r}")
+
+
+def client_env(server: Server) -> dict[str, str]:
+    """The environment of a client process (a benchmark worker): credentials for ``server``
+    and nothing from the user's AWS configuration (no profile, no endpoint, no instance
+    metadata); ``harness`` and this checkout's ``s3torch`` importable."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    env.update(
+        {
+            "AWS_ACCESS_KEY_ID": server.access_key,
+            "AWS_SECRET_ACCESS_KEY": server.secret_key,
+            "AWS_REGION": server.region,
+            "AWS_DEFAULT_REGION": server.region,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "PYTHONPATH": os.pathsep.join([str(_BENCHMARKS), str(_BENCHMARKS.parent / "python")]),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
