@@ -305,6 +305,32 @@ def test_raw_awscrt_lists_ahead_in_order_and_stops_when_closed() -> None:
         list(failing)
 
 
+def test_a_peer_s_m1_stream_stops_at_the_cap_and_s3torch_s_reads_to_the_end() -> None:
+    from harness.workloads import Context, _read_in_chunks, finish
+
+    def ctx(client: str, deadline: float | None) -> Context:
+        return Context(
+            "M1", client, "", "", "", "", "",
+            {"stream": {"bucket": "b", "key": "k", "size": 4 * 2**20}},
+            FULL, 0, deadline,
+        )
+
+    def reader() -> io.BytesIO:
+        return io.BytesIO(bytes(4 * 2**20))
+
+    past = time.perf_counter() - 1
+    assert _read_in_chunks(reader(), ctx("s3torchconnector", past)) == 0
+    assert _read_in_chunks(reader(), ctx("s3torch", past)) == 4 * 2**20
+    assert _read_in_chunks(reader(), ctx("s3torchconnector", None)) == 4 * 2**20
+    # A stream stopped by the cap is a capped run; one short of its size without the cap fails.
+    assert finish(ctx("boto3", past), {"items": 1, "bytes": 2**20})["capped"] is True
+    assert finish(ctx("boto3", None), {"items": 1, "bytes": 4 * 2**20})["capped"] is False
+    with pytest.raises(RuntimeError, match="read 1048576 bytes"):
+        finish(ctx("boto3", None), {"items": 1, "bytes": 2**20})
+    with pytest.raises(RuntimeError, match="no item done"):
+        finish(ctx("boto3", past), {"items": 1, "bytes": 0})
+
+
 def test_the_s3_network_reads_smaller_large_objects_under_the_usual_names() -> None:
     from harness.spec import s3_net_data_sets_needed
 

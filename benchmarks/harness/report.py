@@ -293,8 +293,9 @@ def markdown(document: dict[str, Any]) -> str:
     if meta.get("max_run_s"):
         lines += [
             f"{CAPPED} a run over many objects (a dataset's loop, or one request after another) "
-            f"stopped after {meta['max_run_s']:.0f} s in at least one run; its rate is the objects "
-            "done over the time taken (`--max-run-s 0` runs every loop to the end).",
+            f"or a peer's M1 stream stopped after {meta['max_run_s']:.0f} s in at least one run; "
+            "its rate is the objects or bytes done over the time taken (`--max-run-s 0` runs "
+            "every loop to the end).",
             "",
         ]
     lines += [
