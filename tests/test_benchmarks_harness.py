@@ -309,10 +309,17 @@ def test_a_peer_s_m1_stream_stops_at_the_cap_and_s3torch_s_reads_to_the_end() ->
     from harness.workloads import Context, _read_in_chunks, finish
 
     def ctx(client: str, deadline: float | None) -> Context:
+        manifest = {"stream": {"bucket": "b", "key": "k", "size": 4 * 2**20}}
+        unused = dict.fromkeys(("endpoint", "server_endpoint", "region", "access_key"), "")
         return Context(
-            "M1", client, "", "", "", "", "",
-            {"stream": {"bucket": "b", "key": "k", "size": 4 * 2**20}},
-            FULL, 0, deadline,
+            "M1",
+            client,
+            **unused,
+            secret_key="",
+            manifest=manifest,
+            scale=FULL,
+            run=0,
+            deadline=deadline,
         )
 
     def reader() -> io.BytesIO:
