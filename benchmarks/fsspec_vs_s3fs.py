@@ -13,7 +13,7 @@ Both filesystems read the same objects from the same server in the same process;
 measurement is repeated ``--runs`` times (after one unmeasured warm-up) alternating the order,
 and the median is reported with the client's and the server's CPU time over it.
 
-    python benchmarks/fsspec_vs_s3fs.py                  # default sizes, 5 runs
+    python benchmarks/fsspec_vs_s3fs.py                  # default sizes, 3 runs
     python benchmarks/fsspec_vs_s3fs.py --quick          # small sizes, 3 runs
     python benchmarks/fsspec_vs_s3fs.py --json out.json
 """
@@ -99,11 +99,11 @@ def measure(run: Callable[[], int], server_cpu: Callable[[], float]) -> dict[str
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--rows", type=int, default=2_000_000, help="rows of the Parquet table")
     parser.add_argument("--small-count", type=int, default=2000)
     parser.add_argument("--small-size", type=int, default=16 * 1024)
-    parser.add_argument("--quick", action="store_true", help="a quarter of the sizes, 3 runs")
+    parser.add_argument("--quick", action="store_true", help="a quarter of the sizes")
     parser.add_argument("--json", help="also write the results as JSON to this path")
     args = parser.parse_args()
     if args.quick:

@@ -96,8 +96,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--max-run-s",
         type=float,
-        help="stop a dataset's loop or a one-at-a-time loop (W1, W1n, W2, W7) after this many "
-        "seconds and report its rate so far; 0: never (default 5; 3 with --quick)",
+        help="stop a loop over many objects (W1, W1n, W2, W6, W6n, W7, a peer's M1) after this "
+        "many seconds and report its rate so far; 0: never (default 3)",
     )
     parser.add_argument(
         "--net",
@@ -134,7 +134,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.runs is None:
         args.runs = 1 if args.quick else 3
     if args.max_run_s is None:
-        args.max_run_s = 3.0 if args.quick else 5.0
+        args.max_run_s = 3.0
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     if args.quick and args.scale:
@@ -412,7 +412,7 @@ def bench_server(
         )
         started = time.monotonic()
         log(f"== {name}: uploading data ({', '.join(sorted(data_sets)) or 'none'})")
-        manifest = datagen.generate(raw, scale, data_sets, log=log)
+        manifest = datagen.generate(raw, scale, data_sets, log=log, data_root=server.object_files)
         description["data_upload_s"] = time.monotonic() - started
         del raw
         env = client_env(server)

@@ -6,14 +6,14 @@ Standalone: starts localbucket (tuned as in ``make bench``) and uploads ``--coun
 ``prefetch_objects`` and for s3torchconnector (one GET at a time), and for obstore as
 ``make bench`` does (list, then ``get_async`` with ``--obstore`` requests in flight, by batches
 of 1,024). Runs are interleaved, each round in another order, and run to the end unless
-``--max-run-s`` stops them (as ``make bench`` stops W1 after 5 s; obstore between batches).
+``--max-run-s`` stops them (as ``make bench`` stops W1 after 3 s; obstore between batches).
 
 Printed per client: objects/s (median and range), the server's CPU milliseconds per object,
 the client's CPU milliseconds per object, and s3torch's ListObjectsV2 pages (from its client's
 metrics), which show how far its listing ran ahead of a stopped run.
 
     python benchmarks/small_objects_depth.py                   # 10,000 objects, 3 rounds
-    python benchmarks/small_objects_depth.py --max-run-s 5     # stopped as in make bench
+    python benchmarks/small_objects_depth.py --max-run-s 3     # stopped as in make bench
 """
 
 from __future__ import annotations
@@ -138,7 +138,9 @@ def main() -> None:
                 secret_key=server.secret_key,
             )
             scale = replace(FULL, small_count=args.count)
-            manifest = datagen.generate(raw, scale, {"small"}, log=print)["small"]
+            manifest = datagen.generate(
+                raw, scale, {"small"}, log=print, data_root=server.object_files
+            )["small"]
             uri = f"s3://{manifest['bucket']}/{manifest['prefix']}"
             env = client_env(server)
             results: dict[tuple[str, str], list[dict[str, Any]]] = {c: [] for c in clients}

@@ -23,7 +23,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 from harness import report
-from harness.datagen import PatternStream, object_bytes, tar_shard
+from harness.datagen import PatternStream, is_pattern, object_bytes, tar_shard
 from harness.measure import median, median_run, process_cpu_seconds
 from harness.proxy import DelayProxy
 from harness.spec import FULL, WORKLOADS, WORKLOADS_BY_ID, Target
@@ -352,6 +352,43 @@ def test_the_s3_network_reads_smaller_large_objects_under_the_usual_names() -> N
     assert shaped.small_count == FULL.rtt_count
 
 
+def test_objects_written_into_localbucket_s_files_read_back_as_uploaded_ones(
+    tmp_path: Path,
+) -> None:
+    from dataclasses import replace
+
+    from harness import datagen
+    from harness.crt import RawS3
+    from harness.servers import LocalBucket
+    from harness.spec import BUCKET_BIG, BUCKET_SMALL, BUCKET_TAR, REGION
+
+    scale = replace(FULL, small_count=30, blob_size=9 * 2**20 + 5, shard_count=2, shard_members=10)
+    seen = {}
+    for way in ("uploaded", "files"):
+        server = LocalBucket(tmp_path / way)
+        server.start()
+        try:
+            raw = RawS3(server.endpoint, region=REGION, access_key="a", secret_key="b")
+            root = server.object_files if way == "files" else None
+            manifest = datagen.generate(
+                raw, scale, {"small", "blob", "shards"}, log=lambda _: None, data_root=root
+            )
+            contents = {}
+            for bucket in (BUCKET_SMALL, BUCKET_BIG, BUCKET_TAR):
+                for key, size in raw.list_keys(bucket, ""):
+                    body = bytearray()
+                    raw.get(
+                        bucket, key, lambda chunk, body=body, **_: body.extend(chunk)
+                    ).finished_future.result()
+                    assert len(body) == size
+                    contents[bucket, key] = bytes(body)
+            seen[way] = (manifest, contents)
+        finally:
+            server.stop()
+    assert seen["files"] == seen["uploaded"]
+    assert len(seen["files"][1]) == 30 + 1 + 2
+
+
 def test_a_dcp_checkpoint_is_its_metadata_and_one_data_file() -> None:
     pytest.importorskip("torch")
     from harness.datagen import dcp_checkpoint_files
@@ -375,6 +412,15 @@ def test_a_pattern_stream_yields_exactly_its_size() -> None:
     while count := stream.readinto(buffer):
         total += count
     assert total == 20 * 1024 * 1024 + 3
+
+
+def test_what_a_large_read_is_checked_against_is_the_pattern_stream_s_bytes() -> None:
+    size = 20 * 1024 * 1024 + 3
+    body = bytearray(PatternStream(size).read())
+    assert len(body) == size and is_pattern(body) and is_pattern(bytes(body))
+    body[9 * 1024 * 1024] ^= 1
+    assert not is_pattern(body)
+    assert not is_pattern(bytes(PatternStream(size).read())[1:])
 
 
 def test_a_tar_shard_holds_one_member_per_sample() -> None:

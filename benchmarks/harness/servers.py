@@ -55,6 +55,10 @@ class Server:
     secret_key: str
     region: str = REGION
     pid: int | None
+    # Where the server keeps each object as the plain file ``bucket/key``, for the data to be
+    # written there instead of uploaded (see datagen.IntoFiles); None where it keeps them
+    # otherwise.
+    object_files: Path | None = None
 
     def start(self) -> None:
         raise NotImplementedError
@@ -93,6 +97,7 @@ class LocalBucket(Server):
 
     def __init__(self, data_dir: Path, tuned: bool = True) -> None:
         self.data_dir = data_dir
+        self.object_files = data_dir
         self.tuned = tuned
         # localbucket accepts any credentials; these only have to be well-formed.
         self.access_key = "bench"

@@ -25,7 +25,6 @@ import os
 import random
 import tarfile
 import time
-import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -1091,7 +1090,8 @@ def finish(ctx: Context, measured: dict[str, Any]) -> dict[str, Any]:
         raise RuntimeError(f"read {measured['bytes']} bytes of {ctx.data(large[ctx.workload])}")
     body = measured.pop("body", None)
     if body is not None:
-        expected_crc = ctx.data(large[ctx.workload])["crc32"]
-        if zlib.crc32(memoryview(body).cast("B")) != expected_crc:
-            raise RuntimeError("the bytes read differ from the object's (CRC32 mismatch)")
+        from .datagen import is_pattern
+
+        if not is_pattern(body):
+            raise RuntimeError("the bytes read differ from the object's")
     return measured
