@@ -78,11 +78,12 @@ def small_object_keys(prefix: str, count: int) -> list[str]:
 
 def is_pattern(body: Any) -> bool:
     """Whether ``body`` holds exactly the bytes of a :class:`PatternStream` of its length (what
-    W3 and W3i check what they read against, untimed): a comparison by 8 MiB slices, several
-    times faster than a CRC of the whole."""
-    data, block = memoryview(body).cast("B"), memoryview(_block())
+    W3 and W3i check what they read against, untimed): a comparison by 8 MiB slices,
+    faster than a CRC of the whole: 0.25 s a GiB, where comparing memoryviews (item by item)
+    took 3.7 and a CRC32 0.5."""
+    data, block = memoryview(body).cast("B"), _block()
     return all(
-        data[at : at + len(block)] == block[: len(data) - at]
+        data[at : at + len(block)].tobytes() == block[: len(data) - at]
         for at in range(0, len(data), len(block))
     )
 
