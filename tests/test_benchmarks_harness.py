@@ -336,6 +336,11 @@ def test_a_peer_s_m1_stream_stops_at_the_cap_and_s3torch_s_reads_to_the_end() ->
         finish(ctx("boto3", None), {"items": 1, "bytes": 2**20})
     with pytest.raises(RuntimeError, match="no item done"):
         finish(ctx("boto3", past), {"items": 1, "bytes": 0})
+    # A W3 read is one call: short after the cap's time, it still fails.
+    w3 = ctx("boto3", past)
+    w3.workload, w3.manifest = "W3", {"blob": {"bucket": "b", "key": "k", "size": 4 * 2**20}}
+    with pytest.raises(RuntimeError, match="read 1048576 bytes"):
+        finish(w3, {"items": 1, "bytes": 2**20})
 
 
 def test_the_s3_network_reads_smaller_large_objects_under_the_usual_names() -> None:
