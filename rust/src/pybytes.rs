@@ -4,9 +4,9 @@
 //! object that is one more pass over memory than needed, and it takes all the page faults of
 //! touching fresh memory while holding the GIL. Here the buffer is written only once, by the
 //! caller's copies, with the GIL released. (Asking for transparent huge pages as well was
-//! measured and left out: with the kernel's `defrag=madvise` it made reads slower and more
-//! variable, through direct compaction.) [`prefaulted`] takes those faults off the copying
-//! thread for the large reads.
+//! measured and left out: it made reads slower and more variable on the virtual machines this
+//! is measured on, whose host reclaims freed 2 MiB blocks; see doc/performance.md.)
+//! [`prefaulted`] takes those faults off the copying thread for the large reads.
 
 use pyo3::exceptions::PyMemoryError;
 use pyo3::ffi;
